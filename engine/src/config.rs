@@ -1,0 +1,398 @@
+//! Server configuration: defaults, then environment variables, then flags.
+//!
+//! Owns the `Config` value and its parsing/validation. Every knob is listed in
+//! the README's configuration table; keep the two in step. Nothing here touches
+//! sockets or threads.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Validated server configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address every shard listens on (SO_REUSEPORT).
+    pub listen: SocketAddr,
+    /// Number of shards (one pinned executor each).
+    pub shards: usize,
+    /// Pin each shard to its own core.
+    pub pin_cores: bool,
+    /// Directory for the SQLite file and generated secrets.
+    pub data_dir: PathBuf,
+    /// Listen backlog of each shard's socket.
+    pub backlog: i32,
+    /// Largest HTTP request head (request line + headers).
+    pub http_max_head_bytes: usize,
+    /// Largest HTTP request body.
+    pub http_max_body_bytes: usize,
+    /// Time a client has to send a complete request head (slowloris guard).
+    pub http_head_timeout: Duration,
+    /// Idle keep-alive connections are closed after this long.
+    pub http_idle_timeout: Duration,
+    /// Largest WebSocket message (after reassembly of fragments).
+    pub ws_max_message_bytes: usize,
+    /// Bound of a WebSocket's outbound queue; past it the socket is closed (1008).
+    pub ws_max_buffered_bytes: usize,
+    /// Server ping interval.
+    pub ws_ping_interval: Duration,
+    /// A socket that sent no pong this long after a ping is dropped.
+    pub ws_ping_timeout: Duration,
+    /// How long a closing WebSocket may take to finish its close handshake.
+    pub ws_close_timeout: Duration,
+    /// Longest graceful drain on SIGTERM/SIGINT.
+    pub shutdown_drain: Duration,
+    /// `json` or `text`.
+    pub log_format: LogFormat,
+    /// Minimum level logged.
+    pub log_level: Level,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+/// Log levels, most severe first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+impl Level {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Error => "error",
+            Level::Warn => "warn",
+            Level::Info => "info",
+            Level::Debug => "debug",
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "0.0.0.0:8080".parse().expect("static address"),
+            shards: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            pin_cores: true,
+            data_dir: PathBuf::from("data"),
+            backlog: 4096,
+            http_max_head_bytes: 8 * 1024,
+            http_max_body_bytes: 16 * 1024,
+            http_head_timeout: Duration::from_secs(10),
+            http_idle_timeout: Duration::from_secs(60),
+            ws_max_message_bytes: 64 * 1024,
+            ws_max_buffered_bytes: 1024 * 1024,
+            ws_ping_interval: Duration::from_secs(30),
+            ws_ping_timeout: Duration::from_secs(10),
+            ws_close_timeout: Duration::from_secs(2),
+            shutdown_drain: Duration::from_secs(15),
+            log_format: LogFormat::Json,
+            log_level: Level::Info,
+        }
+    }
+}
+
+/// One configuration key: its flag, its environment variable, and a setter.
+struct Key {
+    flag: &'static str,
+    env: &'static str,
+    set: fn(&mut Config, &str) -> Result<(), String>,
+}
+
+fn num<T: std::str::FromStr>(v: &str, what: &str) -> Result<T, String> {
+    v.trim()
+        .parse()
+        .map_err(|_| format!("{what}: not a valid number: {v:?}"))
+}
+
+fn flag_bool(v: &str, what: &str) -> Result<bool, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(format!("{what}: expected true/false, got {v:?}")),
+    }
+}
+
+const KEYS: &[Key] = &[
+    Key {
+        flag: "--listen",
+        env: "LISTEN_ADDR",
+        set: |c, v| {
+            c.listen = v
+                .trim()
+                .parse()
+                .map_err(|_| format!("--listen: not an address: {v:?}"))?;
+            Ok(())
+        },
+    },
+    Key {
+        flag: "--shards",
+        env: "SHARDS",
+        set: |c, v| {
+            c.shards = num(v, "--shards")?;
+            Ok(())
+        },
+    },
+    Key {
+        flag: "--pin-cores",
+        env: "PIN_CORES",
+        set: |c, v| {
+            c.pin_cores = flag_bool(v, "--pin-cores")?;
+            Ok(())
+        },
+    },
+    Key {
+        flag: "--data-dir",
+        env: "DATA_DIR",
+        set: |c, v| {
+            c.data_dir = PathBuf::from(v);
+            Ok(())
+        },
+    },
+    Key {
+        flag: "--backlog",
+        env: "LISTEN_BACKLOG",
+        set: |c, v| {
+            c.backlog = num(v, "--backlog")?;
+            Ok(())
+        },
+    },
+    Key {
+        flag: "--http-max-head-bytes",
+        env: "HTTP_MAX_HEAD_BYTES",
+        set: |c, v| {
+            c.http_max_head_bytes = num(v, "HTTP_MAX_HEAD_BYTES")?;
+            Ok(())
+        },
+    },
+    Key {
+        flag: "--http-max-body-bytes",
+        env: "HTTP_MAX_BODY_BYTES",
+        set: |c, v| {
+            c.http_max_body_bytes = num(v, "HTTP_MAX_BODY_BYTES")?;
+            Ok(())
+        },
+    },
+    Key {
+        flag: "--http-head-timeout-ms",
+        env: "HTTP_HEAD_TIMEOUT_MS",
+        set: |c, v| {
+            c.http_head_timeout = Duration::from_millis(num(v, "HTTP_HEAD_TIMEOUT_MS")?);
+            Ok(())
+        },
+    },
+    Key {
+        flag: "--http-idle-timeout-secs",
+        env: "HTTP_IDLE_TIMEOUT_SECS",
+        set: |c, v| {
+            c.http_idle_timeout = Duration::from_secs(num(v, "HTTP_IDLE_TIMEOUT_SECS")?);
+            Ok(())
+        },
+    },
+    Key {
+        flag: "--ws-max-message-bytes",
+        env: "WS_MAX_MESSAGE_BYTES",
+        set: |c, v| {
+            c.ws_max_message_bytes = num(v, "WS_MAX_MESSAGE_BYTES")?;
+            Ok(())
+        },
+    },
+    Key {
+        flag: "--ws-max-buffered-bytes",
+        env: "WS_MAX_BUFFERED_BYTES",
+        set: |c, v| {
+            c.ws_max_buffered_bytes = num(v, "WS_MAX_BUFFERED_BYTES")?;
+            Ok(())
+        },
+    },
+    Key {
+        flag: "--ws-ping-interval-ms",
+        env: "WS_PING_INTERVAL_MS",
+        set: |c, v| {
+            c.ws_ping_interval = Duration::from_millis(num(v, "WS_PING_INTERVAL_MS")?);
+            Ok(())
+        },
+    },
+    Key {
+        flag: "--ws-ping-timeout-ms",
+        env: "WS_PING_TIMEOUT_MS",
+        set: |c, v| {
+            c.ws_ping_timeout = Duration::from_millis(num(v, "WS_PING_TIMEOUT_MS")?);
+            Ok(())
+        },
+    },
+    Key {
+        flag: "--ws-close-timeout-ms",
+        env: "WS_CLOSE_TIMEOUT_MS",
+        set: |c, v| {
+            c.ws_close_timeout = Duration::from_millis(num(v, "WS_CLOSE_TIMEOUT_MS")?);
+            Ok(())
+        },
+    },
+    Key {
+        flag: "--shutdown-drain-secs",
+        env: "SHUTDOWN_DRAIN_SECS",
+        set: |c, v| {
+            c.shutdown_drain = Duration::from_secs(num(v, "SHUTDOWN_DRAIN_SECS")?);
+            Ok(())
+        },
+    },
+    Key {
+        flag: "--log-format",
+        env: "LOG_FORMAT",
+        set: |c, v| {
+            c.log_format = match v.trim().to_ascii_lowercase().as_str() {
+                "json" => LogFormat::Json,
+                "text" | "pretty" => LogFormat::Text,
+                _ => return Err(format!("LOG_FORMAT: expected json or text, got {v:?}")),
+            };
+            Ok(())
+        },
+    },
+    Key {
+        flag: "--log-level",
+        env: "LOG_LEVEL",
+        set: |c, v| {
+            c.log_level = match v.trim().to_ascii_lowercase().as_str() {
+                "error" => Level::Error,
+                "warn" | "warning" => Level::Warn,
+                "info" => Level::Info,
+                "debug" | "trace" => Level::Debug,
+                _ => {
+                    return Err(format!(
+                        "LOG_LEVEL: expected error/warn/info/debug, got {v:?}"
+                    ))
+                }
+            };
+            Ok(())
+        },
+    },
+];
+
+/// Usage text for `--help`.
+pub fn usage() -> String {
+    let mut s = String::from(
+        "roomcore [FLAGS]\n\nEvery flag also reads an environment variable (flag wins):\n",
+    );
+    for k in KEYS {
+        s.push_str(&format!(
+            "  {:<28} {}\n",
+            format!("{} VALUE", k.flag),
+            k.env
+        ));
+    }
+    s
+}
+
+impl Config {
+    /// Build from `env` (name -> value lookup) and command-line `args`
+    /// (without the program name). Flags accept `--flag value` and `--flag=value`.
+    pub fn from_sources(
+        env: impl Fn(&str) -> Option<String>,
+        args: &[String],
+    ) -> Result<Config, String> {
+        let mut c = Config::default();
+        for k in KEYS {
+            if let Some(v) = env(k.env) {
+                (k.set)(&mut c, &v)?;
+            }
+        }
+        let mut i = 0;
+        while i < args.len() {
+            let a = &args[i];
+            let (name, inline) = match a.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (a.as_str(), None),
+            };
+            let Some(k) = KEYS.iter().find(|k| k.flag == name) else {
+                return Err(format!("unknown flag {a:?}\n\n{}", usage()));
+            };
+            let v = match inline {
+                Some(v) => v,
+                None => {
+                    i += 1;
+                    args.get(i)
+                        .cloned()
+                        .ok_or_else(|| format!("{name} needs a value"))?
+                }
+            };
+            (k.set)(&mut c, &v)?;
+            i += 1;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Read the process environment and arguments.
+    pub fn from_env_and_args() -> Result<Config, String> {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        Config::from_sources(|k| std::env::var(k).ok(), &args)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.shards == 0 || self.shards > 256 {
+            return Err("--shards must be between 1 and 256".into());
+        }
+        if self.http_max_head_bytes < 256 {
+            return Err("HTTP_MAX_HEAD_BYTES must be at least 256".into());
+        }
+        if self.ws_max_message_bytes == 0 || self.ws_max_buffered_bytes == 0 {
+            return Err("WebSocket limits must be positive".into());
+        }
+        if self.ws_ping_interval.is_zero() || self.ws_ping_timeout.is_zero() {
+            return Err("WS_PING_INTERVAL_MS and WS_PING_TIMEOUT_MS must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn defaults_run_on_a_laptop() {
+        let c = Config::from_sources(|_| None, &[]).unwrap();
+        assert_eq!(c.listen.port(), 8080);
+        assert!(c.shards >= 1);
+        assert_eq!(c.data_dir, PathBuf::from("data"));
+        assert_eq!(c.shutdown_drain, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn flags_override_env() {
+        let env = |k: &str| match k {
+            "SHARDS" => Some("3".to_string()),
+            "WS_PING_INTERVAL_MS" => Some("500".to_string()),
+            _ => None,
+        };
+        let c =
+            Config::from_sources(env, &args(&["--shards", "2", "--listen=127.0.0.1:0"])).unwrap();
+        assert_eq!(c.shards, 2);
+        assert_eq!(c.ws_ping_interval, Duration::from_millis(500));
+        assert_eq!(c.listen.port(), 0);
+    }
+
+    #[test]
+    fn bad_values_are_clear_errors() {
+        let e = Config::from_sources(|_| None, &args(&["--shards", "x"])).unwrap_err();
+        assert!(e.contains("--shards"), "{e}");
+        let e = Config::from_sources(|_| None, &args(&["--nope"])).unwrap_err();
+        assert!(e.contains("unknown flag"), "{e}");
+        let e = Config::from_sources(|_| None, &args(&["--shards"])).unwrap_err();
+        assert!(e.contains("needs a value"), "{e}");
+        let e = Config::from_sources(|_| None, &args(&["--shards", "0"])).unwrap_err();
+        assert!(e.contains("between"), "{e}");
+    }
+}

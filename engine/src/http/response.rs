@@ -1,0 +1,144 @@
+//! Encode HTTP/1.1 responses. Every response carries Content-Length, a
+//! Content-Type, and `Connection: close` when the connection ends after it.
+//! Errors are JSON `{"error": "..."}` bodies.
+
+use std::io::Write as _;
+
+/// A response about to be encoded.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+    /// Extra headers (name, value).
+    pub headers: Vec<(&'static str, String)>,
+    /// Close the connection after this response.
+    pub close: bool,
+}
+
+/// Reason phrase of a status code.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        101 => "Switching Protocols",
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        413 => "Content Too Large",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Unknown",
+    }
+}
+
+/// Append `s` to `out` as a JSON string literal (with quotes).
+pub fn json_string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    for ch in s.chars() {
+        match ch {
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            '<' => out.extend_from_slice(b"\\u003c"),
+            '>' => out.extend_from_slice(b"\\u003e"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => {
+                let mut b = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+            }
+        }
+    }
+    out.push(b'"');
+}
+
+impl Response {
+    /// A JSON response.
+    pub fn json(status: u16, body: Vec<u8>) -> Response {
+        Response {
+            status,
+            content_type: "application/json",
+            body,
+            headers: Vec::new(),
+            close: false,
+        }
+    }
+
+    /// `{"error": msg}` with `status`.
+    pub fn error(status: u16, msg: &str) -> Response {
+        let mut body = Vec::with_capacity(msg.len() + 12);
+        body.extend_from_slice(b"{\"error\":");
+        json_string(&mut body, msg);
+        body.push(b'}');
+        Response::json(status, body)
+    }
+
+    /// Add a header.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Response {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// Close the connection after this response.
+    pub fn closing(mut self) -> Response {
+        self.close = true;
+        self
+    }
+
+    /// Encode into `out`; `head_only` omits the body (HEAD requests).
+    pub fn encode(&self, out: &mut Vec<u8>, head_only: bool) {
+        let _ = write!(
+            out,
+            "HTTP/1.1 {} {}\r\nServer: roomcore\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
+            self.status,
+            reason(self.status),
+            self.content_type,
+            self.body.len()
+        );
+        for (n, v) in &self.headers {
+            let _ = write!(out, "{n}: {v}\r\n");
+        }
+        if self.close {
+            out.extend_from_slice(b"Connection: close\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        if !head_only {
+            out.extend_from_slice(&self.body);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_are_json() {
+        let r = Response::error(404, "no route for \"/x\" <b>");
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["error"], "no route for \"/x\" <b>");
+        assert!(!String::from_utf8_lossy(&r.body).contains('<'));
+    }
+
+    #[test]
+    fn encoding_has_length_and_close() {
+        let mut out = Vec::new();
+        Response::error(400, "bad")
+            .closing()
+            .encode(&mut out, false);
+        let s = String::from_utf8(out).unwrap();
+        assert!(s.starts_with("HTTP/1.1 400 Bad Request\r\n"));
+        assert!(s.contains("Content-Length: 15\r\n"));
+        assert!(s.contains("Connection: close\r\n"));
+        assert!(s.ends_with("\r\n\r\n{\"error\":\"bad\"}"));
+    }
+}

@@ -1,0 +1,26 @@
+//! roomcore's engine: configuration, HTTP and WebSocket protocol handling, and
+//! the per-shard runtime that ties sockets to rooms.
+//!
+//! Reading order:
+//! - [`server`]: start-up — listeners, mesh, one pinned executor per shard, signals.
+//! - [`shard`]: what one shard owns and its long-running tasks (accept, mesh, housekeeping).
+//! - [`conn`]: one connection's HTTP/1.1 life and its upgrade to a WebSocket.
+//! - [`relay`]: a relay WebSocket session (reader + writer) on the room's owner shard.
+//! - [`router`] and [`health`]: which endpoint answers what.
+//! - [`http`] and [`ws`]: protocol codecs, no I/O.
+//! - [`io`]: socket helpers (scratch-buffer reads, vectored outbox writes).
+//! - [`config`], [`global`], [`log`]: knobs, process-wide flags, structured logs.
+
+pub mod config;
+pub mod conn;
+pub mod global;
+pub mod health;
+pub mod http;
+pub mod io;
+#[macro_use]
+pub mod log;
+pub mod relay;
+pub mod router;
+pub mod server;
+pub mod shard;
+pub mod ws;

@@ -1,0 +1,346 @@
+//! One shard: the state a pinned executor owns and its long-running tasks.
+//!
+//! Owns the shard's connection table, room table, counters, read scratch
+//! buffer and mesh sender; runs the accept loop, the mesh receivers and the
+//! housekeeping tick (timeouts, heartbeats, graceful drain). Nothing here is
+//! shared with other threads except through the mesh and [`Global`].
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_channel::oneshot;
+use glommio::channels::shared_channel::ConnectedReceiver;
+use glommio::net::{TcpListener, TcpStream};
+use glommio::{spawn_local, Task};
+use shards::mesh::MeshEnds;
+use shards::{stats, Frame, Mesh, Outbox, RelayRooms, ShardMsg, ShardStats, Stats};
+use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+
+use crate::config::Config;
+use crate::global::Global;
+use crate::{conn, io, log, relay, ws};
+
+/// Size of the per-shard read scratch buffer.
+pub const SCRATCH_BYTES: usize = 64 * 1024;
+
+/// One connection as the housekeeping tick sees it.
+#[derive(Debug)]
+pub struct ConnEntry {
+    pub id: u64,
+    pub fd: RawFd,
+    pub peer: SocketAddr,
+    /// When passed, the socket is shut down (head/idle/close timeouts).
+    pub deadline: Cell<Option<Instant>>,
+    /// Set once the connection is a WebSocket.
+    pub outbox: RefCell<Option<Rc<Outbox>>>,
+    /// An unanswered server ping (when it was sent).
+    pub ping_sent: Cell<Option<Instant>>,
+    /// When the last ping was sent.
+    pub last_ping: Cell<Instant>,
+    /// An HTTP connection between requests.
+    pub idle_http: Cell<bool>,
+}
+
+/// State owned by one shard (not `Send`).
+pub struct Shard {
+    /// This shard's id (0..shards).
+    pub id: usize,
+    /// Validated configuration (shared read-only).
+    pub config: Arc<Config>,
+    /// Process-wide readiness/drain flags.
+    pub global: Arc<Global>,
+    /// Counters of this shard.
+    pub stats: Stats,
+    /// Relay rooms owned by this shard.
+    pub rooms: RelayRooms,
+    /// Open connections by id; entries leave when their task ends.
+    pub conns: RefCell<HashMap<u64, Rc<ConnEntry>>>,
+    /// Sending half of the mesh to the other shards.
+    pub mesh: Mesh,
+    /// Read scratch: borrowed only inside one poll, never across an await.
+    pub scratch: RefCell<Vec<u8>>,
+    /// Whether this shard has started draining.
+    pub draining: Cell<bool>,
+    next_conn: Cell<u64>,
+    ping: Frame,
+}
+
+impl Shard {
+    fn new(id: usize, config: Arc<Config>, global: Arc<Global>, mesh: Mesh) -> Shard {
+        Shard {
+            id,
+            config,
+            global,
+            stats: Stats::default(),
+            rooms: RelayRooms::default(),
+            conns: RefCell::new(HashMap::new()),
+            mesh,
+            scratch: RefCell::new(vec![0u8; SCRATCH_BYTES]),
+            draining: Cell::new(false),
+            next_conn: Cell::new(1),
+            ping: ws::encode(OpCode::Control(Control::Ping), b""),
+        }
+    }
+
+    /// Number of shards.
+    pub fn shards(&self) -> usize {
+        self.mesh.shards()
+    }
+
+    /// Add a connection to the table.
+    pub fn register(&self, fd: RawFd, peer: SocketAddr) -> Rc<ConnEntry> {
+        let n = self.next_conn.get();
+        self.next_conn.set(n + 1);
+        let id = (n << 8) | (self.id as u64 & 0xff);
+        let now = Instant::now();
+        let e = Rc::new(ConnEntry {
+            id,
+            fd,
+            peer,
+            deadline: Cell::new(None),
+            outbox: RefCell::new(None),
+            ping_sent: Cell::new(None),
+            last_ping: Cell::new(now),
+            idle_http: Cell::new(false),
+        });
+        self.conns.borrow_mut().insert(id, e.clone());
+        stats::inc(&self.stats.connections);
+        stats::inc(&self.stats.accepted_total);
+        e
+    }
+
+    /// Remove a connection from the table.
+    pub fn deregister(&self, e: &ConnEntry) {
+        if self.conns.borrow_mut().remove(&e.id).is_some() {
+            stats::dec(&self.stats.connections);
+        }
+    }
+
+    /// Snapshot of this shard's counters.
+    pub fn snapshot(&self) -> ShardStats {
+        self.stats.snapshot(self.id, self.rooms.len() as u64)
+    }
+
+    /// Snapshots of every shard (this one first), gathered through the mesh.
+    pub async fn gather_stats(&self) -> Vec<ShardStats> {
+        let mut all = vec![self.snapshot()];
+        for other in 0..self.shards() {
+            if other == self.id {
+                continue;
+            }
+            let (tx, rx) = oneshot::channel();
+            if self
+                .mesh
+                .send(other, ShardMsg::Stats { reply: tx })
+                .await
+                .is_err()
+            {
+                continue;
+            }
+            let answer =
+                glommio::timer::timeout(Duration::from_secs(1), async { Ok(rx.await) }).await;
+            if let Ok(Ok(s)) = answer {
+                all.push(s);
+            }
+        }
+        all
+    }
+
+    fn tick_period(&self) -> Duration {
+        let c = &self.config;
+        [
+            Duration::from_millis(250),
+            c.ws_ping_interval / 2,
+            c.ws_ping_timeout / 2,
+            c.http_head_timeout / 4,
+            c.ws_close_timeout / 2,
+        ]
+        .into_iter()
+        .min()
+        .unwrap_or(Duration::from_millis(250))
+        .max(Duration::from_millis(10))
+    }
+
+    /// One housekeeping pass: deadlines and heartbeats.
+    fn sweep(&self, now: Instant) {
+        let c = &self.config;
+        let mut expired: Vec<RawFd> = Vec::new();
+        for e in self.conns.borrow().values() {
+            if e.deadline.get().is_some_and(|d| now >= d) {
+                e.deadline.set(None);
+                expired.push(e.fd);
+                stats::inc(&self.stats.timeouts_total);
+                continue;
+            }
+            let outbox = e.outbox.borrow();
+            let Some(ob) = outbox.as_ref() else { continue };
+            match e.ping_sent.get() {
+                Some(sent) if now.duration_since(sent) >= c.ws_ping_timeout => {
+                    log!(Info, "websocket ping timeout", conn = e.id, peer = e.peer);
+                    ob.kill(None);
+                    expired.push(e.fd);
+                    stats::inc(&self.stats.timeouts_total);
+                }
+                Some(_) => {}
+                None if now.duration_since(e.last_ping.get()) >= c.ws_ping_interval => {
+                    if ob.push_control(self.ping.clone()).is_ok() {
+                        e.ping_sent.set(Some(now));
+                        e.last_ping.set(now);
+                    }
+                }
+                None => {}
+            }
+        }
+        for fd in expired {
+            io::shutdown(fd);
+        }
+    }
+
+    /// First drain pass: tell every WebSocket, schedule idle HTTP closes.
+    fn start_drain(&self, now: Instant) {
+        self.draining.set(true);
+        log!(Info, "draining", connections = self.conns.borrow().len());
+        let notice = ws::encode(
+            OpCode::Data(Data::Text),
+            br#"{"type":"server_shutdown","reason":"server is shutting down"}"#,
+        );
+        let close = ws::close_frame(1001, "server shutting down");
+        for e in self.conns.borrow().values() {
+            if let Some(ob) = e.outbox.borrow().as_ref() {
+                let _ = ob.push_control(notice.clone());
+                ob.close_with(Some(close.clone()));
+                e.deadline.set(Some(now + self.config.ws_close_timeout));
+            } else if e.idle_http.get() {
+                let grace = Duration::from_secs(1).min(self.config.shutdown_drain);
+                e.deadline.set(Some(now + grace));
+            }
+        }
+    }
+}
+
+/// Run shard `id` until its drain completes.
+pub async fn run(
+    id: usize,
+    config: Arc<Config>,
+    global: Arc<Global>,
+    listener: socket2::Socket,
+    ends: MeshEnds,
+) {
+    log::set_shard(id);
+    let (mesh, receivers) = ends.connect().await;
+    let shard = Rc::new(Shard::new(id, config, global, mesh));
+    for (_, rx) in receivers {
+        spawn_local(mesh_loop(shard.clone(), rx)).detach();
+    }
+    // SAFETY: the socket is a bound, listening TCP socket we own.
+    let listener = unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) };
+    let acceptor = spawn_local(accept_loop(shard.clone(), listener));
+    shard.global.shard_listening();
+    housekeeping(shard, acceptor).await;
+}
+
+async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                if shard.draining.get() {
+                    continue;
+                }
+                let _ = stream.set_nodelay(true);
+                let peer = match stream.peer_addr() {
+                    Ok(p) => p,
+                    Err(_) => continue,
+                };
+                spawn_local(conn::serve(shard.clone(), stream, peer)).detach();
+            }
+            Err(e) => {
+                log!(Warn, "accept failed", error = e);
+                // Out of file descriptors and similar: back off briefly.
+                glommio::timer::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+async fn mesh_loop(shard: Rc<Shard>, rx: ConnectedReceiver<ShardMsg>) {
+    while let Some(msg) = rx.recv().await {
+        match msg {
+            ShardMsg::Stats { reply } => {
+                let _ = reply.send(shard.snapshot());
+            }
+            ShardMsg::AdoptRelay { socket } => {
+                let moved = *socket;
+                // SAFETY: the fd was dup'ed for us by the sending shard and is
+                // owned by `moved.fd`; ownership passes to the new stream.
+                let stream = unsafe { TcpStream::from_raw_fd(moved.fd.into_raw_fd()) };
+                if shard.draining.get() {
+                    // Too late to join: say goodbye like any other socket.
+                    drop(stream);
+                    continue;
+                }
+                spawn_local(relay::adopt(
+                    shard.clone(),
+                    stream,
+                    moved.peer,
+                    moved.room,
+                    moved.pending.into_vec(),
+                ))
+                .detach();
+            }
+        }
+    }
+}
+
+async fn housekeeping(shard: Rc<Shard>, acceptor: Task<()>) {
+    let period = shard.tick_period();
+    let mut acceptor = Some(acceptor);
+    let mut drain_deadline: Option<Instant> = None;
+    loop {
+        glommio::timer::sleep(period).await;
+        let now = Instant::now();
+        if shard.global.draining() && !shard.draining.get() {
+            if let Some(a) = acceptor.take() {
+                a.cancel().await;
+            }
+            shard.start_drain(now);
+            drain_deadline = Some(now + shard.config.shutdown_drain);
+        }
+        shard.sweep(now);
+        if let Some(deadline) = drain_deadline {
+            if shard.conns.borrow().is_empty() {
+                break;
+            }
+            if now >= deadline {
+                let left = shard.conns.borrow().len();
+                log!(
+                    Warn,
+                    "drain deadline reached, closing remaining connections",
+                    remaining = left
+                );
+                for e in shard.conns.borrow().values() {
+                    if let Some(ob) = e.outbox.borrow().as_ref() {
+                        ob.kill(None);
+                    }
+                    io::shutdown(e.fd);
+                }
+                // Give the tasks a moment to notice, then stop regardless.
+                let stop = Instant::now() + Duration::from_millis(500);
+                while !shard.conns.borrow().is_empty() && Instant::now() < stop {
+                    glommio::timer::sleep(Duration::from_millis(10)).await;
+                }
+                break;
+            }
+        }
+    }
+    log!(Info, "shard stopped");
+}
+
+/// Raw fd of a stream (for the connection table).
+pub fn fd_of(stream: &TcpStream) -> RawFd {
+    stream.as_raw_fd()
+}

@@ -1,0 +1,443 @@
+//! Frame decoding and encoding without per-connection buffers.
+//!
+//! [`Decoder::decode`] reads complete frames from the front of a mutable buffer
+//! (unmasking payloads in place), enforces the protocol rules (masking, reserved
+//! bits, control-frame rules, fragmentation order, UTF-8, message size) and hands
+//! each event to a callback. Only a fragmented message keeps bytes between
+//! calls. [`encode`] builds one server frame (header + payload) as a shared
+//! [`Frame`] so a broadcast is encoded once.
+
+use std::io::Cursor;
+
+use shards::Frame;
+use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
+use tungstenite::protocol::frame::FrameHeader;
+
+/// What the caller wants after an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// Stop decoding (after a close frame).
+    Stop,
+}
+
+/// One decoded event; slices borrow the input buffer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WsEvent<'a> {
+    /// A complete data message (reassembled if it was fragmented).
+    Message {
+        text: bool,
+        payload: &'a [u8],
+    },
+    Ping(&'a [u8]),
+    Pong(&'a [u8]),
+    /// The peer's close frame; `code` is None for an empty close payload.
+    Close {
+        code: Option<u16>,
+        reason: &'a str,
+    },
+}
+
+/// A protocol violation; the connection is closed with [`WsError::close_code`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WsError {
+    /// 1002: framing rules broken.
+    Protocol(&'static str),
+    /// 1007: a text message or close reason is not UTF-8.
+    InvalidUtf8,
+    /// 1009: a message is over the limit.
+    TooBig,
+}
+
+impl WsError {
+    /// The close code that reports this error.
+    pub fn close_code(&self) -> u16 {
+        match self {
+            WsError::Protocol(_) => 1002,
+            WsError::InvalidUtf8 => 1007,
+            WsError::TooBig => 1009,
+        }
+    }
+
+    /// The close reason sent to the peer.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            WsError::Protocol(m) => m,
+            WsError::InvalidUtf8 => "invalid UTF-8",
+            WsError::TooBig => "message too big",
+        }
+    }
+}
+
+/// Streaming frame decoder of one connection.
+#[derive(Debug)]
+pub struct Decoder {
+    max_message: usize,
+    /// A fragmented message in progress: (is_text, bytes so far).
+    frag: Option<(bool, Vec<u8>)>,
+}
+
+/// XOR `buf` with the 4-byte `mask`, 8 bytes at a time.
+pub fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
+    let key = u64::from_ne_bytes([
+        mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
+    ]);
+    let mut chunks = buf.chunks_exact_mut(8);
+    for c in &mut chunks {
+        let v = u64::from_ne_bytes(c.try_into().expect("8 bytes")) ^ key;
+        c.copy_from_slice(&v.to_ne_bytes());
+    }
+    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
+        *b ^= mask[i & 3];
+    }
+}
+
+impl Decoder {
+    /// A decoder refusing messages over `max_message` bytes.
+    pub fn new(max_message: usize) -> Decoder {
+        Decoder {
+            max_message,
+            frag: None,
+        }
+    }
+
+    /// Whether a fragmented message is in progress.
+    pub fn in_fragment(&self) -> bool {
+        self.frag.is_some()
+    }
+
+    /// Decode complete frames from the front of `buf`, calling `on` for each
+    /// event. Returns how many bytes were consumed; the rest is an incomplete
+    /// frame the caller keeps for the next call.
+    pub fn decode<F>(&mut self, buf: &mut [u8], mut on: F) -> Result<usize, WsError>
+    where
+        F: FnMut(WsEvent<'_>) -> Flow,
+    {
+        let mut pos = 0;
+        while pos < buf.len() {
+            let mut cur = Cursor::new(&buf[pos..]);
+            let (header, len) = match FrameHeader::parse(&mut cur) {
+                Ok(Some(h)) => h,
+                Ok(None) => break,
+                Err(_) => return Err(WsError::Protocol("invalid frame header")),
+            };
+            let hlen = cur.position() as usize;
+            if header.rsv1 || header.rsv2 || header.rsv3 {
+                return Err(WsError::Protocol("reserved bits set"));
+            }
+            let Some(mask) = header.mask else {
+                return Err(WsError::Protocol("client frames must be masked"));
+            };
+            let len_usize = usize::try_from(len).map_err(|_| WsError::TooBig)?;
+            match header.opcode {
+                OpCode::Control(Control::Reserved(_)) | OpCode::Data(Data::Reserved(_)) => {
+                    return Err(WsError::Protocol("reserved opcode"));
+                }
+                OpCode::Control(_) => {
+                    if len > 125 {
+                        return Err(WsError::Protocol("control frame payload over 125 bytes"));
+                    }
+                    if !header.is_final {
+                        return Err(WsError::Protocol("fragmented control frame"));
+                    }
+                }
+                OpCode::Data(Data::Continue) => {
+                    let Some((_, so_far)) = &self.frag else {
+                        return Err(WsError::Protocol("continuation frame without a message"));
+                    };
+                    if so_far.len().saturating_add(len_usize) > self.max_message {
+                        return Err(WsError::TooBig);
+                    }
+                }
+                OpCode::Data(_) => {
+                    if self.frag.is_some() {
+                        return Err(WsError::Protocol(
+                            "new message before the fragmented one ended",
+                        ));
+                    }
+                    if len_usize > self.max_message {
+                        return Err(WsError::TooBig);
+                    }
+                }
+            }
+            let end = match pos.checked_add(hlen).and_then(|p| p.checked_add(len_usize)) {
+                Some(e) => e,
+                None => return Err(WsError::TooBig),
+            };
+            if end > buf.len() {
+                break;
+            }
+            let start = pos + hlen;
+            apply_mask(&mut buf[start..end], mask);
+            let payload = &buf[start..end];
+            pos = end;
+            let flow = match header.opcode {
+                OpCode::Control(Control::Ping) => on(WsEvent::Ping(payload)),
+                OpCode::Control(Control::Pong) => on(WsEvent::Pong(payload)),
+                OpCode::Control(Control::Close) => {
+                    let (code, reason) = parse_close(payload)?;
+                    on(WsEvent::Close { code, reason });
+                    Flow::Stop
+                }
+                OpCode::Data(Data::Continue) => {
+                    let (text, mut so_far) = self.frag.take().expect("checked above");
+                    so_far.extend_from_slice(payload);
+                    if header.is_final {
+                        if text && std::str::from_utf8(&so_far).is_err() {
+                            return Err(WsError::InvalidUtf8);
+                        }
+                        on(WsEvent::Message {
+                            text,
+                            payload: &so_far,
+                        })
+                    } else {
+                        self.frag = Some((text, so_far));
+                        Flow::Continue
+                    }
+                }
+                OpCode::Data(d) => {
+                    let text = d == Data::Text;
+                    if header.is_final {
+                        if text && std::str::from_utf8(payload).is_err() {
+                            return Err(WsError::InvalidUtf8);
+                        }
+                        on(WsEvent::Message { text, payload })
+                    } else {
+                        self.frag = Some((text, payload.to_vec()));
+                        Flow::Continue
+                    }
+                }
+                OpCode::Control(Control::Reserved(_)) => unreachable!("rejected above"),
+            };
+            if flow == Flow::Stop {
+                break;
+            }
+        }
+        Ok(pos)
+    }
+}
+
+fn parse_close(payload: &[u8]) -> Result<(Option<u16>, &str), WsError> {
+    match payload.len() {
+        0 => Ok((None, "")),
+        1 => Err(WsError::Protocol("close payload of one byte")),
+        _ => {
+            let code = u16::from_be_bytes([payload[0], payload[1]]);
+            if !CloseCode::from(code).is_allowed() {
+                return Err(WsError::Protocol("invalid close code"));
+            }
+            let reason = std::str::from_utf8(&payload[2..]).map_err(|_| WsError::InvalidUtf8)?;
+            Ok((Some(code), reason))
+        }
+    }
+}
+
+/// Encode one unmasked, final server frame.
+pub fn encode(opcode: OpCode, payload: &[u8]) -> Frame {
+    let header = FrameHeader {
+        is_final: true,
+        rsv1: false,
+        rsv2: false,
+        rsv3: false,
+        opcode,
+        mask: None,
+    };
+    let mut head = [0u8; 10];
+    let mut cur = Cursor::new(&mut head[..]);
+    header
+        .format(payload.len() as u64, &mut cur)
+        .expect("a 10-byte buffer holds any unmasked header");
+    let hlen = cur.position() as usize;
+    head[..hlen].iter().chain(payload.iter()).copied().collect()
+}
+
+/// A close frame with `code` and `reason` (reason cut to fit 123 bytes).
+pub fn close_frame(code: u16, reason: &str) -> Frame {
+    let mut r = reason;
+    while r.len() > 123 {
+        let mut cut = 123;
+        while !r.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        r = &r[..cut];
+    }
+    let mut payload = Vec::with_capacity(2 + r.len());
+    payload.extend_from_slice(&code.to_be_bytes());
+    payload.extend_from_slice(r.as_bytes());
+    encode(OpCode::Control(Control::Close), &payload)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mask = [0x12, 0x34, 0x56, 0x78];
+        let mut f = vec![(if fin { 0x80 } else { 0 }) | opcode];
+        if payload.len() < 126 {
+            f.push(0x80 | payload.len() as u8);
+        } else if payload.len() <= 0xffff {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+        } else {
+            f.push(0x80 | 127);
+            f.extend_from_slice(&(payload.len() as u64).to_be_bytes());
+        }
+        f.extend_from_slice(&mask);
+        let mut p = payload.to_vec();
+        apply_mask(&mut p, mask);
+        f.extend_from_slice(&p);
+        f
+    }
+
+    fn decode_all(d: &mut Decoder, buf: &mut [u8]) -> Result<(usize, Vec<String>), WsError> {
+        let mut seen = Vec::new();
+        let n = d.decode(buf, |e| {
+            seen.push(match e {
+                WsEvent::Message { text, payload } => {
+                    format!(
+                        "{}:{}",
+                        if text { "t" } else { "b" },
+                        String::from_utf8_lossy(payload)
+                    )
+                }
+                WsEvent::Ping(p) => format!("ping:{}", String::from_utf8_lossy(p)),
+                WsEvent::Pong(p) => format!("pong:{}", String::from_utf8_lossy(p)),
+                WsEvent::Close { code, reason } => format!("close:{code:?}:{reason}"),
+            });
+            Flow::Continue
+        })?;
+        Ok((n, seen))
+    }
+
+    #[test]
+    fn mask_roundtrip_all_lengths() {
+        for n in 0..40 {
+            let orig: Vec<u8> = (0..n as u8).collect();
+            let mut b = orig.clone();
+            apply_mask(&mut b, [1, 2, 3, 4]);
+            for (i, x) in b.iter().enumerate() {
+                assert_eq!(*x, orig[i] ^ [1, 2, 3, 4][i % 4]);
+            }
+            apply_mask(&mut b, [1, 2, 3, 4]);
+            assert_eq!(b, orig);
+        }
+    }
+
+    #[test]
+    fn decodes_messages_and_partial_frames() {
+        let mut buf = client_frame(true, 1, b"hello");
+        buf.extend(client_frame(true, 2, b"\x00\x01"));
+        let full = buf.len();
+        buf.extend(&client_frame(true, 1, b"later")[..4]);
+        let mut d = Decoder::new(1024);
+        let (n, seen) = decode_all(&mut d, &mut buf).unwrap();
+        assert_eq!(n, full);
+        assert_eq!(seen, vec!["t:hello", "b:\u{0}\u{1}"]);
+    }
+
+    #[test]
+    fn reassembles_fragments_with_interleaved_ping() {
+        let mut buf = client_frame(false, 1, b"hel");
+        buf.extend(client_frame(true, 9, b"p"));
+        buf.extend(client_frame(false, 0, b"lo "));
+        buf.extend(client_frame(true, 0, b"world"));
+        let mut d = Decoder::new(1024);
+        let (_, seen) = decode_all(&mut d, &mut buf).unwrap();
+        assert_eq!(seen, vec!["ping:p", "t:hello world"]);
+        assert!(!d.in_fragment());
+    }
+
+    #[test]
+    fn protocol_errors() {
+        let mut d = Decoder::new(1024);
+        let mut unmasked = vec![0x81, 0x02, b'h', b'i'];
+        assert_eq!(
+            decode_all(&mut d, &mut unmasked).unwrap_err().close_code(),
+            1002
+        );
+        let mut bad_utf8 = client_frame(true, 1, &[0xff, 0xfe]);
+        assert_eq!(
+            decode_all(&mut Decoder::new(1024), &mut bad_utf8).unwrap_err(),
+            WsError::InvalidUtf8
+        );
+        let mut big = client_frame(true, 2, &vec![0u8; 2000]);
+        assert_eq!(
+            decode_all(&mut Decoder::new(1024), &mut big[..20].to_vec()).unwrap_err(),
+            WsError::TooBig
+        );
+        let mut cont = client_frame(true, 0, b"x");
+        assert_eq!(
+            decode_all(&mut Decoder::new(1024), &mut cont)
+                .unwrap_err()
+                .close_code(),
+            1002
+        );
+        let mut rsv = client_frame(true, 1, b"x");
+        rsv[0] |= 0x40;
+        assert_eq!(
+            decode_all(&mut Decoder::new(1024), &mut rsv)
+                .unwrap_err()
+                .close_code(),
+            1002
+        );
+        let mut long_ping = client_frame(true, 9, &[0u8; 126]);
+        assert_eq!(
+            decode_all(&mut Decoder::new(1024), &mut long_ping)
+                .unwrap_err()
+                .close_code(),
+            1002
+        );
+        let mut frag_ping = client_frame(false, 9, b"x");
+        assert_eq!(
+            decode_all(&mut Decoder::new(1024), &mut frag_ping)
+                .unwrap_err()
+                .close_code(),
+            1002
+        );
+        let mut reserved = client_frame(true, 3, b"x");
+        assert_eq!(
+            decode_all(&mut Decoder::new(1024), &mut reserved)
+                .unwrap_err()
+                .close_code(),
+            1002
+        );
+        let mut bad_code = client_frame(true, 8, &1005u16.to_be_bytes());
+        assert_eq!(
+            decode_all(&mut Decoder::new(1024), &mut bad_code)
+                .unwrap_err()
+                .close_code(),
+            1002
+        );
+        let mut frag_too_big = client_frame(false, 2, &[0u8; 600]);
+        frag_too_big.extend(client_frame(true, 0, &[0u8; 600]));
+        assert_eq!(
+            decode_all(&mut Decoder::new(1024), &mut frag_too_big).unwrap_err(),
+            WsError::TooBig
+        );
+    }
+
+    #[test]
+    fn close_frames() {
+        let mut c = client_frame(true, 8, &[0x03, 0xe8, b'b', b'y', b'e']);
+        let (_, seen) = decode_all(&mut Decoder::new(1024), &mut c).unwrap();
+        assert_eq!(seen, vec!["close:Some(1000):bye"]);
+        let f = close_frame(1001, "going away");
+        assert_eq!(&f[..4], &[0x88, 12, 0x03, 0xe9]);
+        assert_eq!(close_frame(1000, &"é".repeat(100)).len(), 2 + 2 + 122);
+    }
+
+    #[test]
+    fn encodes_all_length_forms() {
+        assert_eq!(
+            &encode(OpCode::Data(Data::Text), b"hi")[..],
+            &[0x81, 2, b'h', b'i']
+        );
+        let f = encode(OpCode::Data(Data::Binary), &[0u8; 300]);
+        assert_eq!(&f[..4], &[0x82, 126, 0x01, 0x2c]);
+        assert_eq!(f.len(), 304);
+        let f = encode(OpCode::Data(Data::Binary), &vec![0u8; 70000]);
+        assert_eq!(f[1], 127);
+        assert_eq!(f.len(), 70010);
+    }
+}

@@ -1,0 +1,1 @@
+//! roomcore persistence (placeholder until the persistence issue lands).
