@@ -1,0 +1,491 @@
+//! Command line: `http`, `ws-connect`, `relay`, `stress relay|http` and `report`, turned into
+//! scenario parameters and run; each run prints its markdown summary and, with `--out`, writes
+//! its JSON, .hgrm, SVG and markdown files.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::clock::parse_duration_secs;
+use crate::model::RunResult;
+use crate::report;
+use crate::report::slo::SloRow;
+use crate::scenario::http::HttpParams;
+use crate::scenario::relay::RelayParams;
+use crate::scenario::stress::{StressParams, Workload};
+use crate::scenario::ws_connect::ConnectParams;
+use crate::scenario::{self, RunMeta};
+use crate::target::{validate_room_prefix, Target};
+
+/// Open-loop load generator and SLO report for roomcore and any relay-protocol server.
+#[derive(Parser, Debug)]
+#[command(name = "roomcore-bench", version, about)]
+pub struct Cli {
+    /// Scenario to run.
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// HTTP requests (any method/path/body) at a fixed offered rate over keep-alive connections.
+    Http(HttpCmd),
+    /// WebSocket connection storm at a fixed rate, then hold the connections.
+    WsConnect(ConnectCmd),
+    /// Relay rooms: R rooms x M members, aggregate send rate, one-way latency per delivery.
+    Relay(RelayCmd),
+    /// Ramp the offered rate until an SLO breaks; report the breaking point.
+    Stress(StressCmd),
+    /// Render the suite report (markdown, JSON, comparison SVGs) from run JSON files.
+    Report(ReportCmd),
+}
+
+fn secs(s: &str) -> Result<f64, String> {
+    parse_duration_secs(s)
+}
+
+/// Options every scenario takes.
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// Target URL template: ws://HOST:PORT/ws/relay/{room} (roomcore),
+    /// ws://HOST:PORT/ws?room={room} (peers), http://HOST:PORT/health. `{id}` = connection index.
+    #[arg(long)]
+    pub target: String,
+    /// Server label for reports and comparisons.
+    #[arg(long, default_value = "server")]
+    pub label: String,
+    /// Run name (output file stem); defaults to the scenario name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Server pid: CPU (utime+stime) and RSS from /proc.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Directory for JSON, .hgrm, SVG and markdown outputs.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Do not bind client sockets to cycling 127.0.0.x source addresses.
+    #[arg(long)]
+    pub single_source: bool,
+}
+
+/// Warm-up and measured window.
+#[derive(Args, Debug, Clone)]
+pub struct Timing {
+    /// Warm-up before measuring (excluded from histograms).
+    #[arg(long, default_value = "2s", value_parser = secs)]
+    pub warmup: f64,
+    /// Measured window.
+    #[arg(long, default_value = "10s", value_parser = secs)]
+    pub duration: f64,
+}
+
+/// The request an HTTP run sends.
+#[derive(Args, Debug, Clone)]
+pub struct HttpShape {
+    /// Method.
+    #[arg(long, default_value = "GET")]
+    pub method: String,
+    /// Extra header line `Name: value` (repeatable).
+    #[arg(long = "header", short = 'H')]
+    pub headers: Vec<String>,
+    /// Request body.
+    #[arg(long, default_value = "")]
+    pub body: String,
+    /// Read the request body from a file.
+    #[arg(long)]
+    pub body_file: Option<PathBuf>,
+    /// Keep-alive connections.
+    #[arg(long, default_value_t = 16)]
+    pub connections: usize,
+    /// A request unanswered this long is an error.
+    #[arg(long, default_value = "10s", value_parser = secs)]
+    pub timeout: f64,
+    /// Max wait for outstanding responses after the window.
+    #[arg(long, default_value = "2s", value_parser = secs)]
+    pub drain: f64,
+    /// SLO row to judge against (health, auth, leaderboard); default from method and path.
+    #[arg(long, value_parser = SloRow::parse)]
+    pub slo_row: Option<SloRow>,
+}
+
+/// `http`.
+#[derive(Args, Debug)]
+pub struct HttpCmd {
+    #[command(flatten)]
+    common: Common,
+    #[command(flatten)]
+    timing: Timing,
+    #[command(flatten)]
+    shape: HttpShape,
+    /// Offered requests per second.
+    #[arg(long, default_value_t = 1000.0)]
+    rate: f64,
+}
+
+/// `ws-connect`.
+#[derive(Args, Debug)]
+pub struct ConnectCmd {
+    #[command(flatten)]
+    common: Common,
+    /// Connections to open.
+    #[arg(long, default_value_t = 1000)]
+    conns: usize,
+    /// Offered connects per second.
+    #[arg(long, default_value_t = 1000.0)]
+    rate: f64,
+    /// Members per room (connection i joins room i / members).
+    #[arg(long, default_value_t = 4)]
+    members: usize,
+    /// Room id prefix.
+    #[arg(long, default_value = "c")]
+    room_prefix: String,
+    /// Hold all connections this long after the storm.
+    #[arg(long, default_value = "5s", value_parser = secs)]
+    hold: f64,
+    /// Per-connection handshake timeout.
+    #[arg(long, default_value = "10s", value_parser = secs)]
+    timeout: f64,
+    /// Connects intended during this initial part of the storm are not recorded.
+    #[arg(long, default_value = "0s", value_parser = secs)]
+    warmup: f64,
+    /// Wait after closing before reading the server's RSS again.
+    #[arg(long, default_value = "1s", value_parser = secs)]
+    settle: f64,
+}
+
+/// Room layout and message shape of a relay run.
+#[derive(Args, Debug, Clone)]
+pub struct RelayShape {
+    /// Rooms.
+    #[arg(long, default_value_t = 1000)]
+    pub rooms: usize,
+    /// Members per room.
+    #[arg(long, default_value_t = 4)]
+    pub members: usize,
+    /// Payload bytes per message (>= 20 binary, >= 40 text).
+    #[arg(long, default_value_t = 64)]
+    pub size: usize,
+    /// Send text frames (hex stamp) instead of binary.
+    #[arg(long)]
+    pub text: bool,
+    /// Room id prefix.
+    #[arg(long, default_value = "r")]
+    pub room_prefix: String,
+    /// Max wait for in-flight deliveries after each window.
+    #[arg(long, default_value = "2s", value_parser = secs)]
+    pub drain: f64,
+    /// Handshakes in flight at once while connecting.
+    #[arg(long, default_value_t = 256)]
+    pub connect_concurrency: usize,
+    /// Give up connecting members after this long.
+    #[arg(long, default_value = "30s", value_parser = secs)]
+    pub connect_timeout: f64,
+}
+
+/// `relay`.
+#[derive(Args, Debug)]
+pub struct RelayCmd {
+    #[command(flatten)]
+    common: Common,
+    #[command(flatten)]
+    timing: Timing,
+    #[command(flatten)]
+    shape: RelayShape,
+    /// Aggregate offered sends per second (all members together).
+    #[arg(long, default_value_t = 6000.0)]
+    rate: f64,
+}
+
+/// Ramp options.
+#[derive(Args, Debug, Clone)]
+pub struct Ramp {
+    /// First offered rate (sends/s or requests/s).
+    #[arg(long, default_value_t = 1000.0)]
+    pub start_rate: f64,
+    /// Geometric factor between steps.
+    #[arg(long, default_value_t = 1.5)]
+    pub factor: f64,
+    /// Warm-up per step.
+    #[arg(long, default_value = "1s", value_parser = secs)]
+    pub step_warmup: f64,
+    /// Measured window per step.
+    #[arg(long, default_value = "3s", value_parser = secs)]
+    pub step_duration: f64,
+    /// A step fails when p99 exceeds this many ms.
+    #[arg(long, default_value_t = 25.0)]
+    pub p99_max_ms: f64,
+    /// Max ramp steps.
+    #[arg(long, default_value_t = 25)]
+    pub max_steps: usize,
+    /// Bisection steps after the first failure.
+    #[arg(long, default_value_t = 2)]
+    pub refine: usize,
+    /// Upper bound on the offered rate.
+    #[arg(long, default_value_t = 5_000_000.0)]
+    pub max_rate: f64,
+    /// Do not re-measure a step that failed only on p99.
+    #[arg(long)]
+    pub no_retry: bool,
+}
+
+/// `stress`.
+#[derive(Args, Debug)]
+pub struct StressCmd {
+    /// Workload to ramp.
+    #[command(subcommand)]
+    workload: StressWorkload,
+}
+
+/// Workloads `stress` can ramp.
+#[derive(Subcommand, Debug)]
+pub enum StressWorkload {
+    /// Ramp relay sends/s.
+    Relay {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        shape: RelayShape,
+        #[command(flatten)]
+        ramp: Ramp,
+    },
+    /// Ramp HTTP requests/s.
+    Http {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        shape: HttpShape,
+        #[command(flatten)]
+        ramp: Ramp,
+    },
+}
+
+/// `report`.
+#[derive(Args, Debug)]
+pub struct ReportCmd {
+    /// Run JSON files or directories holding them.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Output directory (default: the first directory given, else the current one).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Label the comparison ratios are relative to.
+    #[arg(long)]
+    baseline: Option<String>,
+}
+
+fn meta(c: &Common, default_name: &str) -> Result<RunMeta, String> {
+    let target = Target::parse(&c.target)?;
+    Ok(RunMeta {
+        target_url: c.target.clone(),
+        target,
+        label: c.label.clone(),
+        name: c.name.clone().unwrap_or_else(|| default_name.to_string()),
+        server_pid: c.server_pid,
+        many_sources: !c.single_source,
+    })
+}
+
+fn http_params(s: &HttpShape, rate: f64, warmup: f64, duration: f64) -> Result<HttpParams, String> {
+    let body = match &s.body_file {
+        Some(f) => std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?,
+        None => s.body.clone(),
+    };
+    Ok(HttpParams {
+        method: s.method.to_ascii_uppercase(),
+        headers: s.headers.clone(),
+        body,
+        connections: s.connections.max(1),
+        rate,
+        warmup_secs: warmup,
+        secs: duration,
+        timeout_secs: s.timeout,
+        drain_secs: s.drain,
+        slo_row: s.slo_row,
+    })
+}
+
+fn relay_params(
+    s: &RelayShape,
+    rate: f64,
+    warmup: f64,
+    duration: f64,
+) -> Result<RelayParams, String> {
+    validate_room_prefix(&s.room_prefix)?;
+    if s.rooms == 0 || s.members < 2 {
+        return Err("relay needs --rooms >= 1 and --members >= 2".into());
+    }
+    Ok(RelayParams {
+        rooms: s.rooms,
+        members: s.members,
+        size: s.size,
+        text: s.text,
+        room_prefix: s.room_prefix.clone(),
+        rate,
+        warmup_secs: warmup,
+        secs: duration,
+        drain_secs: s.drain,
+        connect_concurrency: s.connect_concurrency.max(1),
+        connect_timeout_secs: s.connect_timeout,
+    })
+}
+
+fn stress_params(r: &Ramp) -> StressParams {
+    StressParams {
+        start_rate: r.start_rate,
+        factor: r.factor,
+        warmup_secs: r.step_warmup,
+        step_secs: r.step_duration,
+        p99_max_ms: r.p99_max_ms,
+        max_steps: r.max_steps,
+        refine: r.refine,
+        max_rate: r.max_rate,
+        retry_p99: !r.no_retry,
+    }
+}
+
+type Ran = (
+    RunResult,
+    Vec<(crate::model::Metric, crate::hist::LatencyHist)>,
+);
+
+fn finish(common: &Common, ran: Ran) -> Result<RunResult, String> {
+    let (mut run, hists) = ran;
+    run.machine = report::machine::describe();
+    if run.started_utc.is_empty() {
+        run.started_utc = scenario::utc_now();
+    }
+    if let Some(dir) = &common.out {
+        report::write_run(dir, &run, &hists).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    println!("{}", report::run_markdown(&run));
+    Ok(run)
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<(), String> {
+    let started = scenario::utc_now();
+    let stamp = |mut r: Ran| {
+        r.0.started_utc = started.clone();
+        r
+    };
+    match cli.cmd {
+        Cmd::Http(c) => {
+            let m = meta(&c.common, "http")?;
+            let p = http_params(&c.shape, c.rate, c.timing.warmup, c.timing.duration)?;
+            finish(&c.common, stamp(scenario::http::run(&m, p)?))?;
+        }
+        Cmd::WsConnect(c) => {
+            validate_room_prefix(&c.room_prefix)?;
+            let m = meta(&c.common, "ws-connect")?;
+            let p = ConnectParams {
+                conns: c.conns,
+                rate: c.rate,
+                members: c.members,
+                room_prefix: c.room_prefix,
+                hold_secs: c.hold,
+                timeout_secs: c.timeout,
+                warmup_secs: c.warmup,
+                settle_secs: c.settle,
+            };
+            finish(&c.common, stamp(scenario::ws_connect::run(&m, p)?))?;
+        }
+        Cmd::Relay(c) => {
+            let m = meta(&c.common, "relay")?;
+            let p = relay_params(&c.shape, c.rate, c.timing.warmup, c.timing.duration)?;
+            finish(&c.common, stamp(scenario::relay::run(&m, p)?))?;
+        }
+        Cmd::Stress(s) => match s.workload {
+            StressWorkload::Relay {
+                common,
+                shape,
+                ramp,
+            } => {
+                let m = meta(&common, "stress-relay")?;
+                let p = relay_params(&shape, 0.0, 0.0, 0.0)?;
+                let ran = scenario::stress::run(&m, Workload::Relay(p), stress_params(&ramp))?;
+                finish(&common, stamp(ran))?;
+            }
+            StressWorkload::Http {
+                common,
+                shape,
+                ramp,
+            } => {
+                let m = meta(&common, "stress-http")?;
+                let p = http_params(&shape, 0.0, 0.0, 0.0)?;
+                let ran = scenario::stress::run(&m, Workload::Http(p), stress_params(&ramp))?;
+                finish(&common, stamp(ran))?;
+            }
+        },
+        Cmd::Report(r) => {
+            let runs = report::json::load(&r.paths)?;
+            if runs.is_empty() {
+                return Err("report: no run JSON found".into());
+            }
+            let out = r.out.clone().unwrap_or_else(|| {
+                r.paths
+                    .iter()
+                    .find(|p| p.is_dir())
+                    .cloned()
+                    .unwrap_or_else(|| PathBuf::from("."))
+            });
+            let md = report::write_suite(&out, &runs, r.baseline.as_deref())
+                .map_err(|e| format!("{}: {e}", out.display()))?;
+            println!("{md}");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_lines_parse() {
+        Cli::try_parse_from([
+            "roomcore-bench",
+            "relay",
+            "--target",
+            "ws://127.0.0.1:1/ws?room={room}",
+            "--rooms",
+            "10",
+            "--members",
+            "4",
+            "--rate",
+            "100",
+            "--duration",
+            "2s",
+        ])
+        .unwrap();
+        Cli::try_parse_from([
+            "roomcore-bench",
+            "http",
+            "--target",
+            "http://127.0.0.1:1/api/auth/login",
+            "--method",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "--body",
+            "{}",
+            "--slo-row",
+            "auth",
+        ])
+        .unwrap();
+        Cli::try_parse_from([
+            "roomcore-bench",
+            "stress",
+            "relay",
+            "--target",
+            "ws://127.0.0.1:1/{room}",
+            "--start-rate",
+            "100",
+            "--step-duration",
+            "1s",
+        ])
+        .unwrap();
+        Cli::try_parse_from(["roomcore-bench", "report", "dir"]).unwrap();
+        assert!(Cli::try_parse_from(["roomcore-bench", "relay"]).is_err());
+    }
+}

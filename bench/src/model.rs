@@ -1,0 +1,235 @@
+//! The result model every scenario produces and every report consumes (serialised as the JSON
+//! report): one [`RunResult`] per scenario run, holding latency summaries and curves tagged with
+//! the SLO row they measure, counters, server and load-generator resource usage, and the step
+//! table of a stress run.
+
+use serde::{Deserialize, Serialize};
+
+use crate::hist::{CurvePoint, LatencyHist, Summary};
+use crate::net::wspool::PoolCounters;
+use crate::report::slo::SloRow;
+
+/// What a latency series measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// HTTP request → complete response, from the intended send time.
+    Http,
+    /// WebSocket connect → 101 received, from the intended connect time.
+    WsConnect,
+    /// Relay message one-way latency, intended send time → delivery.
+    WsMessage,
+}
+
+impl Metric {
+    /// Short name used in file names.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::Http => "http",
+            Metric::WsConnect => "ws_connect",
+            Metric::WsMessage => "ws_message",
+        }
+    }
+}
+
+/// One latency series of a run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LatencyRecord {
+    /// What was measured.
+    pub metric: Metric,
+    /// SLO row this series is judged against, if any.
+    pub slo_row: Option<SloRow>,
+    /// Percentiles (µs).
+    pub summary: Summary,
+    /// Percentile curve (µs) for plots.
+    pub curve: Vec<CurvePoint>,
+}
+
+impl LatencyRecord {
+    /// Summarises a histogram.
+    pub fn from_hist(metric: Metric, slo_row: Option<SloRow>, h: &LatencyHist) -> Self {
+        Self {
+            metric,
+            slo_row,
+            summary: h.summary(),
+            curve: h.curve(),
+        }
+    }
+}
+
+/// Counters of a run (fields a scenario does not use stay 0).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Counts {
+    /// Offered rate (events/s: requests, sends or connects).
+    pub offered_rate: f64,
+    /// Achieved rate of the run's unit (responses/s, deliveries/s, connections/s).
+    pub achieved_rate: f64,
+    /// HTTP: requests intended in the measured window.
+    pub requests: u64,
+    /// HTTP: complete responses in the measured window.
+    pub responses: u64,
+    /// HTTP: responses by class.
+    pub status_2xx: u64,
+    /// HTTP 3xx.
+    pub status_3xx: u64,
+    /// HTTP 4xx (429 included).
+    pub status_4xx: u64,
+    /// HTTP 429 (rate limited).
+    pub status_429: u64,
+    /// HTTP 5xx.
+    pub status_5xx: u64,
+    /// HTTP: transport failures (connect, reset, unparsable, timeout, never answered).
+    pub http_errors: u64,
+    /// HTTP: keep-alive connections.
+    pub connections: u64,
+    /// WebSocket: connections attempted.
+    pub conn_attempts: u64,
+    /// WebSocket: handshakes completed.
+    pub conn_ok: u64,
+    /// WebSocket: connections that failed to open.
+    pub conn_failed: u64,
+    /// WebSocket: most connections open at once.
+    pub peak_open: u64,
+    /// Relay: rooms.
+    pub rooms: u64,
+    /// Relay: members per room.
+    pub members: u64,
+    /// Relay: sends intended in the measured window.
+    pub sends: u64,
+    /// Relay: deliveries of measured sends.
+    pub deliveries: u64,
+    /// Relay: deliveries expected (sends × open members − 1).
+    pub expected_deliveries: u64,
+    /// Relay: expected − delivered after the drain.
+    pub undelivered: u64,
+    /// Relay: a member received its own message.
+    pub self_echo: u64,
+    /// Relay: a member received a message of another room.
+    pub wrong_room: u64,
+    /// Relay: payload without a valid stamp.
+    pub bad_payload: u64,
+    /// Relay: deliveries of an earlier step (stress) arriving late.
+    pub stale: u64,
+    /// WebSocket connection failures by kind.
+    pub pool: PoolCounters,
+    /// All errors of the run (any non-zero value fails a stress step).
+    pub errors: u64,
+}
+
+/// Server process usage over the measured window (from /proc).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ServerUsage {
+    /// Server pid.
+    pub pid: u32,
+    /// CPU time used (user+system), µs.
+    pub cpu_us: u64,
+    /// CPU as % of one core.
+    pub cpu_pct: f64,
+    /// RSS before the run, KiB.
+    pub rss_before_kb: u64,
+    /// RSS while connections were held (ws-connect) or at the end of the window, KiB.
+    pub rss_held_kb: u64,
+    /// RSS after the run (connections closed), KiB.
+    pub rss_after_kb: u64,
+    /// Peak RSS (VmHWM) at the end, KiB.
+    pub peak_rss_kb: u64,
+    /// Unit the per-unit figures count ("delivery", "request", "connection").
+    pub unit: String,
+    /// Server CPU µs per unit.
+    pub cpu_us_per_unit: f64,
+    /// Units per server CPU-second.
+    pub units_per_cpu_sec: f64,
+    /// (held − before) RSS per held connection, bytes (ws-connect).
+    pub bytes_per_conn: Option<f64>,
+}
+
+/// Load generator usage over the measured window (getrusage).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ClientUsage {
+    /// CPU time used, µs.
+    pub cpu_us: u64,
+    /// CPU as % of one core.
+    pub cpu_pct: f64,
+    /// CPU µs per unit (same unit as the server's).
+    pub cpu_us_per_unit: f64,
+}
+
+/// One step of a stress ramp.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct StepResult {
+    /// Offered rate (sends/s or requests/s).
+    pub offered_rate: f64,
+    /// Units per second achieved (deliveries/s or responses/s).
+    pub units_per_sec: f64,
+    /// Latency percentiles of the step (µs).
+    pub latency: Summary,
+    /// Server CPU % of one core (if pid given).
+    pub srv_cpu_pct: Option<f64>,
+    /// Load generator CPU % of one core.
+    pub lg_cpu_pct: f64,
+    /// Errors + undelivered in the step.
+    pub errors: u64,
+    /// Relay: undelivered.
+    pub undelivered: u64,
+    /// Step met every criterion.
+    pub ok: bool,
+    /// Why it failed ("" when ok).
+    pub reason: String,
+    /// "ramp", "retry", "refine" or "step-down".
+    pub kind: String,
+}
+
+/// Outcome of a stress run.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct StressResult {
+    /// "relay" or "http".
+    pub kind: String,
+    /// Unit of `units_per_sec` ("deliveries" or "responses").
+    pub unit: String,
+    /// p99 criterion, ms.
+    pub p99_max_ms: f64,
+    /// Every step in order.
+    pub steps: Vec<StepResult>,
+    /// Highest passing step (the breaking point = max sustainable rate).
+    pub breaking_point: Option<StepResult>,
+    /// First failing step (offered rate and reason).
+    pub first_failure: Option<StepResult>,
+}
+
+/// Everything one scenario run measured.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RunResult {
+    /// "http", "ws-connect", "relay" or "stress".
+    pub scenario: String,
+    /// Run name (file stem of its outputs).
+    pub name: String,
+    /// Server label (for comparisons).
+    pub label: String,
+    /// Target URL template.
+    pub target: String,
+    /// Start time, UTC (YYYY-MM-DDTHH:MM:SSZ).
+    pub started_utc: String,
+    /// Machine description.
+    pub machine: String,
+    /// Scenario parameters as given.
+    pub params: serde_json::Value,
+    /// Measured window length, s.
+    pub measured_secs: f64,
+    /// Latency series.
+    pub latencies: Vec<LatencyRecord>,
+    /// Counters.
+    pub counts: Counts,
+    /// Server usage (with --server-pid).
+    pub server: Option<ServerUsage>,
+    /// Load generator usage.
+    pub client: ClientUsage,
+    /// Step table (stress only).
+    pub stress: Option<StressResult>,
+}
+
+impl RunResult {
+    /// The latency series of `metric`, if measured.
+    pub fn latency(&self, metric: Metric) -> Option<&LatencyRecord> {
+        self.latencies.iter().find(|l| l.metric == metric)
+    }
+}

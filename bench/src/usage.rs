@@ -1,0 +1,120 @@
+//! Resource accounting over a measured window: samples the server (/proc, when a pid is given)
+//! and the load generator (getrusage) at the window's start and end, and turns the differences
+//! into CPU %, CPU µs per delivered unit and units per server CPU-second.
+
+use std::time::Instant;
+
+use crate::model::{ClientUsage, ServerUsage};
+use crate::procstat::{self, ProcSample};
+
+/// A started measurement.
+#[derive(Clone, Debug)]
+pub struct Probe {
+    pid: Option<u32>,
+    server0: Option<ProcSample>,
+    self0: u64,
+    t0: Instant,
+}
+
+/// Start and end readings turned into usage figures.
+#[derive(Clone, Debug, Default)]
+pub struct Usage {
+    /// Server side, if a pid was given and readable.
+    pub server: Option<ServerUsage>,
+    /// Load generator side.
+    pub client: ClientUsage,
+}
+
+impl Probe {
+    /// Samples now.
+    pub fn start(pid: Option<u32>) -> Self {
+        Self {
+            pid,
+            server0: pid.and_then(|p| procstat::sample(p).ok()),
+            self0: procstat::self_cpu_us(),
+            t0: Instant::now(),
+        }
+    }
+
+    /// RSS at the start, KiB (0 without a pid).
+    pub fn rss_before_kb(&self) -> u64 {
+        self.server0.map_or(0, |s| s.rss_kb)
+    }
+
+    /// Samples again and computes usage for `units` of `unit` done in between.
+    pub fn finish(&self, units: u64, unit: &str) -> Usage {
+        let wall_us = self.t0.elapsed().as_micros().max(1) as f64;
+        let self_cpu = procstat::self_cpu_us().saturating_sub(self.self0);
+        let per = |cpu: u64| {
+            if units == 0 {
+                0.0
+            } else {
+                cpu as f64 / units as f64
+            }
+        };
+        let client = ClientUsage {
+            cpu_us: self_cpu,
+            cpu_pct: 100.0 * self_cpu as f64 / wall_us,
+            cpu_us_per_unit: per(self_cpu),
+        };
+        let server = match (self.pid, self.server0) {
+            (Some(pid), Some(s0)) => procstat::sample(pid).ok().map(|s1| {
+                let cpu = s1.cpu_us.saturating_sub(s0.cpu_us);
+                ServerUsage {
+                    pid,
+                    cpu_us: cpu,
+                    cpu_pct: 100.0 * cpu as f64 / wall_us,
+                    rss_before_kb: s0.rss_kb,
+                    rss_held_kb: s1.rss_kb,
+                    rss_after_kb: s1.rss_kb,
+                    peak_rss_kb: s1.hwm_kb,
+                    unit: unit.to_string(),
+                    cpu_us_per_unit: per(cpu),
+                    units_per_cpu_sec: if cpu == 0 {
+                        0.0
+                    } else {
+                        units as f64 * 1e6 / cpu as f64
+                    },
+                    bytes_per_conn: None,
+                }
+            }),
+            _ => None,
+        };
+        Usage { server, client }
+    }
+}
+
+/// Current RSS of `pid` in KiB (0 if unreadable or no pid).
+pub fn rss_kb(pid: Option<u32>) -> u64 {
+    pid.and_then(|p| procstat::sample(p).ok())
+        .map_or(0, |s| s.rss_kb)
+}
+
+/// Peak RSS of `pid` in KiB (0 if unreadable or no pid).
+pub fn hwm_kb(pid: Option<u32>) -> u64 {
+    pid.and_then(|p| procstat::sample(p).ok())
+        .map_or(0, |s| s.hwm_kb)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probing_own_process_gives_per_unit_figures() {
+        let p = Probe::start(Some(std::process::id()));
+        let mut x = 0u64;
+        for i in 0..2_000_000u64 {
+            x = x.wrapping_add(i * i);
+        }
+        assert!(x > 0);
+        let u = p.finish(1000, "delivery");
+        let s = u.server.unwrap();
+        assert_eq!(s.unit, "delivery");
+        assert!(s.rss_before_kb > 0);
+        assert!(u.client.cpu_pct >= 0.0);
+        let none = Probe::start(None).finish(0, "request");
+        assert!(none.server.is_none());
+        assert_eq!(none.client.cpu_us_per_unit, 0.0);
+    }
+}
