@@ -1,0 +1,64 @@
+//! [`StorageError`]: every way a storage call can fail, with context.
+//!
+//! Owns only the error type; mapping errors to HTTP statuses is the engine's job.
+
+use std::path::PathBuf;
+
+/// Why a storage call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The command queue is full: back off and retry (maps to 503 + Retry-After).
+    #[error("storage is busy: its queue of {capacity} commands is full")]
+    Busy { capacity: usize },
+    /// The persistence thread has stopped.
+    #[error("storage is closed")]
+    Closed,
+    /// The database file could not be opened or configured.
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    /// A schema migration failed (the database is left at the previous version).
+    #[error("schema migration to version {version} failed: {source}")]
+    Migrate {
+        version: u32,
+        source: rusqlite::Error,
+    },
+    /// The database was written by a newer build.
+    #[error("database schema version {found} is newer than this build ({known})")]
+    TooNew { found: u32, known: u32 },
+    /// One statement failed.
+    #[error("{op} failed: {source}")]
+    Sql {
+        op: &'static str,
+        source: rusqlite::Error,
+    },
+    /// The transaction holding this command failed to commit; nothing of it was kept.
+    #[error("commit failed: {0}")]
+    Commit(String),
+    /// Registration with a username that exists (case-insensitive).
+    #[error("username is taken")]
+    UsernameTaken,
+    /// A score for a new game past the configured number of games.
+    #[error("too many distinct games (limit {limit})")]
+    TooManyGames { limit: usize },
+    /// A file next to the database (e.g. the token secret) failed.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The configured token secret or password hashing parameters are unusable.
+    #[error("invalid credential settings: {0}")]
+    Credentials(String),
+    /// The persistence thread could not be started.
+    #[error("cannot start the persistence thread: {0}")]
+    Spawn(std::io::Error),
+}
+
+impl StorageError {
+    pub(crate) fn sql(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StorageError {
+        move |source| StorageError::Sql { op, source }
+    }
+}

@@ -1,0 +1,410 @@
+//! [`Storage`]: the `Clone + Send` handle every shard holds.
+//!
+//! Every call `try_send`s one command over the bounded channel (a full queue
+//! is an immediate [`StorageError::Busy`], never a blocked shard) and returns
+//! a future of the oneshot reply, which the thread sends after the command's
+//! transaction committed. Owns opening and closing the persistence thread.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use futures_channel::oneshot;
+
+#[cfg(test)]
+use crate::boards::BoardView;
+use crate::boards::{BoardFeed, BoardReceiver};
+use crate::cmd::{Cmd, Reply};
+use crate::config::StorageConfig;
+use crate::error::StorageError;
+use crate::model::{Account, Credentials, Period, RoomRow, ScoreAck, Standing};
+use crate::worker::{self, Worker};
+
+/// Capacity of each shard's board channel.
+const BOARD_CHANNEL: usize = 256;
+
+/// Counters the persistence thread keeps (read by `/health` and tests).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Transactions committed.
+    pub rounds: AtomicU64,
+    /// Commands answered from committed transactions.
+    pub commands: AtomicU64,
+    /// Largest number of commands in one transaction.
+    pub max_batch: AtomicU64,
+    /// Transactions whose COMMIT failed.
+    pub failed_commits: AtomicU64,
+}
+
+/// A copy of [`Counters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CounterSnapshot {
+    pub rounds: u64,
+    pub commands: u64,
+    pub max_batch: u64,
+    pub failed_commits: u64,
+}
+
+/// A handle to the persistence thread.
+#[derive(Clone, Debug)]
+pub struct Storage {
+    tx: Sender<Cmd>,
+    capacity: usize,
+    /// Disconnects (`recv` errors) when the thread has exited.
+    done: Receiver<()>,
+    cfg: Arc<StorageConfig>,
+    counters: Arc<Counters>,
+}
+
+impl std::fmt::Debug for Cmd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Cmd")
+    }
+}
+
+impl Storage {
+    /// Start the persistence thread: open the database, migrate it, load the
+    /// boards. Returns once the database is open (or failed to open), with
+    /// one board receiver per subscriber.
+    pub fn open(cfg: StorageConfig) -> Result<(Storage, Vec<BoardReceiver>), StorageError> {
+        let capacity = cfg.queue_capacity.max(1);
+        let (tx, rx) = crossbeam_channel::bounded::<Cmd>(capacity);
+        let (done_tx, done) = crossbeam_channel::bounded::<()>(0);
+        let (opened_tx, opened) = crossbeam_channel::bounded(1);
+        let (feed, receivers) = BoardFeed::new(cfg.subscribers, BOARD_CHANNEL);
+        let thread_cfg = cfg.clone();
+        let counters = Arc::new(Counters::default());
+        let thread_counters = counters.clone();
+        std::thread::Builder::new()
+            .name("storage".into())
+            .spawn(move || {
+                let _done = done_tx;
+                let started = worker::open(&thread_cfg)
+                    .and_then(|conn| Worker::new(conn, thread_cfg, feed, thread_counters));
+                match started {
+                    Ok(w) => {
+                        let _ = opened_tx.send(Ok(()));
+                        w.run(rx);
+                    }
+                    Err(e) => {
+                        let _ = opened_tx.send(Err(e));
+                    }
+                }
+            })
+            .map_err(StorageError::Spawn)?;
+        opened.recv().map_err(|_| StorageError::Closed)??;
+        Ok((
+            Storage {
+                tx,
+                capacity,
+                done,
+                cfg: Arc::new(cfg),
+                counters,
+            },
+            receivers,
+        ))
+    }
+
+    /// The settings the thread runs with.
+    pub fn config(&self) -> &StorageConfig {
+        &self.cfg
+    }
+
+    /// What the thread has committed so far.
+    pub fn counters(&self) -> CounterSnapshot {
+        let c = &self.counters;
+        CounterSnapshot {
+            rounds: c.rounds.load(Ordering::Relaxed),
+            commands: c.commands.load(Ordering::Relaxed),
+            max_batch: c.max_batch.load(Ordering::Relaxed),
+            failed_commits: c.failed_commits.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Commands waiting in the queue now.
+    pub fn queue_depth(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// Most commands the queue holds.
+    pub fn queue_capacity(&self) -> usize {
+        self.capacity
+    }
+
+    fn send<T>(
+        &self,
+        make: impl FnOnce(Reply<T>) -> Cmd,
+    ) -> Result<oneshot::Receiver<Result<T, StorageError>>, StorageError> {
+        let (reply, rx) = oneshot::channel();
+        match self.tx.try_send(make(reply)) {
+            Ok(()) => Ok(rx),
+            Err(TrySendError::Full(_)) => Err(StorageError::Busy {
+                capacity: self.capacity,
+            }),
+            Err(TrySendError::Disconnected(_)) => Err(StorageError::Closed),
+        }
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Cmd) -> Result<T, StorageError> {
+        let rx = self.send(make)?;
+        rx.await.map_err(|_| StorageError::Closed)?
+    }
+
+    /// Create a registered account with an argon2id PHC hash.
+    pub async fn create_account(
+        &self,
+        username: &str,
+        password_hash: String,
+    ) -> Result<Account, StorageError> {
+        let username = Some(username.to_string());
+        self.call(|reply| Cmd::CreateAccount {
+            username,
+            password_hash: Some(password_hash),
+            reply,
+        })
+        .await
+    }
+
+    /// Create a guest account with a fresh random name.
+    pub async fn create_guest(&self) -> Result<Account, StorageError> {
+        self.call(|reply| Cmd::CreateAccount {
+            username: None,
+            password_hash: None,
+            reply,
+        })
+        .await
+    }
+
+    /// Look an account up by username (case-insensitive).
+    pub async fn find_account(&self, username: &str) -> Result<Option<Credentials>, StorageError> {
+        let username = username.to_string();
+        self.call(|reply| Cmd::FindAccount { username, reply })
+            .await
+    }
+
+    /// Store a score durably.
+    pub async fn add_score(
+        &self,
+        user_id: i64,
+        game: &str,
+        score: i64,
+    ) -> Result<ScoreAck, StorageError> {
+        let game = game.to_string();
+        self.call(|reply| Cmd::AddScore {
+            user_id,
+            game,
+            score,
+            reply,
+        })
+        .await
+    }
+
+    /// A player's best and rank on a board.
+    pub async fn standing(
+        &self,
+        user_id: i64,
+        game: &str,
+        period: Period,
+    ) -> Result<Option<Standing>, StorageError> {
+        let game = game.to_string();
+        self.call(|reply| Cmd::Standing {
+            user_id,
+            game,
+            period,
+            reply,
+        })
+        .await
+    }
+
+    /// Save room snapshots (all in one savepoint).
+    pub async fn save_rooms(&self, rows: Vec<RoomRow>) -> Result<(), StorageError> {
+        self.call(|reply| Cmd::SaveRooms { rows, reply }).await
+    }
+
+    /// Every room snapshot of `kind`.
+    pub async fn load_rooms(&self, kind: &str) -> Result<Vec<RoomRow>, StorageError> {
+        let kind = kind.to_string();
+        self.call(|reply| Cmd::LoadRooms { kind, reply }).await
+    }
+
+    /// Delete a room snapshot; true if it existed.
+    pub async fn delete_room(&self, id: &str) -> Result<bool, StorageError> {
+        let id = id.to_string();
+        self.call(|reply| Cmd::DeleteRoom { id, reply }).await
+    }
+
+    /// Delete room snapshots not updated since `cutoff_ms`.
+    pub async fn sweep_rooms(&self, cutoff_ms: i64) -> Result<usize, StorageError> {
+        self.call(|reply| Cmd::SweepRooms { cutoff_ms, reply })
+            .await
+    }
+
+    /// A round trip through the persistence thread (including a commit).
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        self.call(|reply| Cmd::Ping { reply }).await
+    }
+
+    /// Test hook: make the thread sleep for `pause` (returns once queued).
+    pub fn stall(&self, pause: Duration) -> Result<(), StorageError> {
+        self.send(|reply| Cmd::Stall { pause, reply }).map(drop)
+    }
+
+    /// Commit what is queued and stop the thread; waits up to `limit` for it.
+    /// Call from a non-shard thread (it blocks).
+    pub fn close(&self, limit: Duration) -> bool {
+        if self.tx.send_timeout(Cmd::Shutdown, limit).is_err() {
+            return false;
+        }
+        matches!(
+            self.done.recv_timeout(limit),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_lite::future::block_on;
+
+    fn temp_db(tag: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("rc-storage-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir.join("t.db")
+    }
+
+    fn open(tag: &str, batch_max: usize) -> (Storage, Vec<BoardReceiver>) {
+        let mut cfg = StorageConfig::new(temp_db(tag));
+        cfg.batch_max = batch_max;
+        cfg.subscribers = 2;
+        Storage::open(cfg).unwrap()
+    }
+
+    /// Queue `n` scores behind a stall, then await them all.
+    fn scores_behind_stall(s: &Storage, user: i64, n: i64) -> Vec<ScoreAck> {
+        s.stall(Duration::from_millis(200)).unwrap();
+        std::thread::sleep(Duration::from_millis(50)); // the thread took the stall alone
+        let pending: Vec<_> = (0..n)
+            .map(|i| {
+                s.send(|reply| Cmd::AddScore {
+                    user_id: user,
+                    game: "g".into(),
+                    score: i,
+                    reply,
+                })
+                .unwrap()
+            })
+            .collect();
+        pending
+            .into_iter()
+            .map(|rx| block_on(rx).unwrap().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn queued_commands_share_one_transaction() {
+        let (s, _rx) = open("group", 512);
+        let acc = block_on(s.create_guest()).unwrap();
+        let before = s.counters();
+        let acks = scores_behind_stall(&s, acc.id, 200);
+        assert_eq!(acks.len(), 200);
+        let after = s.counters();
+        // The stall's own round plus at most one more for the 200 scores.
+        assert!(after.rounds - before.rounds <= 2, "{before:?} -> {after:?}");
+        assert!(after.max_batch >= 200, "{after:?}");
+        assert!(s.close(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn batch_cap_of_one_means_one_transaction_per_command() {
+        let (s, _rx) = open("cap1", 1);
+        let acc = block_on(s.create_guest()).unwrap();
+        let before = s.counters();
+        scores_behind_stall(&s, acc.id, 50);
+        let after = s.counters();
+        assert_eq!(after.rounds - before.rounds, 51);
+        assert_eq!(after.max_batch, 1);
+        assert!(s.close(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn full_queue_is_busy_at_once_and_nothing_is_lost() {
+        let mut cfg = StorageConfig::new(temp_db("busy"));
+        cfg.queue_capacity = 4;
+        let (s, _rx) = Storage::open(cfg).unwrap();
+        s.stall(Duration::from_millis(300)).unwrap();
+        std::thread::sleep(Duration::from_millis(50)); // the thread took the stall
+        let queued: Vec<_> = (0..4)
+            .map(|_| s.send(|reply| Cmd::Ping { reply }).unwrap())
+            .collect();
+        let t = std::time::Instant::now();
+        assert!(matches!(
+            block_on(s.ping()),
+            Err(StorageError::Busy { capacity: 4 })
+        ));
+        assert!(t.elapsed() < Duration::from_millis(50));
+        for rx in queued {
+            block_on(rx).unwrap().unwrap();
+        }
+        assert!(s.close(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn boards_reach_every_subscriber_after_commit() {
+        let (s, rxs) = open("boards", 512);
+        let a = block_on(s.create_account("ann", "h".into())).unwrap();
+        let b = block_on(s.create_guest()).unwrap();
+        assert!(matches!(
+            block_on(s.create_account("ANN", "h".into())),
+            Err(StorageError::UsernameTaken)
+        ));
+        block_on(s.add_score(a.id, "g", 10)).unwrap();
+        let ack = block_on(s.add_score(b.id, "g", 20)).unwrap();
+        assert!(ack.personal_best);
+        assert!(!block_on(s.add_score(b.id, "g", 5)).unwrap().personal_best);
+        let today = crate::day_of(crate::now_ms());
+        for rx in rxs {
+            let mut v = BoardView::new(rx);
+            let all = v.get("g", Period::AllTime, today).unwrap();
+            let names: Vec<_> = all.entries.iter().map(|e| (e.rank, e.score)).collect();
+            assert_eq!(names, vec![(1, 20), (2, 10)]);
+            assert!(v.get("g", Period::Daily, today).is_some());
+        }
+        let st = block_on(s.standing(a.id, "g", Period::AllTime))
+            .unwrap()
+            .unwrap();
+        assert_eq!((st.rank, st.score), (2, 10));
+        assert!(block_on(s.standing(a.id, "other", Period::Daily))
+            .unwrap()
+            .is_none());
+        let found = block_on(s.find_account("Ann")).unwrap().unwrap();
+        assert_eq!(found.account.id, a.id);
+        assert!(s.close(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn room_rows_save_load_delete_sweep() {
+        let (s, _rx) = open("rooms", 512);
+        let row = |id: &str, at: i64| RoomRow {
+            id: id.into(),
+            kind: "state".into(),
+            state: b"{}".to_vec(),
+            created_at_ms: at,
+            updated_at_ms: at,
+        };
+        block_on(s.save_rooms(vec![row("a", 100), row("b", 5_000)])).unwrap();
+        let mut again = row("a", 9_000);
+        again.state = b"[1]".to_vec();
+        block_on(s.save_rooms(vec![again])).unwrap();
+        let rows = block_on(s.load_rooms("state")).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].state, b"[1]");
+        assert_eq!(rows[0].created_at_ms, 100, "created_at is kept");
+        assert_eq!(block_on(s.sweep_rooms(6_000)).unwrap(), 1);
+        assert!(block_on(s.delete_room("a")).unwrap());
+        assert!(!block_on(s.delete_room("a")).unwrap());
+        assert!(block_on(s.load_rooms("state")).unwrap().is_empty());
+        assert!(s.close(Duration::from_secs(5)));
+    }
+}
