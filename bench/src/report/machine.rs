@@ -9,7 +9,9 @@ pub fn describe() -> String {
         .find_map(|l| l.strip_prefix("model name").and_then(|v| v.split_once(':')))
         .map(|(_, v)| v.trim().to_string())
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    // online CPUs of the machine, not of this process's affinity mask (taskset)
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let cores = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(0);
     let mem_kb: u64 = std::fs::read_to_string("/proc/meminfo")
         .unwrap_or_default()
         .lines()

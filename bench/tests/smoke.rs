@@ -1,0 +1,308 @@
+//! Smoke test of every scenario against a real roomcore process: starts the server binary
+//! (ROOMCORE_BIN, else ../target/{debug,release}/roomcore), runs a seconds-long `http`,
+//! `ws-connect`, `relay` and `stress relay` through the real `roomcore-bench` binary, then
+//! `report`, and checks that the reports carry every SLO row, with a measured value for each
+//! row the scenario measures, and no errors.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ROWS: [&str; 5] = [
+    "`GET /health`",
+    "`POST /api/auth/*`",
+    "`GET /api/leaderboard`",
+    "WebSocket connect",
+    "WebSocket message",
+];
+
+fn roomcore_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("ROOMCORE_BIN") {
+        return PathBuf::from(p);
+    }
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for p in ["../target/debug/roomcore", "../target/release/roomcore"] {
+        let c = here.join(p);
+        if c.exists() {
+            return c;
+        }
+    }
+    panic!(
+        "roomcore binary not found (ROOMCORE_BIN unset, no target/debug/roomcore or \
+         target/release/roomcore): run `cargo build -p roomcore` first"
+    );
+}
+
+struct Server {
+    child: Child,
+    port: u16,
+    _dir: TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!(
+            "roomcore-bench-smoke-{tag}-{}-{}",
+            std::process::id(),
+            Instant::now().elapsed().as_nanos()
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = [0u8; 64];
+    let n = s.read(&mut buf).ok()?;
+    let head = std::str::from_utf8(&buf[..n]).ok()?;
+    head.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn start_server() -> Server {
+    let bin = roomcore_bin();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = TempDir::new("data");
+    let child = Command::new(&bin)
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--shards",
+            "2",
+            "--data-dir",
+        ])
+        .arg(&dir.0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+    let mut server = Server {
+        child,
+        port,
+        _dir: dir,
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if http_status(port, "/ready") == Some(200) {
+            return server;
+        }
+        if let Ok(Some(st)) = server.child.try_wait() {
+            panic!("roomcore exited before becoming ready: {st}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "roomcore not ready on 127.0.0.1:{port} within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs the bench binary; returns stdout (the run's markdown report).
+fn bench(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_roomcore-bench"))
+        .args(args)
+        .output()
+        .expect("run roomcore-bench");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "roomcore-bench {args:?} failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn row_line<'a>(md: &'a str, row: &str) -> &'a str {
+    md.lines()
+        .find(|l| l.starts_with(&format!("| {row} |")))
+        .unwrap_or_else(|| panic!("SLO row {row} missing from report:\n{md}"))
+}
+
+/// Every row present; `measured` rows carry figures and a PASS, the others say "not measured".
+fn check_rows(md: &str, measured: &[&str]) {
+    for row in ROWS {
+        let line = row_line(md, row);
+        if measured.contains(&row) {
+            assert!(
+                !line.contains("not measured"),
+                "{row} not measured:\n{line}"
+            );
+            assert!(line.contains(" ms "), "{row} has no figures:\n{line}");
+            assert!(line.contains("**PASS**"), "{row} did not pass:\n{line}");
+        }
+    }
+    assert!(md.contains("Verdict: "), "template missing:\n{md}");
+    assert!(!md.contains("__"), "template has blanks:\n{md}");
+}
+
+fn json(dir: &Path, stem: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join(format!("{stem}.json")))
+        .unwrap_or_else(|e| panic!("{stem}.json: {e}"));
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn every_scenario_against_a_real_server() {
+    let server = start_server();
+    let t0 = Instant::now();
+    let out = TempDir::new("out");
+    let outs = out.0.to_str().unwrap();
+    let port = server.port;
+    let pid = server.child.id().to_string();
+    let http_t = format!("http://127.0.0.1:{port}/health");
+    let ws_t = format!("ws://127.0.0.1:{port}/ws/relay/{{room}}");
+    let common = |target: &str| -> Vec<String> {
+        [
+            "--target",
+            target,
+            "--label",
+            "roomcore",
+            "--server-pid",
+            &pid,
+            "--out",
+            outs,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let run = |scenario: &[&str], target: &str, extra: &[&str]| {
+        let mut a: Vec<String> = scenario.iter().map(|s| s.to_string()).collect();
+        a.extend(common(target));
+        a.extend(extra.iter().map(|s| s.to_string()));
+        bench(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+
+    let md = run(
+        &["http"],
+        &http_t,
+        &[
+            "--rate",
+            "500",
+            "--connections",
+            "8",
+            "--warmup",
+            "0.5s",
+            "--duration",
+            "1.5s",
+        ],
+    );
+    check_rows(&md, &["`GET /health`"]);
+    let j = json(&out.0, "http.roomcore");
+    assert!(j["counts"]["responses"].as_u64().unwrap() >= 700, "{j}");
+    assert_eq!(j["counts"]["status_2xx"], j["counts"]["responses"]);
+    assert_eq!(j["counts"]["errors"], 0);
+    assert!(j["server"]["cpu_us_per_unit"].as_f64().is_some());
+
+    let md = run(
+        &["ws-connect"],
+        &ws_t,
+        &[
+            "--conns", "200", "--rate", "1000", "--hold", "0.5s", "--settle", "0.2s",
+        ],
+    );
+    check_rows(&md, &["WebSocket connect"]);
+    let j = json(&out.0, "ws-connect.roomcore");
+    assert_eq!(j["counts"]["conn_ok"], 200, "{j}");
+    assert!(j["server"]["rss_held_kb"].as_u64().unwrap() > 0);
+
+    let md = run(
+        &["relay"],
+        &ws_t,
+        &[
+            "--rooms",
+            "10",
+            "--members",
+            "4",
+            "--rate",
+            "500",
+            "--warmup",
+            "0.5s",
+            "--duration",
+            "1.5s",
+        ],
+    );
+    check_rows(&md, &["WebSocket connect", "WebSocket message"]);
+    let j = json(&out.0, "relay.roomcore");
+    let c = &j["counts"];
+    assert!(c["deliveries"].as_u64().unwrap() >= 2000, "{j}");
+    assert_eq!(c["deliveries"], c["expected_deliveries"], "{j}");
+    assert_eq!(c["undelivered"], 0);
+    assert_eq!(c["errors"], 0);
+
+    let md = run(
+        &["stress", "relay"],
+        &ws_t,
+        &[
+            "--rooms",
+            "5",
+            "--members",
+            "4",
+            "--start-rate",
+            "200",
+            "--max-rate",
+            "500",
+            "--max-steps",
+            "3",
+            "--refine",
+            "0",
+            "--step-warmup",
+            "0.2s",
+            "--step-duration",
+            "0.6s",
+            "--room-prefix",
+            "s",
+        ],
+    );
+    check_rows(&md, &["WebSocket message"]);
+    assert!(md.contains("breaking point **"), "no breaking point:\n{md}");
+    assert!(md.contains("Max RPS before degradation: "));
+    for f in [
+        "stress-relay.roomcore.svg",
+        "stress-relay.roomcore.ws_message.hgrm",
+        "relay.roomcore.ws_message.hgrm",
+        "http.roomcore.http.hgrm",
+    ] {
+        assert!(out.0.join(f).exists(), "{f} missing");
+    }
+
+    let md = bench(&["report", outs]);
+    check_rows(
+        &md,
+        &["`GET /health`", "WebSocket connect", "WebSocket message"],
+    );
+    assert!(out.0.join("report.json").exists());
+    assert!(out.0.join("compare.relay.ws_message.svg").exists());
+    assert!(
+        t0.elapsed() < Duration::from_secs(20),
+        "smoke took {:?}",
+        t0.elapsed()
+    );
+}
