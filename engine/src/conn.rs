@@ -16,7 +16,7 @@ use crate::io::{self, Stream};
 use crate::router::{self, Action};
 use crate::shard::{fd_of, ConnEntry, Shard};
 use crate::ws::handshake;
-use crate::{health, log, relay};
+use crate::{api, health, log, relay};
 
 /// How the HTTP phase of a connection ended.
 enum HttpEnd {
@@ -104,7 +104,7 @@ async fn http_loop(shard: &Shard, stream: &Stream, entry: &ConnEntry) -> HttpEnd
                 Ok(Parsed::Partial) => None,
                 Ok(Parsed::Complete { req, len }) => {
                     let head_only = req.method == Method::Head;
-                    Some(Ok((router::route(shard, &req), req.close, head_only, len)))
+                    Some(Ok((router::route(shard, &req, entry.peer), req.close, head_only, len)))
                 }
                 Err(e) => Some(Err(e)),
             };
@@ -125,6 +125,7 @@ async fn http_loop(shard: &Shard, stream: &Stream, entry: &ConnEntry) -> HttpEnd
             let resp = match action {
                 Action::Respond(r) => r,
                 Action::Health => health::health(shard).await,
+                Action::Api(r) => api::handle(shard, r).await,
                 Action::UpgradeRelay { room, key } => {
                     handshake::accept(&key, &mut out);
                     upgrade = Some(room);

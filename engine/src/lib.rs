@@ -6,11 +6,12 @@
 //! - [`shard`]: what one shard owns and its long-running tasks (accept, mesh, housekeeping).
 //! - [`conn`]: one connection's HTTP/1.1 life and its upgrade to a WebSocket.
 //! - [`relay`]: a relay WebSocket session (reader + writer) on the room's owner shard.
-//! - [`router`] and [`health`]: which endpoint answers what.
+//! - [`router`] and [`health`]: which endpoint answers what; [`api`]: the JSON API under `/api/`.
 //! - [`http`] and [`ws`]: protocol codecs, no I/O.
 //! - [`io`]: socket helpers (scratch-buffer reads, vectored outbox writes).
 //! - [`config`], [`global`], [`log`]: knobs, process-wide flags, structured logs.
 
+pub mod api;
 pub mod config;
 pub mod conn;
 pub mod global;

@@ -4,6 +4,7 @@
 
 use shards::RoomId;
 
+use crate::api::ApiRequest;
 use crate::http::{Method, Request, Response};
 use crate::shard::Shard;
 use crate::ws::handshake;
@@ -15,6 +16,8 @@ pub enum Action {
     Respond(Response),
     /// Gather every shard's counters and answer `/health`.
     Health,
+    /// Hand the request to the JSON API.
+    Api(ApiRequest),
     /// Answer 101 and become a relay WebSocket in `room`.
     UpgradeRelay { room: RoomId, key: String },
 }
@@ -28,7 +31,7 @@ fn is_get(m: Method) -> bool {
 }
 
 /// Decide how to answer `req`.
-pub fn route(shard: &Shard, req: &Request<'_>) -> Action {
+pub fn route(shard: &Shard, req: &Request<'_>, peer: std::net::SocketAddr) -> Action {
     let draining = shard.draining.get() || shard.global.draining();
     match req.path {
         "/live" | "/livez" => {
@@ -74,6 +77,7 @@ pub fn route(shard: &Shard, req: &Request<'_>) -> Action {
                 key: req.ws_key.unwrap_or_default().to_string(),
             }
         }
+        p if p.starts_with("/api/") && !draining => Action::Api(ApiRequest::from_request(req, peer)),
         _ if draining => Action::Respond(Response::error(503, "server is shutting down").closing()),
         _ => Action::Respond(Response::error(404, "no such endpoint")),
     }

@@ -10,6 +10,7 @@ use glommio::{LocalExecutorBuilder, Placement};
 use shards::mesh::MeshBuilder;
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::api::ServicesSeed;
 use crate::config::Config;
 use crate::global::Global;
 use crate::{log, shard};
@@ -68,7 +69,7 @@ pub fn run(config: Config) -> Result<SocketAddr, String> {
     }
 
     let global = Arc::new(Global::new(config.shards));
-    // No storage is opened yet by the engine: nothing to wait for.
+    let seed = ServicesSeed::open(&config)?;
     global.set_storage_open();
     install_signals(global.clone())?;
 
@@ -84,11 +85,11 @@ pub fn run(config: Config) -> Result<SocketAddr, String> {
             (true, false) => Placement::Fixed(cpus[id % cpus.len()]),
             _ => Placement::Unbound,
         };
-        let (config, global) = (config.clone(), global.clone());
+        let (config, global, seed) = (config.clone(), global.clone(), seed.clone());
         let h = LocalExecutorBuilder::new(placement)
             .name(&format!("shard-{id}"))
             .io_memory(256 * 1024)
-            .spawn(move || shard::run(id, config, global, listener, ends))
+            .spawn(move || shard::run(id, config, global, listener, ends, seed))
             .map_err(|e| format!("cannot start shard {id}: {e}"))?;
         handles.push(h);
     }
@@ -101,6 +102,7 @@ pub fn run(config: Config) -> Result<SocketAddr, String> {
             failed += 1;
         }
     }
+    seed.close();
     if failed > 0 {
         return Err(format!("{failed} shard(s) failed"));
     }

@@ -21,6 +21,7 @@ use shards::mesh::MeshEnds;
 use shards::{stats, Frame, Mesh, Outbox, RelayRooms, ShardMsg, ShardStats, Stats};
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
+use crate::api::{Services, ServicesSeed};
 use crate::config::Config;
 use crate::global::Global;
 use crate::{conn, io, log, relay, ws};
@@ -64,6 +65,8 @@ pub struct Shard {
     pub mesh: Mesh,
     /// Read scratch: borrowed only inside one poll, never across an await.
     pub scratch: RefCell<Vec<u8>>,
+    /// Service handles of this shard (storage, caches) used by the API.
+    pub services: Services,
     /// Whether this shard has started draining.
     pub draining: Cell<bool>,
     next_conn: Cell<u64>,
@@ -71,7 +74,7 @@ pub struct Shard {
 }
 
 impl Shard {
-    fn new(id: usize, config: Arc<Config>, global: Arc<Global>, mesh: Mesh) -> Shard {
+    fn new(id: usize, config: Arc<Config>, global: Arc<Global>, mesh: Mesh, services: Services) -> Shard {
         Shard {
             id,
             config,
@@ -81,6 +84,7 @@ impl Shard {
             conns: RefCell::new(HashMap::new()),
             mesh,
             scratch: RefCell::new(vec![0u8; SCRATCH_BYTES]),
+            services,
             draining: Cell::new(false),
             next_conn: Cell::new(1),
             ping: ws::encode(OpCode::Control(Control::Ping), b""),
@@ -230,10 +234,11 @@ pub async fn run(
     global: Arc<Global>,
     listener: socket2::Socket,
     ends: MeshEnds,
+    seed: ServicesSeed,
 ) {
     log::set_shard(id);
     let (mesh, receivers) = ends.connect().await;
-    let shard = Rc::new(Shard::new(id, config, global, mesh));
+    let shard = Rc::new(Shard::new(id, config, global, mesh, seed.on_shard(id)));
     for (_, rx) in receivers {
         spawn_local(mesh_loop(shard.clone(), rx)).detach();
     }
@@ -241,7 +246,9 @@ pub async fn run(
     let listener = unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) };
     let acceptor = spawn_local(accept_loop(shard.clone(), listener));
     shard.global.shard_listening();
-    housekeeping(shard, acceptor).await;
+    housekeeping(shard.clone(), acceptor).await;
+    // Drain done: save storage-backed state (room snapshots) before stopping.
+    shard.services.stop().await;
 }
 
 async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {

@@ -17,7 +17,7 @@
 //! - [`boards`]: leaderboard snapshots published to every shard after commits.
 //! - [`model`]: the plain data types crossing the channel.
 //! - [`password`], [`token`]: argon2id hashing and HMAC-SHA256 tokens.
-//! - [`error`]: [`StorageError`].
+//! - [`error`]: the [`StorageError`] enum.
 
 pub mod accounts;
 pub mod boards;
@@ -38,6 +38,7 @@ pub use config::{StorageConfig, Synchronous};
 pub use error::StorageError;
 pub use handle::{CounterSnapshot, Storage};
 pub use model::{Account, Board, BoardEntry, Credentials, Period, RoomRow, ScoreAck, Standing};
+pub use password::Passwords;
 pub use token::{Claims, TokenError, TokenKey};
 
 /// Milliseconds since the Unix epoch (0 if the clock is before it).
