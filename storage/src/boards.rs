@@ -2,11 +2,16 @@
 //!
 //! After a transaction commits, the thread rebuilds the top of every board it
 //! touched and publishes one `Arc<Board>` per board to each shard over that
-//! shard's bounded channel. When a channel is full, the newest board per key
-//! waits in a small coalescing map on the thread and is retried, so memory is
-//! bounded by the number of boards and nothing older overtakes something newer.
-//! A shard reads through its [`BoardView`], which drains the channel with
-//! `try_recv` before answering: leaderboard reads never wait on SQLite.
+//! shard's bounded channel, before it answers the writes: a client that got
+//! its acknowledgement sees its score on every shard. A shard that has not
+//! read for a while leaves its channel full; the thread then compacts it by
+//! draining it through its own receiver clone and re-sending only the newest
+//! board per key, so the channel holds at most one entry per board (the
+//! capacity is sized for that) and a shard never reads a stale board. Should
+//! more boards exist than slots, the rest wait in a coalescing map on the
+//! thread and are retried. A shard reads through its [`BoardView`], which
+//! drains the channel with `try_recv` before answering: leaderboard reads never
+//! wait on SQLite.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,6 +27,8 @@ type Key = (String, Period);
 
 struct Out {
     tx: Sender<Arc<Board>>,
+    /// A clone of the shard's receiver, used only to compact a full channel.
+    rx: Receiver<Arc<Board>>,
     pending: HashMap<Key, Arc<Board>>,
 }
 
@@ -39,6 +46,7 @@ impl BoardFeed {
             let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
             outs.push(Out {
                 tx,
+                rx: rx.clone(),
                 pending: HashMap::new(),
             });
             rxs.push(rx);
@@ -55,17 +63,29 @@ impl BoardFeed {
         self.flush();
     }
 
-    /// Push waiting boards into channels that have room.
+    /// Push waiting boards into the channels, compacting full ones.
     pub(crate) fn flush(&mut self) {
         for out in &mut self.outs {
             if out.pending.is_empty() {
                 continue;
             }
-            let keys: Vec<Key> = out.pending.keys().cloned().collect();
-            for k in keys {
-                let Some(b) = out.pending.remove(&k) else {
-                    continue;
-                };
+            if out.tx.is_full() {
+                // Take everything back and keep only the newest board per key.
+                while let Ok(b) = out.rx.try_recv() {
+                    let key = (b.game.clone(), b.period);
+                    match out.pending.get(&key) {
+                        Some(p) if p.version >= b.version => {}
+                        _ => {
+                            out.pending.insert(key, b);
+                        }
+                    }
+                }
+            }
+            let mut waiting: Vec<(Key, Arc<Board>)> = out.pending.drain().collect();
+            // Oldest first, so a reader that races us sees versions rise.
+            waiting.sort_by_key(|(_, b)| b.version);
+            let mut rest = waiting.into_iter();
+            for (k, b) in rest.by_ref() {
                 match out.tx.try_send(b) {
                     Ok(()) | Err(TrySendError::Disconnected(_)) => {}
                     Err(TrySendError::Full(b)) => {
@@ -74,6 +94,7 @@ impl BoardFeed {
                     }
                 }
             }
+            out.pending.extend(rest);
         }
     }
 
@@ -150,21 +171,33 @@ mod tests {
     }
 
     #[test]
-    fn full_channels_coalesce_to_the_newest_board() {
-        let (mut feed, rxs) = BoardFeed::new(2, 1);
+    fn a_full_channel_is_compacted_to_the_newest_board_per_key() {
+        let (mut feed, rxs) = BoardFeed::new(2, 2);
+        for v in 1..=5 {
+            feed.publish(board("a", v));
+            feed.publish(board("b", 10 + v));
+        }
+        assert!(!feed.has_pending());
+        for rx in rxs {
+            assert_eq!(rx.len(), 2, "one entry per board");
+            let mut view = BoardView::new(rx);
+            assert_eq!(view.get("a", Period::AllTime, 0).unwrap().version, 5);
+            assert_eq!(view.get("b", Period::AllTime, 0).unwrap().version, 15);
+        }
+    }
+
+    #[test]
+    fn more_boards_than_slots_wait_and_are_retried() {
+        let (mut feed, rxs) = BoardFeed::new(1, 1);
         feed.publish(board("a", 1));
-        feed.publish(board("a", 2));
-        feed.publish(board("a", 3));
+        feed.publish(board("b", 2));
         assert!(feed.has_pending());
         let mut v = BoardView::new(rxs[0].clone());
-        assert_eq!(v.get("a", Period::AllTime, 0).unwrap().version, 1);
-        feed.flush();
-        assert_eq!(v.get("a", Period::AllTime, 0).unwrap().version, 3);
-        let mut w = BoardView::new(rxs[1].clone());
-        w.refresh();
+        v.refresh();
         feed.flush();
         assert!(!feed.has_pending());
-        assert_eq!(w.get("a", Period::AllTime, 0).unwrap().version, 3);
+        assert_eq!(v.get("a", Period::AllTime, 0).unwrap().version, 1);
+        assert_eq!(v.get("b", Period::AllTime, 0).unwrap().version, 2);
     }
 
     #[test]

@@ -21,8 +21,11 @@ use crate::error::StorageError;
 use crate::model::{Account, Credentials, Period, RoomRow, ScoreAck, Standing};
 use crate::worker::{self, Worker};
 
-/// Capacity of each shard's board channel.
-const BOARD_CHANNEL: usize = 256;
+/// Capacity of each shard's board channel: room for one entry per board
+/// (all-time and daily of every game), so compaction always fits.
+fn board_channel(cfg: &StorageConfig) -> usize {
+    (2 * cfg.max_games + 16).max(64)
+}
 
 /// Counters the persistence thread keeps (read by `/health` and tests).
 #[derive(Debug, Default)]
@@ -72,7 +75,7 @@ impl Storage {
         let (tx, rx) = crossbeam_channel::bounded::<Cmd>(capacity);
         let (done_tx, done) = crossbeam_channel::bounded::<()>(0);
         let (opened_tx, opened) = crossbeam_channel::bounded(1);
-        let (feed, receivers) = BoardFeed::new(cfg.subscribers, BOARD_CHANNEL);
+        let (feed, receivers) = BoardFeed::new(cfg.subscribers, board_channel(&cfg));
         let thread_cfg = cfg.clone();
         let counters = Arc::new(Counters::default());
         let thread_counters = counters.clone();

@@ -14,6 +14,7 @@
 //! - [`worker`]: the persistence thread's loop (group commit, replies, publishing).
 //! - [`schema`]: versioned migrations (`PRAGMA user_version`).
 //! - [`accounts`], [`scores`], [`rooms`]: the SQL of each domain.
+//! - [`inspect`]: read-only looks at a database file (tests, operators).
 //! - [`boards`]: leaderboard snapshots published to every shard after commits.
 //! - [`model`]: the plain data types crossing the channel.
 //! - [`password`], [`token`]: argon2id hashing and HMAC-SHA256 tokens.
@@ -25,6 +26,7 @@ mod cmd;
 pub mod config;
 pub mod error;
 pub mod handle;
+pub mod inspect;
 pub mod model;
 pub mod password;
 pub mod rooms;

@@ -118,8 +118,10 @@ async fn off_loop<R: Send + 'static>(
 ) -> Result<R, Response> {
     let s = &shard.services;
     if s.hashing.get() >= s.settings.max_inflight_hashes {
-        return Err(Response::error(503, "too many sign-ins in progress, retry later")
-            .with_header("Retry-After", "1"));
+        return Err(
+            Response::error(503, "too many sign-ins in progress, retry later")
+                .with_header("Retry-After", "1"),
+        );
     }
     s.hashing.set(s.hashing.get() + 1);
     let r = glommio::executor().spawn_blocking(f).await;

@@ -231,9 +231,7 @@ pub async fn handle(shard: &Shard, req: ApiRequest) -> Response {
         "/api/leaderboard/me" if get => scores::me(shard, &req).await,
         "/api/auth/me" | "/api/leaderboard" | "/api/leaderboard/me" => not_allowed("GET, HEAD"),
         "/api/scores" => not_allowed("POST"),
-        "/api/_test/storage/stall" if shard.services.settings.test_hooks => {
-            stall(shard, &req)
-        }
+        "/api/_test/storage/stall" if shard.services.settings.test_hooks => stall(shard, &req),
         p => match p
             .strip_prefix("/api/rooms/")
             .and_then(|r| r.strip_suffix("/state"))

@@ -229,7 +229,11 @@ fn unavailable() -> Response {
 }
 
 /// Send `cmd` to the owner of `id` and await its answer.
-async fn ask<T>(shard: &Shard, id: &str, make: impl FnOnce(oneshot::Sender<T>) -> RoomCmd) -> Result<T, Response> {
+async fn ask<T>(
+    shard: &Shard,
+    id: &str,
+    make: impl FnOnce(oneshot::Sender<T>) -> RoomCmd,
+) -> Result<T, Response> {
     let docs = &shard.services.rooms;
     let owner = shard_for(id, docs.shards());
     let (tx, rx) = oneshot::channel();
@@ -245,7 +249,12 @@ pub async fn handle(shard: &Shard, req: &ApiRequest, raw_id: &str) -> Response {
         Err(e) => return Response::error(400, &e.to_string()),
     };
     match req.method {
-        Method::Get | Method::Head => match ask(shard, &id, |reply| RoomCmd::Get { id: id.clone(), reply }).await {
+        Method::Get | Method::Head => match ask(shard, &id, |reply| RoomCmd::Get {
+            id: id.clone(),
+            reply,
+        })
+        .await
+        {
             Ok(Some(v)) => view(&id, &v, true),
             Ok(None) => Response::error(404, "no such room"),
             Err(r) => r,
@@ -259,13 +268,27 @@ pub async fn handle(shard: &Shard, req: &ApiRequest, raw_id: &str) -> Response {
                 return Response::error(400, "room state must be a JSON document");
             }
             let state = req.body.clone();
-            match ask(shard, &id, |reply| RoomCmd::Put { id: id.clone(), state, reply }).await {
+            match ask(shard, &id, |reply| RoomCmd::Put {
+                id: id.clone(),
+                state,
+                reply,
+            })
+            .await
+            {
                 Ok(Some(v)) => view(&id, &v, false),
-                Ok(None) => Response::error(409, "this shard holds the most rooms it may; delete one first"),
+                Ok(None) => Response::error(
+                    409,
+                    "this shard holds the most rooms it may; delete one first",
+                ),
                 Err(r) => r,
             }
         }
-        Method::Delete => match ask(shard, &id, |reply| RoomCmd::Delete { id: id.clone(), reply }).await {
+        Method::Delete => match ask(shard, &id, |reply| RoomCmd::Delete {
+            id: id.clone(),
+            reply,
+        })
+        .await
+        {
             Ok(true) => match shard.services.storage.delete_room(&id).await {
                 Ok(_) => reply(200, &serde_json::json!({"id": id, "deleted": true})),
                 Err(e) => json::storage_error(&e, shard.services.settings.retry_after_secs),
@@ -273,7 +296,8 @@ pub async fn handle(shard: &Shard, req: &ApiRequest, raw_id: &str) -> Response {
             Ok(false) => Response::error(404, "no such room"),
             Err(r) => r,
         },
-        _ => Response::error(405, "method not allowed").with_header("Allow", "GET, HEAD, PUT, DELETE"),
+        _ => Response::error(405, "method not allowed")
+            .with_header("Allow", "GET, HEAD, PUT, DELETE"),
     }
 }
 

@@ -96,7 +96,11 @@ fn board_params(req: &ApiRequest) -> Result<(String, Period), Response> {
 }
 
 fn board(shard: &Shard, game: &str, period: Period) -> Option<std::sync::Arc<Board>> {
-    shard.services.boards.borrow_mut().get(game, period, today())
+    shard
+        .services
+        .boards
+        .borrow_mut()
+        .get(game, period, today())
 }
 
 /// `GET /api/leaderboard?game=..&limit=..&period=daily|alltime`.

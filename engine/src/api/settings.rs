@@ -37,7 +37,11 @@ pub struct ApiSettings {
     pub test_hooks: bool,
 }
 
-fn num<T: std::str::FromStr>(env: &impl Fn(&str) -> Option<String>, key: &str, default: T) -> Result<T, String> {
+fn num<T: std::str::FromStr>(
+    env: &impl Fn(&str) -> Option<String>,
+    key: &str,
+    default: T,
+) -> Result<T, String> {
     match env(key) {
         None => Ok(default),
         Some(v) => v
@@ -49,14 +53,18 @@ fn num<T: std::str::FromStr>(env: &impl Fn(&str) -> Option<String>, key: &str, d
 
 impl ApiSettings {
     /// Read the settings from `env`, with the database in `data_dir`.
-    pub fn from_env(env: impl Fn(&str) -> Option<String>, data_dir: &Path) -> Result<ApiSettings, String> {
+    pub fn from_env(
+        env: impl Fn(&str) -> Option<String>,
+        data_dir: &Path,
+    ) -> Result<ApiSettings, String> {
         let mut st = StorageConfig::new(data_dir.join("roomcore.db"));
         if let Some(p) = env("STORAGE_DB_PATH").filter(|p| !p.is_empty()) {
             st.path = p.into();
         }
         if let Some(v) = env("STORAGE_SYNCHRONOUS") {
-            st.synchronous = Synchronous::parse(&v)
-                .ok_or_else(|| format!("STORAGE_SYNCHRONOUS: expected full or normal, got {v:?}"))?;
+            st.synchronous = Synchronous::parse(&v).ok_or_else(|| {
+                format!("STORAGE_SYNCHRONOUS: expected full or normal, got {v:?}")
+            })?;
         }
         st.queue_capacity = num(&env, "STORAGE_QUEUE_CAPACITY", st.queue_capacity)?;
         st.batch_max = num(&env, "STORAGE_BATCH_MAX", st.batch_max)?;
@@ -96,7 +104,9 @@ impl ApiSettings {
             return Err("SCORE_MAX must not be negative".into());
         }
         if self.max_inflight_hashes == 0 || self.snapshot_interval.is_zero() {
-            return Err("AUTH_MAX_INFLIGHT_HASHES and ROOM_SNAPSHOT_INTERVAL_SECS must be positive".into());
+            return Err(
+                "AUTH_MAX_INFLIGHT_HASHES and ROOM_SNAPSHOT_INTERVAL_SECS must be positive".into(),
+            );
         }
         Ok(())
     }
@@ -121,7 +131,9 @@ mod tests {
         assert_eq!(s.storage.synchronous, Synchronous::Normal);
         assert_eq!(s.storage.batch_max, 1);
         let bad = |k: &str| (k == "STORAGE_SYNCHRONOUS").then(|| "off".to_string());
-        assert!(ApiSettings::from_env(bad, Path::new("d")).unwrap_err().contains("STORAGE_SYNCHRONOUS"));
+        assert!(ApiSettings::from_env(bad, Path::new("d"))
+            .unwrap_err()
+            .contains("STORAGE_SYNCHRONOUS"));
         let zero = |k: &str| (k == "STORAGE_QUEUE_CAPACITY").then(|| "0".to_string());
         assert!(ApiSettings::from_env(zero, Path::new("d")).is_err());
     }
