@@ -104,7 +104,12 @@ async fn http_loop(shard: &Shard, stream: &Stream, entry: &ConnEntry) -> HttpEnd
                 Ok(Parsed::Partial) => None,
                 Ok(Parsed::Complete { req, len }) => {
                     let head_only = req.method == Method::Head;
-                    Some(Ok((router::route(shard, &req, entry.peer), req.close, head_only, len)))
+                    Some(Ok((
+                        router::route(shard, &req, entry.peer),
+                        req.close,
+                        head_only,
+                        len,
+                    )))
                 }
                 Err(e) => Some(Err(e)),
             };
@@ -127,7 +132,7 @@ async fn http_loop(shard: &Shard, stream: &Stream, entry: &ConnEntry) -> HttpEnd
                 Action::Health => health::health(shard).await,
                 Action::Api(r) => api::handle(shard, r).await,
                 Action::UpgradeRelay { room, key } => {
-                    handshake::accept(&key, &mut out);
+                    handshake::accept(&key, shard.id, &mut out);
                     upgrade = Some(room);
                     break;
                 }

@@ -77,7 +77,9 @@ pub fn route(shard: &Shard, req: &Request<'_>, peer: std::net::SocketAddr) -> Ac
                 key: req.ws_key.unwrap_or_default().to_string(),
             }
         }
-        p if p.starts_with("/api/") && !draining => Action::Api(ApiRequest::from_request(req, peer)),
+        p if p.starts_with("/api/") && !draining => {
+            Action::Api(ApiRequest::from_request(req, peer))
+        }
         _ if draining => Action::Respond(Response::error(503, "server is shutting down").closing()),
         _ => Action::Respond(Response::error(404, "no such endpoint")),
     }

@@ -74,7 +74,13 @@ pub struct Shard {
 }
 
 impl Shard {
-    fn new(id: usize, config: Arc<Config>, global: Arc<Global>, mesh: Mesh, services: Services) -> Shard {
+    fn new(
+        id: usize,
+        config: Arc<Config>,
+        global: Arc<Global>,
+        mesh: Mesh,
+        services: Services,
+    ) -> Shard {
         Shard {
             id,
             config,

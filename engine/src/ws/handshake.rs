@@ -28,12 +28,15 @@ pub fn validate(req: &Request<'_>) -> Result<(), Response> {
     }
 }
 
-/// Append the 101 response for `key` to `out`.
-pub fn accept(key: &str, out: &mut Vec<u8>) {
+/// Append the 101 response for `key` to `out`; `shard` (the accepting shard)
+/// is reported in `X-Roomcore-Shard` for diagnostics.
+pub fn accept(key: &str, shard: usize, out: &mut Vec<u8>) {
     out.extend_from_slice(
         b"HTTP/1.1 101 Switching Protocols\r\nServer: roomcore\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ",
     );
     out.extend_from_slice(derive_accept_key(key.as_bytes()).as_bytes());
+    out.extend_from_slice(b"\r\nX-Roomcore-Shard: ");
+    out.extend_from_slice(shard.to_string().as_bytes());
     out.extend_from_slice(b"\r\n\r\n");
 }
 
@@ -44,8 +47,9 @@ mod tests {
     #[test]
     fn rfc_sample_key() {
         let mut out = Vec::new();
-        accept("dGhlIHNhbXBsZSBub25jZQ==", &mut out);
+        accept("dGhlIHNhbXBsZSBub25jZQ==", 1, &mut out);
         let s = String::from_utf8(out).unwrap();
         assert!(s.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+        assert!(s.contains("X-Roomcore-Shard: 1\r\n"));
     }
 }

@@ -1,0 +1,11 @@
+//! Engine integration tests: the real `roomcore` binary with 2 shards on an
+//! ephemeral port, driven through real sockets. One module per area.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod frames;
+mod http;
+mod relay;
+mod shutdown;
+mod slow_consumer;

@@ -1,0 +1,162 @@
+//! Relay rooms across shards and fan-out correctness.
+
+use std::time::Duration;
+
+use tungstenite::Message;
+
+use crate::common::{recv_data, Server, Ws};
+
+/// Connect to `room` until one socket was accepted by each of the 2 shards.
+fn one_per_shard(s: &Server, room: &str) -> (Ws, Ws) {
+    let mut by_shard: [Option<Ws>; 2] = [None, None];
+    for _ in 0..200 {
+        let (ws, resp) = tungstenite::connect(s.ws_url(&format!("/ws/relay/{room}"))).unwrap();
+        let shard: usize = resp.headers()["x-roomcore-shard"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        if by_shard[shard].is_none() {
+            by_shard[shard] = Some(ws);
+        }
+        if by_shard.iter().all(Option::is_some) {
+            let [a, b] = by_shard;
+            return (a.unwrap(), b.unwrap());
+        }
+    }
+    panic!("200 connections all landed on one shard");
+}
+
+#[test]
+fn clients_accepted_by_different_shards_talk_both_ways() {
+    let s = Server::start(&[]);
+    let (mut a, mut b) = one_per_shard(&s, "cross-shard");
+    // Let both joins settle (the socket accepted by the non-owner shard moves).
+    std::thread::sleep(Duration::from_millis(100));
+    a.send(Message::text("from a")).unwrap();
+    assert_eq!(recv_data(&mut b), Message::text("from a"));
+    b.send(Message::binary(vec![1u8, 2, 3])).unwrap();
+    assert_eq!(recv_data(&mut a), Message::binary(vec![1u8, 2, 3]));
+    let h = s.health();
+    assert!(h["rooms"].as_u64().unwrap() >= 1, "{h}");
+    assert!(h["websockets"].as_u64().unwrap() >= 2, "{h}");
+}
+
+#[test]
+fn room_of_100_gets_every_broadcast_exactly_once() {
+    let s = Server::start(&[]);
+    let mut members: Vec<Ws> = (0..100).map(|_| s.ws("/ws/relay/big-room")).collect();
+    // Wait until all 100 joined (sockets may still be moving to the owner).
+    for _ in 0..100 {
+        if s.health()["websockets"].as_u64() == Some(100) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(s.health()["websockets"].as_u64(), Some(100));
+    let senders = [0usize, 37, 99];
+    for &i in &senders {
+        for k in 0..5 {
+            members[i].send(Message::text(format!("{i}:{k}"))).unwrap();
+        }
+    }
+    for (i, m) in members.iter_mut().enumerate() {
+        let mut got: Vec<String> = Vec::new();
+        let expected = senders.iter().filter(|&&x| x != i).count() * 5;
+        for _ in 0..expected {
+            match recv_data(m) {
+                Message::Text(t) => got.push(t.to_string()),
+                other => panic!("member {i}: unexpected {other:?}"),
+            }
+        }
+        // Per sender, order is kept and nothing is duplicated.
+        for &from in senders.iter().filter(|&&x| x != i) {
+            let seq: Vec<&String> = got
+                .iter()
+                .filter(|t| t.starts_with(&format!("{from}:")))
+                .collect();
+            let want: Vec<String> = (0..5).map(|k| format!("{from}:{k}")).collect();
+            assert_eq!(
+                seq,
+                want.iter().collect::<Vec<_>>(),
+                "member {i} from {from}"
+            );
+        }
+        assert!(
+            !got.iter().any(|t| t.starts_with(&format!("{i}:"))),
+            "member {i} got its own message"
+        );
+    }
+    // Nobody gets anything extra.
+    let m = &mut members[5];
+    if let tungstenite::stream::MaybeTlsStream::Plain(t) = m.get_ref() {
+        t.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+    }
+    match m.read() {
+        Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {}
+        other => panic!("extra message: {other:?}"),
+    }
+    let h = s.health();
+    assert_eq!(h["ws_messages_in_total"].as_u64(), Some(15), "{h}");
+    assert_eq!(h["ws_messages_out_total"].as_u64(), Some(15 * 99), "{h}");
+}
+
+#[test]
+fn bad_room_ids_and_non_upgrades_are_refused() {
+    let s = Server::start(&[]);
+    let long = "a".repeat(65);
+    for bad in [
+        "/ws/relay/",
+        "/ws/relay/a%20b",
+        "/ws/relay/<x>",
+        &format!("/ws/relay/{long}")[..],
+    ] {
+        let r = s.request(
+            "GET",
+            bad,
+            &[
+                ("Connection", "Upgrade"),
+                ("Upgrade", "websocket"),
+                ("Sec-WebSocket-Version", "13"),
+                ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ],
+            b"",
+        );
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+        assert!(
+            r.json()["error"].as_str().unwrap().contains("room id"),
+            "{}",
+            r.body
+        );
+    }
+    let r = s.request("GET", "/ws/relay/ok", &[], b"");
+    assert_eq!(r.status, 426);
+    let r = s.request(
+        "GET",
+        "/ws/relay/ok",
+        &[
+            ("Connection", "Upgrade"),
+            ("Upgrade", "websocket"),
+            ("Sec-WebSocket-Version", "8"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ],
+        b"",
+    );
+    assert_eq!(r.status, 426);
+    assert_eq!(r.header("Sec-WebSocket-Version"), Some("13"));
+    let r = s.request(
+        "GET",
+        "/ws/relay/ok",
+        &[
+            ("Connection", "Upgrade"),
+            ("Upgrade", "websocket"),
+            ("Sec-WebSocket-Version", "13"),
+        ],
+        b"",
+    );
+    assert_eq!(r.status, 400);
+    // The server is still fine.
+    assert_eq!(s.get("/live").0, 200);
+}
