@@ -40,6 +40,10 @@ pub enum StorageError {
     /// Registration with a username that exists (case-insensitive).
     #[error("username is taken")]
     UsernameTaken,
+    /// The account a command refers to does not exist (e.g. a token that
+    /// outlived its database).
+    #[error("unknown account")]
+    UnknownAccount,
     /// A score for a new game past the configured number of games.
     #[error("too many distinct games (limit {limit})")]
     TooManyGames { limit: usize },

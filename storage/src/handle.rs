@@ -366,6 +366,10 @@ mod tests {
         let ack = block_on(s.add_score(b.id, "g", 20)).unwrap();
         assert!(ack.personal_best);
         assert!(!block_on(s.add_score(b.id, "g", 5)).unwrap().personal_best);
+        assert!(matches!(
+            block_on(s.add_score(9_999, "g", 5)),
+            Err(StorageError::UnknownAccount)
+        ));
         let today = crate::day_of(crate::now_ms());
         for rx in rxs {
             let mut v = BoardView::new(rx);

@@ -20,7 +20,17 @@ pub fn add(
         "INSERT INTO scores (user_id, game, score, created_at) VALUES (?1, ?2, ?3, ?4)",
     )
     .and_then(|mut st| st.execute(params![user_id, game, score, now_ms]))
-    .map_err(StorageError::sql("insert score"))?;
+    .map_err(|e| match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY =>
+        {
+            StorageError::UnknownAccount
+        }
+        _ => StorageError::Sql {
+            op: "insert score",
+            source: e,
+        },
+    })?;
     let id = conn.last_insert_rowid();
     let improved = conn
         .prepare_cached(

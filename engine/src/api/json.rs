@@ -76,6 +76,7 @@ pub fn storage_error(e: &StorageError, retry_after_secs: u64) -> Response {
         StorageError::Closed => Response::error(503, "storage is unavailable")
             .with_header("Retry-After", retry_after_secs.to_string()),
         StorageError::UsernameTaken => Response::error(409, "username is taken"),
+        StorageError::UnknownAccount => Response::error(401, "unknown account; sign in again"),
         StorageError::TooManyGames { .. } => Response::error(409, &e.to_string()),
         other => {
             log!(Error, "storage error", error = other);
