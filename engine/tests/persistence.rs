@@ -680,3 +680,36 @@ fn room_state_is_restored_after_restart() {
     assert_eq!(get_state(&s, "room-2").json()["state"], want["room-2"]);
     assert!(Path::new(&s.db_path()).exists());
 }
+
+#[test]
+fn an_older_database_upgrades_in_place_at_start() {
+    let dir = temp_dir("upgrade");
+    let db = dir.join("roomcore.db");
+    storage::inspect::create_at_version(&db, 1).unwrap();
+    assert_eq!(storage::inspect::schema_version(&db).unwrap(), 1);
+    let s = Server::start_in(&dir, &[], &env(&[]));
+    assert_eq!(
+        storage::inspect::schema_version(&db).unwrap(),
+        storage::schema::VERSION
+    );
+    let mut c = s.client();
+    let (t, _) = guest(&mut c);
+    assert_eq!(post_score(&mut c, &t, "up", 3).unwrap().status, 201);
+}
+
+#[test]
+fn an_unopenable_database_stops_start_up_with_a_clear_error() {
+    let dir = temp_dir("baddb");
+    std::fs::create_dir_all(dir.join("roomcore.db")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_roomcore"))
+        .args(["--listen", "127.0.0.1:0", "--shards", "2", "--data-dir"])
+        .arg(&dir)
+        .env("LOG_LEVEL", "warn")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("listening"), "{stdout}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("roomcore.db"), "{err}");
+}

@@ -1,6 +1,7 @@
-//! Read-only inspection of a database file from outside the server (tests,
-//! operators): counts and ids of stored scores. Opens its own read-only
-//! connection; never used by the running server.
+//! Inspection of a database file from outside the server (tests,
+//! operators): ids of stored scores and the schema version, read-only; and
+//! building a database at an old schema version for upgrade tests. Opens its
+//! own connection; never used by the running server.
 
 use std::path::Path;
 
@@ -33,4 +34,13 @@ pub fn score_ids(path: &Path, game: &str) -> Result<Vec<i64>, StorageError> {
 /// The schema version of the file.
 pub fn schema_version(path: &Path) -> Result<u32, StorageError> {
     crate::schema::version(&open(path)?)
+}
+
+/// Create a database at an old schema `version` (tests of in-place upgrades).
+pub fn create_at_version(path: &Path, version: u32) -> Result<(), StorageError> {
+    let mut conn = Connection::open(path).map_err(|source| StorageError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    crate::schema::migrate_to(&mut conn, version).map(drop)
 }

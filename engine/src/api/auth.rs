@@ -68,18 +68,14 @@ fn now_secs() -> i64 {
     storage::now_ms() / 1000
 }
 
-/// The claims of the request's bearer token, or a 401.
-pub fn authenticate(shard: &Shard, req: &ApiRequest) -> Result<Claims, Response> {
-    let unauthorized = |msg: &str| {
-        Response::error(401, msg).with_header("WWW-Authenticate", "Bearer realm=\"roomcore\"")
-    };
-    let Some(h) = req.authorization.as_deref() else {
-        return Err(unauthorized("missing bearer token"));
-    };
-    let token = match h.split_once(' ') {
-        Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => t.trim(),
-        _ => return Err(unauthorized("Authorization must be 'Bearer <token>'")),
-    };
+fn unauthorized(msg: &str) -> Response {
+    Response::error(401, msg).with_header("WWW-Authenticate", "Bearer realm=\"roomcore\"")
+}
+
+/// The claims of a raw token, or a 401. WebSocket endpoints that need an
+/// identity call this with the token from the `Authorization` header or the
+/// `token` query parameter.
+pub fn verify(shard: &Shard, token: &str) -> Result<Claims, Response> {
     shard
         .services
         .tokens
@@ -88,6 +84,17 @@ pub fn authenticate(shard: &Shard, req: &ApiRequest) -> Result<Claims, Response>
             TokenError::Expired => unauthorized("token expired"),
             TokenError::Malformed | TokenError::BadSignature => unauthorized("invalid token"),
         })
+}
+
+/// The claims of the request's bearer token, or a 401.
+pub fn authenticate(shard: &Shard, req: &ApiRequest) -> Result<Claims, Response> {
+    let Some(h) = req.authorization.as_deref() else {
+        return Err(unauthorized("missing bearer token"));
+    };
+    match h.split_once(' ') {
+        Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => verify(shard, t.trim()),
+        _ => Err(unauthorized("Authorization must be 'Bearer <token>'")),
+    }
 }
 
 fn issue(shard: &Shard, account: &Account, status: u16) -> Response {
