@@ -148,18 +148,3 @@ pub fn standing(
     .optional()
     .map_err(StorageError::sql("standing"))
 }
-
-/// Number of stored scores of a game (tests and diagnostics).
-pub fn count(conn: &Connection, game: &str) -> Result<i64, StorageError> {
-    conn.query_row("SELECT COUNT(*) FROM scores WHERE game = ?1", [game], |r| {
-        r.get(0)
-    })
-    .map_err(StorageError::sql("count scores"))
-}
-
-/// Whether `game` has a board already.
-pub fn has_game(conn: &Connection, game: &str) -> Result<bool, StorageError> {
-    conn.prepare_cached("SELECT 1 FROM best_alltime WHERE game = ?1 LIMIT 1")
-        .and_then(|mut st| st.exists([game]))
-        .map_err(StorageError::sql("find game"))
-}
