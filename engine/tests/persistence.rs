@@ -119,7 +119,7 @@ fn accounts_and_tokens_happy_paths_and_errors() {
     // Both verify one argon2 hash: neither answers in a fraction of the other's time.
     let (a, b) = (wrong_time.as_secs_f64(), unknown_time.as_secs_f64());
     assert!(
-        a.max(b) < 10.0 * a.min(b) + 0.05,
+        a.max(b) < 10.0 * a.min(b) + 0.2,
         "timing differs: {a} vs {b}"
     );
 
