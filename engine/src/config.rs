@@ -41,6 +41,37 @@ pub struct Config {
     pub ws_close_timeout: Duration,
     /// Longest graceful drain on SIGTERM/SIGINT.
     pub shutdown_drain: Duration,
+    /// Origins allowed for CORS and WebSocket upgrades (`*` = any). Requests
+    /// without an `Origin` header (non-browser clients) are always allowed.
+    pub allowed_origins: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` is trusted for the client IP.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Requests per minute per IP on `/api/*` (0 = off).
+    pub http_api_rate_per_min: u32,
+    /// Requests per minute per IP on `/api/auth/*` (0 = off).
+    pub http_auth_rate_per_min: u32,
+    /// WebSocket messages per second per socket (0 = off).
+    pub ws_max_msgs_per_sec: u32,
+    /// WebSocket messages per 10 s per socket (0 = off).
+    pub ws_max_msgs_per_10s: u32,
+    /// WebSocket bytes per 10 s per socket (0 = off).
+    pub ws_max_bytes_per_10s: u64,
+    /// A socket is closed (1008) after this many rate-limited messages in a row.
+    pub ws_rate_limit_close_after: u32,
+    /// Relay rooms one IP may create per minute (0 = off).
+    pub max_room_creates_per_ip_per_min: u32,
+    /// Concurrent WebSockets per client IP across all shards (0 = off).
+    pub max_conns_per_ip: u32,
+    /// Concurrent WebSockets across all shards (0 = off).
+    pub max_total_connections: u32,
+    /// Memory limit for the watermark warning (0 = the cgroup limit, if any).
+    pub memory_limit_bytes: u64,
+    /// Fraction of non-probe HTTP requests and WebSocket messages failed on purpose.
+    pub chaos_error_rate: f64,
+    /// Extra latency added to non-probe HTTP requests and WebSocket messages.
+    pub chaos_latency: Duration,
+    /// Enables test-only hooks (e.g. a message that panics inside a room).
+    pub test_hooks: bool,
     /// `json` or `text`.
     pub log_format: LogFormat,
     /// Minimum level logged.
@@ -93,6 +124,21 @@ impl Default for Config {
             ws_ping_timeout: Duration::from_secs(10),
             ws_close_timeout: Duration::from_secs(2),
             shutdown_drain: Duration::from_secs(15),
+            allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            http_api_rate_per_min: 100,
+            http_auth_rate_per_min: 10,
+            ws_max_msgs_per_sec: 20,
+            ws_max_msgs_per_10s: 200,
+            ws_max_bytes_per_10s: 1024 * 1024,
+            ws_rate_limit_close_after: 10,
+            max_room_creates_per_ip_per_min: 10,
+            max_conns_per_ip: 10,
+            max_total_connections: 10_000,
+            memory_limit_bytes: 0,
+            chaos_error_rate: 0.0,
+            chaos_latency: Duration::ZERO,
+            test_hooks: false,
             log_format: LogFormat::Json,
             log_level: Level::Info,
         }
@@ -241,6 +287,142 @@ const KEYS: &[Key] = &[
         env: "SHUTDOWN_DRAIN_SECS",
         set: |c, v| {
             c.shutdown_drain = Duration::from_secs(num(v, "SHUTDOWN_DRAIN_SECS")?);
+            Ok(())
+        },
+    },
+    Key {
+        flag: "--allowed-origins",
+        env: "ALLOWED_ORIGINS",
+        set: |c, v| {
+            c.allowed_origins = v
+                .split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_string())
+                .filter(|o| !o.is_empty())
+                .collect();
+            Ok(())
+        },
+    },
+    Key {
+        flag: "--trusted-proxies",
+        env: "TRUSTED_PROXIES",
+        set: |c, v| {
+            c.trusted_proxies = v
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    p.parse()
+                        .map_err(|_| format!("TRUSTED_PROXIES: not an IP address: {p:?}"))
+                })
+                .collect::<Result<_, _>>()?;
+            Ok(())
+        },
+    },
+    Key {
+        flag: "--http-api-rate-per-min",
+        env: "HTTP_API_RATE_PER_MIN",
+        set: |c, v| {
+            c.http_api_rate_per_min = num(v, "HTTP_API_RATE_PER_MIN")?;
+            Ok(())
+        },
+    },
+    Key {
+        flag: "--http-auth-rate-per-min",
+        env: "HTTP_AUTH_RATE_PER_MIN",
+        set: |c, v| {
+            c.http_auth_rate_per_min = num(v, "HTTP_AUTH_RATE_PER_MIN")?;
+            Ok(())
+        },
+    },
+    Key {
+        flag: "--ws-max-msgs-per-sec",
+        env: "WS_MAX_MSGS_PER_SEC",
+        set: |c, v| {
+            c.ws_max_msgs_per_sec = num(v, "WS_MAX_MSGS_PER_SEC")?;
+            Ok(())
+        },
+    },
+    Key {
+        flag: "--max-msgs-per-10s",
+        env: "MAX_MSGS_PER_10S",
+        set: |c, v| {
+            c.ws_max_msgs_per_10s = num(v, "MAX_MSGS_PER_10S")?;
+            Ok(())
+        },
+    },
+    Key {
+        flag: "--max-bytes-per-10s",
+        env: "MAX_BYTES_PER_10S",
+        set: |c, v| {
+            c.ws_max_bytes_per_10s = num(v, "MAX_BYTES_PER_10S")?;
+            Ok(())
+        },
+    },
+    Key {
+        flag: "--ws-rate-limit-close-after",
+        env: "WS_RATE_LIMIT_CLOSE_AFTER",
+        set: |c, v| {
+            c.ws_rate_limit_close_after = num(v, "WS_RATE_LIMIT_CLOSE_AFTER")?;
+            Ok(())
+        },
+    },
+    Key {
+        flag: "--max-room-creates-per-ip-per-min",
+        env: "MAX_ROOM_CREATES_PER_IP_PER_MIN",
+        set: |c, v| {
+            c.max_room_creates_per_ip_per_min = num(v, "MAX_ROOM_CREATES_PER_IP_PER_MIN")?;
+            Ok(())
+        },
+    },
+    Key {
+        flag: "--max-conns-per-ip",
+        env: "MAX_CONNS_PER_IP",
+        set: |c, v| {
+            c.max_conns_per_ip = num(v, "MAX_CONNS_PER_IP")?;
+            Ok(())
+        },
+    },
+    Key {
+        flag: "--max-total-connections",
+        env: "MAX_TOTAL_CONNECTIONS",
+        set: |c, v| {
+            c.max_total_connections = num(v, "MAX_TOTAL_CONNECTIONS")?;
+            Ok(())
+        },
+    },
+    Key {
+        flag: "--memory-limit-bytes",
+        env: "MEMORY_LIMIT_BYTES",
+        set: |c, v| {
+            c.memory_limit_bytes = num(v, "MEMORY_LIMIT_BYTES")?;
+            Ok(())
+        },
+    },
+    Key {
+        flag: "--chaos-error-rate",
+        env: "CHAOS_ERROR_RATE",
+        set: |c, v| {
+            let r: f64 = num(v, "CHAOS_ERROR_RATE")?;
+            if !(0.0..=1.0).contains(&r) {
+                return Err("CHAOS_ERROR_RATE must be between 0 and 1".into());
+            }
+            c.chaos_error_rate = r;
+            Ok(())
+        },
+    },
+    Key {
+        flag: "--chaos-latency-ms",
+        env: "CHAOS_LATENCY_MS",
+        set: |c, v| {
+            c.chaos_latency = Duration::from_millis(num(v, "CHAOS_LATENCY_MS")?);
+            Ok(())
+        },
+    },
+    Key {
+        flag: "--test-hooks",
+        env: "ROOMCORE_TEST_HOOKS",
+        set: |c, v| {
+            c.test_hooks = flag_bool(v, "ROOMCORE_TEST_HOOKS")?;
             Ok(())
         },
     },

@@ -1,55 +1,104 @@
 //! One accepted connection's HTTP/1.1 life: keep-alive, pipelined requests
-//! answered in order, limits and timeouts, and the upgrade to a relay
-//! WebSocket (served here, or handed to the shard that owns the room).
+//! answered in order, limits and timeouts, per-IP rate limits on `/api/*`,
+//! request ids, metrics, chaos injection, and the upgrade to a relay WebSocket
+//! (served here, or handed to the shard that owns the room).
 
 use std::cell::RefCell;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{FromRawFd, OwnedFd};
+use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::time::Instant;
 
+use futures_lite::FutureExt;
 use glommio::net::TcpStream;
-use shards::{shard_for, stats, MovedSocket, RoomId, ShardMsg};
+use shards::stats::{CrashScope, Limit, Reject, Validation};
+use shards::{shard_for, stats, MovedSocket, RateDecision, RoomId, ShardMsg};
 
 use crate::http::{self, Method, Parsed, Response};
 use crate::io::{self, Stream};
-use crate::router::{self, Action};
+use crate::limits::{self, RateClass};
+use crate::router::{self, Action, Routed};
 use crate::shard::{fd_of, ConnEntry, Shard};
 use crate::ws::handshake;
-use crate::{api, health, log, relay};
+use crate::{api, health, log, metrics, relay, security};
 
 /// How the HTTP phase of a connection ended.
 enum HttpEnd {
     Closed,
-    Upgrade { room: RoomId, pending: Vec<u8> },
+    Upgrade {
+        room: RoomId,
+        client: IpAddr,
+        pending: Vec<u8>,
+    },
 }
 
-/// Serve one accepted connection until it closes.
+/// Serve one accepted connection until it closes. A panic anywhere in its
+/// handling is caught here: logged, counted, and only this connection closes.
 pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
     let entry = shard.register(fd_of(&stream), peer);
-    let stream: Rc<Stream> = Rc::new(RefCell::new(stream));
-    let end = http_loop(&shard, &stream, &entry).await;
-    if let HttpEnd::Upgrade { room, pending } = end {
-        let owner = shard_for(room.as_str(), shard.shards());
-        if owner == shard.id {
-            relay::run(&shard, stream, &entry, room, pending).await;
-        } else {
-            migrate(&shard, stream, peer, owner, room, pending).await;
-        }
+    let work = serve_inner(&shard, stream, &entry);
+    if let Err(panic) = AssertUnwindSafe(work).catch_unwind().await {
+        crashed(&shard, &entry, &*panic);
     }
     shard.deregister(&entry);
 }
 
+/// Clean up after a panic caught in a connection's task.
+pub fn crashed(shard: &Shard, entry: &ConnEntry, panic: &(dyn std::any::Any + Send)) {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    shard.stats.crashes.inc(CrashScope::Connection as usize);
+    log!(
+        Error,
+        "panic in connection handler",
+        conn = entry.id,
+        client = entry.peer,
+        panic = what
+    );
+    if let Some(room) = entry.room.borrow_mut().take() {
+        shard.rooms.leave(&room, entry.id);
+    }
+    if let Some(ob) = entry.outbox.borrow_mut().take() {
+        ob.set_reason(stats::Disconnect::Crash);
+        ob.kill(Some(crate::ws::close_frame(1011, "internal error")));
+        stats::dec(&shard.stats.websockets);
+    }
+    io::shutdown(entry.fd);
+}
+
+async fn serve_inner(shard: &Rc<Shard>, stream: TcpStream, entry: &Rc<ConnEntry>) {
+    let stream: Rc<Stream> = Rc::new(RefCell::new(stream));
+    let end = http_loop(shard, &stream, entry).await;
+    if let HttpEnd::Upgrade {
+        room,
+        client,
+        pending,
+    } = end
+    {
+        let owner = shard_for(room.as_str(), shard.shards());
+        if owner == shard.id {
+            relay::run(shard, stream, entry, room, Some(client), pending).await;
+        } else {
+            migrate(shard, stream, entry.peer, owner, room, client, pending).await;
+        }
+    }
+}
+
 /// Hand an upgraded socket to the shard that owns its room.
 async fn migrate(
-    shard: &Shard,
+    shard: &Rc<Shard>,
     stream: Rc<Stream>,
     peer: SocketAddr,
     owner: usize,
     room: RoomId,
+    client: IpAddr,
     pending: Vec<u8>,
 ) {
-    let fd = entry_fd(&stream);
+    let fd = fd_of(&stream.borrow());
     // SAFETY: dup of a socket we own; the copy is owned by `OwnedFd` and the
     // original is closed when `stream` drops (close, not shutdown).
     let dup = unsafe { libc::dup(fd) };
@@ -60,6 +109,7 @@ async fn migrate(
             "cannot hand socket to owner shard",
             error = std::io::Error::last_os_error()
         );
+        limits::release_ws_slot(shard, client);
         return;
     }
     // SAFETY: `dup` is a fresh descriptor nobody else owns.
@@ -69,20 +119,88 @@ async fn migrate(
             fd,
             room,
             peer,
+            slot_ip: Some(client),
             pending: pending.into_boxed_slice(),
         }),
     };
     match shard.mesh.send(owner, msg).await {
         Ok(()) => stats::inc(&shard.stats.migrated_out_total),
-        Err(e) => log!(Warn, "cannot hand socket to owner shard", error = e),
+        Err(e) => {
+            log!(Warn, "cannot hand socket to owner shard", error = e);
+            limits::release_ws_slot(shard, client);
+        }
     }
 }
 
-fn entry_fd(stream: &Stream) -> i32 {
-    fd_of(&stream.borrow())
+/// Request metadata copied out of the buffer before any await.
+struct Meta {
+    head_only: bool,
+    close: bool,
+    origin: Option<String>,
+    request_id: String,
+    method: Method,
 }
 
-async fn http_loop(shard: &Shard, stream: &Stream, entry: &ConnEntry) -> HttpEnd {
+fn valid_request_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// draft-7 RateLimit headers for `d`.
+fn rate_headers(resp: Response, d: &RateDecision) -> Response {
+    if d.limit == 0 {
+        return resp;
+    }
+    resp.with_header("RateLimit-Policy", format!("{};w=60", d.limit))
+        .with_header(
+            "RateLimit",
+            format!(
+                "limit={}, remaining={}, reset={}",
+                d.limit, d.remaining, d.reset_secs
+            ),
+        )
+}
+
+/// Apply the per-IP rate limits of `/api/*` (and `/api/auth/*`).
+async fn api_limits(
+    shard: &Shard,
+    path: &str,
+    client: IpAddr,
+) -> Result<Option<RateDecision>, Response> {
+    let cfg = &shard.config;
+    let mut tightest: Option<RateDecision> = None;
+    let mut checks = vec![(RateClass::Api, cfg.http_api_rate_per_min, Limit::HttpApi)];
+    if path.starts_with("/api/auth/") {
+        checks.push((RateClass::Auth, cfg.http_auth_rate_per_min, Limit::HttpAuth));
+    }
+    for (class, limit, metric) in checks {
+        if limit == 0 {
+            continue;
+        }
+        let d = limits::rate_check(shard, client, class, limit).await;
+        if !d.allowed {
+            shard.stats.rate_limited.inc(metric as usize);
+            log!(
+                Info,
+                "rate limited",
+                client = client,
+                path = path,
+                limit = d.limit
+            );
+            let resp = Response::error(429, "Too many requests")
+                .with_header("Retry-After", d.reset_secs.to_string());
+            return Err(rate_headers(resp, &d));
+        }
+        if tightest.is_none_or(|t| d.remaining < t.remaining) {
+            tightest = Some(d);
+        }
+    }
+    Ok(tightest)
+}
+
+async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> HttpEnd {
     let cfg = shard.config.clone();
     let mut buf: Vec<u8> = Vec::new();
     let mut out: Vec<u8> = Vec::new();
@@ -96,6 +214,7 @@ async fn http_loop(shard: &Shard, stream: &Stream, entry: &ConnEntry) -> HttpEnd
         let mut close = false;
         let mut upgrade = None;
         loop {
+            let started = Instant::now();
             let step = match http::parse(
                 &buf[consumed..],
                 cfg.http_max_head_bytes,
@@ -103,47 +222,144 @@ async fn http_loop(shard: &Shard, stream: &Stream, entry: &ConnEntry) -> HttpEnd
             ) {
                 Ok(Parsed::Partial) => None,
                 Ok(Parsed::Complete { req, len }) => {
-                    let head_only = req.method == Method::Head;
+                    let meta = Meta {
+                        head_only: req.method == Method::Head,
+                        close: req.close,
+                        origin: req.origin.map(str::to_string),
+                        request_id: req
+                            .request_id
+                            .filter(|id| valid_request_id(id))
+                            .map_or_else(|| shard.new_request_id(), str::to_string),
+                        method: req.method,
+                    };
+                    let path = req.path.to_string();
                     Some(Ok((
                         router::route(shard, &req, entry.peer),
-                        req.close,
-                        head_only,
+                        meta,
+                        path,
                         len,
                     )))
                 }
                 Err(e) => Some(Err(e)),
             };
             let Some(step) = step else { break };
-            stats::inc(&shard.stats.http_requests_total);
-            let (action, req_close, head_only, len) = match step {
+            let (routed, meta, path, len) = match step {
                 Ok(s) => s,
                 Err(e) => {
                     let (status, msg) = e.status();
+                    shard.stats.validation_errors.inc(Validation::Http as usize);
+                    shard
+                        .stats
+                        .http_request("invalid", status, started.elapsed().as_secs_f64());
                     Response::error(status, msg)
                         .closing()
+                        .with_header("X-Request-Id", shard.new_request_id())
                         .encode(&mut out, false);
                     close = true;
                     break;
                 }
             };
             consumed += len;
-            let resp = match action {
-                Action::Respond(r) => r,
-                Action::Health => health::health(shard).await,
-                Action::Api(r) => api::handle(shard, r).await,
-                Action::UpgradeRelay { room, key } => {
-                    handshake::accept(&key, shard.id, &mut out);
-                    upgrade = Some(room);
-                    break;
+            let Routed {
+                route,
+                action,
+                client,
+            } = routed;
+            let mut rate = None;
+            let resp = if !router::is_probe(route) && shard.chaos_error() {
+                log!(
+                    Warn,
+                    "chaos: injected error",
+                    request_id = meta.request_id,
+                    path = path
+                );
+                Response::error(500, "chaos: injected failure").with_header("X-Chaos", "error")
+            } else {
+                if !router::is_probe(route) {
+                    if let Some(d) = shard.chaos_delay() {
+                        log!(
+                            Debug,
+                            "chaos: injected latency",
+                            request_id = meta.request_id,
+                            ms = d.as_millis()
+                        );
+                        glommio::timer::sleep(d).await;
+                    }
+                }
+                match action {
+                    Action::Respond(r) => r,
+                    Action::Health => health::health(shard).await,
+                    Action::Metrics { json } => {
+                        metrics::metrics(shard, json.then_some("application/json")).await
+                    }
+                    Action::Api(r) => match api_limits(shard, &path, client).await {
+                        Ok(d) => {
+                            rate = d;
+                            api::handle(shard, r).await
+                        }
+                        Err(resp) => resp,
+                    },
+                    Action::UpgradeRelay { room, key } => {
+                        match limits::acquire_ws_slot(shard, client).await {
+                            Ok(()) => {
+                                handshake::accept(&key, shard.id, &mut out);
+                                shard.stats.http_request(
+                                    route,
+                                    101,
+                                    started.elapsed().as_secs_f64(),
+                                );
+                                upgrade = Some((room, client));
+                                break;
+                            }
+                            Err(reason) => {
+                                shard.stats.rejected.inc(reason as usize);
+                                if reason == Reject::PerIpLimit {
+                                    Response::error(429, "too many connections from this address")
+                                } else {
+                                    Response::error(503, "server connection limit reached")
+                                }
+                            }
+                        }
+                    }
                 }
             };
-            let close_now = req_close || resp.close || shard.draining.get();
+            let resp = match &rate {
+                Some(d) => rate_headers(resp, d),
+                None => resp,
+            };
+            let resp = security::with_cors(&cfg, meta.origin.as_deref(), resp)
+                .with_header("X-Request-Id", meta.request_id.clone());
+            let close_now = meta.close || resp.close || shard.draining.get();
             let resp = if close_now && !resp.close {
                 resp.closing()
             } else {
                 resp
             };
-            resp.encode(&mut out, head_only);
+            shard
+                .stats
+                .http_request(route, resp.status, started.elapsed().as_secs_f64());
+            if resp.status >= 500 {
+                log!(
+                    Warn,
+                    "request failed",
+                    request_id = meta.request_id,
+                    method = format!("{:?}", meta.method),
+                    path = path,
+                    status = resp.status,
+                    client = client
+                );
+            } else {
+                log!(
+                    Debug,
+                    "request",
+                    request_id = meta.request_id,
+                    method = format!("{:?}", meta.method),
+                    path = path,
+                    status = resp.status,
+                    client = client
+                );
+            }
+            resp.encode(&mut out, meta.head_only);
             if close_now {
                 close = true;
                 break;
@@ -157,13 +373,20 @@ async fn http_loop(shard: &Shard, stream: &Stream, entry: &ConnEntry) -> HttpEnd
                 out = Vec::new();
             }
             if r.is_err() {
+                if let Some((_, client)) = upgrade {
+                    limits::release_ws_slot(shard, client);
+                }
                 return HttpEnd::Closed;
             }
         }
-        if let Some(room) = upgrade {
+        if let Some((room, client)) = upgrade {
             entry.idle_http.set(false);
             entry.deadline.set(None);
-            return HttpEnd::Upgrade { room, pending: buf };
+            return HttpEnd::Upgrade {
+                room,
+                client,
+                pending: buf,
+            };
         }
         if close {
             return HttpEnd::Closed;

@@ -16,6 +16,8 @@ pub struct Global {
     listening: AtomicUsize,
     storage_open: AtomicBool,
     draining: AtomicBool,
+    /// Open WebSockets across all shards (for MAX_TOTAL_CONNECTIONS).
+    ws_total: AtomicUsize,
 }
 
 impl Global {
@@ -27,6 +29,7 @@ impl Global {
             listening: AtomicUsize::new(0),
             storage_open: AtomicBool::new(false),
             draining: AtomicBool::new(false),
+            ws_total: AtomicUsize::new(0),
         }
     }
 
@@ -48,6 +51,28 @@ impl Global {
     /// Whether the drain has started.
     pub fn draining(&self) -> bool {
         self.draining.load(Ordering::Acquire)
+    }
+
+    /// Take one WebSocket slot if fewer than `max` are open (0 = no limit).
+    pub fn take_ws_slot(&self, max: u32) -> bool {
+        let n = self.ws_total.fetch_add(1, Ordering::AcqRel);
+        if max > 0 && n >= max as usize {
+            self.ws_total.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// Give a WebSocket slot back.
+    pub fn give_ws_slot(&self) {
+        let _ = self
+            .ws_total
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    /// Open WebSockets across all shards.
+    pub fn ws_total(&self) -> usize {
+        self.ws_total.load(Ordering::Acquire)
     }
 
     /// Ready: every shard listens, storage is open, and we are not draining.

@@ -9,19 +9,26 @@
 //! - [`router`] and [`health`]: which endpoint answers what; [`api`]: the JSON API under `/api/`.
 //! - [`http`] and [`ws`]: protocol codecs, no I/O.
 //! - [`io`]: socket helpers (scratch-buffer reads, vectored outbox writes).
+//! - [`limits`], [`security`]: per-IP connection and rate limits, CORS and origin checks.
+//! - [`metrics`], [`memory`], [`chaos`]: `/metrics`, the memory watermark, fault injection.
 //! - [`config`], [`global`], [`log`]: knobs, process-wide flags, structured logs.
 
 pub mod api;
+pub mod chaos;
 pub mod config;
 pub mod conn;
 pub mod global;
 pub mod health;
 pub mod http;
 pub mod io;
+pub mod limits;
 #[macro_use]
 pub mod log;
+pub mod memory;
+pub mod metrics;
 pub mod relay;
 pub mod router;
+pub mod security;
 pub mod server;
 pub mod shard;
 pub mod ws;

@@ -1,11 +1,16 @@
 //! Routing: which endpoint answers a request. Pure decisions, no I/O: a route
 //! either answers at once or names an [`Action`] the connection task carries
-//! out (awaiting other shards, upgrading to a WebSocket).
+//! out (awaiting other shards, upgrading to a WebSocket). Every request also
+//! gets a fixed route label for metrics.
 
+use std::net::IpAddr;
+
+use shards::stats::{Reject, Validation};
 use shards::RoomId;
 
 use crate::api::ApiRequest;
 use crate::http::{Method, Request, Response};
+use crate::security;
 use crate::shard::Shard;
 use crate::ws::handshake;
 
@@ -16,10 +21,20 @@ pub enum Action {
     Respond(Response),
     /// Gather every shard's counters and answer `/health`.
     Health,
-    /// Hand the request to the JSON API.
+    /// Gather every shard's metric series and answer `/metrics`.
+    Metrics { json: bool },
+    /// Hand the request to the JSON API (after its rate limits).
     Api(ApiRequest),
     /// Answer 101 and become a relay WebSocket in `room`.
     UpgradeRelay { room: RoomId, key: String },
+}
+
+/// A routing decision with its metric label and the client's IP.
+#[derive(Debug)]
+pub struct Routed {
+    pub route: &'static str,
+    pub action: Action,
+    pub client: IpAddr,
 }
 
 fn method_not_allowed(allow: &'static str) -> Action {
@@ -30,9 +45,46 @@ fn is_get(m: Method) -> bool {
     matches!(m, Method::Get | Method::Head)
 }
 
+/// The metric label of a path (a fixed, small set of values).
+pub fn route_label(path: &str) -> &'static str {
+    match path {
+        "/live" | "/livez" => "live",
+        "/ready" | "/readyz" => "ready",
+        "/health" | "/healthz" => "health",
+        "/metrics" => "metrics",
+        p if p.starts_with("/ws/relay/") => "ws_relay",
+        p if p.starts_with("/api/auth/") => "api_auth",
+        p if p.starts_with("/api/scores") => "api_scores",
+        p if p.starts_with("/api/leaderboard") => "api_leaderboard",
+        p if p.starts_with("/api/rooms") => "api_rooms",
+        p if p.starts_with("/api/games") => "api_games",
+        p if p.starts_with("/api/") => "api_other",
+        _ => "not_found",
+    }
+}
+
+/// Whether a path is a probe (exempt from chaos injection and rate limits).
+pub fn is_probe(route: &str) -> bool {
+    matches!(route, "live" | "ready" | "health" | "metrics")
+}
+
 /// Decide how to answer `req`.
-pub fn route(shard: &Shard, req: &Request<'_>, peer: std::net::SocketAddr) -> Action {
+pub fn route(shard: &Shard, req: &Request<'_>, peer: std::net::SocketAddr) -> Routed {
+    let route = route_label(req.path);
+    let client = crate::limits::client_ip(&shard.config, peer, req.forwarded_for);
+    let action = decide(shard, req, peer);
+    Routed {
+        route,
+        action,
+        client,
+    }
+}
+
+fn decide(shard: &Shard, req: &Request<'_>, peer: std::net::SocketAddr) -> Action {
     let draining = shard.draining.get() || shard.global.draining();
+    if req.method == Method::Options && req.origin.is_some() {
+        return Action::Respond(security::preflight(&shard.config, req.origin));
+    }
     match req.path {
         "/live" | "/livez" => {
             if !is_get(req.method) {
@@ -60,16 +112,33 @@ pub fn route(shard: &Shard, req: &Request<'_>, peer: std::net::SocketAddr) -> Ac
             }
             Action::Health
         }
+        "/metrics" => {
+            if !is_get(req.method) {
+                return method_not_allowed("GET, HEAD");
+            }
+            Action::Metrics {
+                json: req.accept.is_some_and(|a| a.contains("application/json")),
+            }
+        }
         p if p.starts_with("/ws/relay/") => {
             let raw = &p["/ws/relay/".len()..];
             let room = match RoomId::parse(raw) {
                 Ok(r) => r,
-                Err(e) => return Action::Respond(Response::error(400, &e.to_string())),
+                Err(e) => {
+                    shard.stats.validation_errors.inc(Validation::Http as usize);
+                    return Action::Respond(Response::error(400, &e.to_string()));
+                }
             };
             if let Err(resp) = handshake::validate(req) {
+                shard.stats.validation_errors.inc(Validation::Http as usize);
                 return Action::Respond(resp);
             }
+            if !security::origin_allowed(&shard.config, req.origin) {
+                shard.stats.rejected.inc(Reject::Origin as usize);
+                return Action::Respond(Response::error(403, "origin not allowed"));
+            }
             if draining {
+                shard.stats.rejected.inc(Reject::Draining as usize);
                 return Action::Respond(Response::error(503, "server is shutting down").closing());
             }
             Action::UpgradeRelay {
@@ -82,5 +151,21 @@ pub fn route(shard: &Shard, req: &Request<'_>, peer: std::net::SocketAddr) -> Ac
         }
         _ if draining => Action::Respond(Response::error(503, "server is shutting down").closing()),
         _ => Action::Respond(Response::error(404, "no such endpoint")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_labels_are_a_fixed_set() {
+        assert_eq!(route_label("/healthz"), "health");
+        assert_eq!(route_label("/api/auth/login"), "api_auth");
+        assert_eq!(route_label("/api/leaderboard/me"), "api_leaderboard");
+        assert_eq!(route_label("/ws/relay/x"), "ws_relay");
+        assert_eq!(route_label("/whatever/123"), "not_found");
+        assert!(is_probe("metrics"));
+        assert!(!is_probe("api_scores"));
     }
 }

@@ -18,12 +18,17 @@ use glommio::channels::shared_channel::ConnectedReceiver;
 use glommio::net::{TcpListener, TcpStream};
 use glommio::{spawn_local, Task};
 use shards::mesh::MeshEnds;
+use shards::room::RelayRoom;
+use shards::stats::{Chaos, Disconnect, FrameOut};
 use shards::{stats, Frame, Mesh, Outbox, RelayRooms, ShardMsg, ShardStats, Stats};
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
 use crate::api::{Services, ServicesSeed};
+use crate::chaos::Rng;
 use crate::config::Config;
 use crate::global::Global;
+use crate::limits::IpTable;
+use crate::memory::MemoryGauge;
 use crate::{conn, io, log, relay, ws};
 
 /// Size of the per-shard read scratch buffer.
@@ -45,6 +50,8 @@ pub struct ConnEntry {
     pub last_ping: Cell<Instant>,
     /// An HTTP connection between requests.
     pub idle_http: Cell<bool>,
+    /// The relay room this connection is a member of (for crash clean-up).
+    pub room: RefCell<Option<Rc<RelayRoom>>>,
 }
 
 /// State owned by one shard (not `Send`).
@@ -69,7 +76,15 @@ pub struct Shard {
     pub services: Services,
     /// Whether this shard has started draining.
     pub draining: Cell<bool>,
+    /// Per-IP connection counts and rate windows for the IPs this shard owns.
+    pub ips: IpTable,
+    /// Chaos-injection random source.
+    pub rng: Rng,
+    /// Last memory reading (refreshed by the housekeeping tick).
+    pub memory: MemoryGauge,
     next_conn: Cell<u64>,
+    next_request: Cell<u64>,
+    request_prefix: u32,
     ping: Frame,
 }
 
@@ -92,9 +107,58 @@ impl Shard {
             scratch: RefCell::new(vec![0u8; SCRATCH_BYTES]),
             services,
             draining: Cell::new(false),
+            ips: IpTable::default(),
+            rng: Rng::new(id as u64 + 1),
+            memory: MemoryGauge::default(),
+            next_request: Cell::new(1),
+            request_prefix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos() ^ (d.as_secs() as u32)),
             next_conn: Cell::new(1),
             ping: ws::encode(OpCode::Control(Control::Ping), b""),
         }
+    }
+
+    /// A new request id, unique per process run: `<prefix>-<shard>-<n>`.
+    pub fn new_request_id(&self) -> String {
+        let n = self.next_request.get();
+        self.next_request.set(n + 1);
+        format!("{:08x}-{}-{n:x}", self.request_prefix, self.id)
+    }
+
+    /// Whether chaos injection should fail this request/message (counted).
+    pub fn chaos_error(&self) -> bool {
+        let hit = self.rng.chance(self.config.chaos_error_rate);
+        if hit {
+            self.stats.chaos.inc(Chaos::Error as usize);
+        }
+        hit
+    }
+
+    /// Chaos latency to add (counted when non-zero).
+    pub fn chaos_delay(&self) -> Option<Duration> {
+        let d = self.config.chaos_latency;
+        if d.is_zero() {
+            return None;
+        }
+        self.stats.chaos.inc(Chaos::Latency as usize);
+        Some(d)
+    }
+
+    /// Close every member of `room` after a crash in its handler and drop it.
+    pub fn close_room(&self, room: &RelayRoom, close: &Frame) {
+        let conns = self.conns.borrow();
+        for id in room.member_ids() {
+            if let Some(e) = conns.get(&id) {
+                if let Some(ob) = e.outbox.borrow().as_ref() {
+                    ob.set_reason(Disconnect::Crash);
+                    ob.close_with(Some(close.clone()));
+                }
+                e.deadline
+                    .set(Some(Instant::now() + self.config.ws_close_timeout));
+            }
+        }
+        self.rooms.remove(room);
     }
 
     /// Number of shards.
@@ -117,6 +181,7 @@ impl Shard {
             ping_sent: Cell::new(None),
             last_ping: Cell::new(now),
             idle_http: Cell::new(false),
+            room: RefCell::new(None),
         });
         self.conns.borrow_mut().insert(id, e.clone());
         stats::inc(&self.stats.connections);
@@ -192,6 +257,7 @@ impl Shard {
             match e.ping_sent.get() {
                 Some(sent) if now.duration_since(sent) >= c.ws_ping_timeout => {
                     log!(Info, "websocket ping timeout", conn = e.id, peer = e.peer);
+                    ob.set_reason(Disconnect::PingTimeout);
                     ob.kill(None);
                     expired.push(e.fd);
                     stats::inc(&self.stats.timeouts_total);
@@ -199,6 +265,7 @@ impl Shard {
                 Some(_) => {}
                 None if now.duration_since(e.last_ping.get()) >= c.ws_ping_interval => {
                     if ob.push_control(self.ping.clone()).is_ok() {
+                        self.stats.frames_out.inc(FrameOut::Ping as usize);
                         e.ping_sent.set(Some(now));
                         e.last_ping.set(now);
                     }
@@ -222,7 +289,11 @@ impl Shard {
         let close = ws::close_frame(1001, "server shutting down");
         for e in self.conns.borrow().values() {
             if let Some(ob) = e.outbox.borrow().as_ref() {
-                let _ = ob.push_control(notice.clone());
+                if ob.push_control(notice.clone()).is_ok() {
+                    self.stats.frames_out.inc(FrameOut::Notice as usize);
+                    self.stats.frames_out.inc(FrameOut::Close as usize);
+                }
+                ob.set_reason(Disconnect::Shutdown);
                 ob.close_with(Some(close.clone()));
                 e.deadline.set(Some(now + self.config.ws_close_timeout));
             } else if e.idle_http.get() {
@@ -286,6 +357,23 @@ async fn mesh_loop(shard: Rc<Shard>, rx: ConnectedReceiver<ShardMsg>) {
             ShardMsg::Stats { reply } => {
                 let _ = reply.send(shard.snapshot());
             }
+            ShardMsg::Metrics { reply } => {
+                let mut samples = Vec::new();
+                shard.stats.collect(shard.rooms.len() as u64, &mut samples);
+                let _ = reply.send(samples);
+            }
+            ShardMsg::ConnAcquire { ip, max, reply } => {
+                let _ = reply.send(shard.ips.acquire(ip, max));
+            }
+            ShardMsg::ConnRelease { ip } => shard.ips.release(ip),
+            ShardMsg::RateCheck {
+                ip,
+                class,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(shard.ips.check(ip, class, limit, Instant::now()));
+            }
             ShardMsg::AdoptRelay { socket } => {
                 let moved = *socket;
                 // SAFETY: the fd was dup'ed for us by the sending shard and is
@@ -294,6 +382,9 @@ async fn mesh_loop(shard: Rc<Shard>, rx: ConnectedReceiver<ShardMsg>) {
                 if shard.draining.get() {
                     // Too late to join: say goodbye like any other socket.
                     drop(stream);
+                    if let Some(ip) = moved.slot_ip {
+                        crate::limits::release_ws_slot(&shard, ip);
+                    }
                     continue;
                 }
                 spawn_local(relay::adopt(
@@ -301,6 +392,7 @@ async fn mesh_loop(shard: Rc<Shard>, rx: ConnectedReceiver<ShardMsg>) {
                     stream,
                     moved.peer,
                     moved.room,
+                    moved.slot_ip,
                     moved.pending.into_vec(),
                 ))
                 .detach();
@@ -313,9 +405,24 @@ async fn housekeeping(shard: Rc<Shard>, acceptor: Task<()>) {
     let period = shard.tick_period();
     let mut acceptor = Some(acceptor);
     let mut drain_deadline: Option<Instant> = None;
+    let mut last_slow_pass = Instant::now();
+    shard.memory.refresh(shard.config.memory_limit_bytes);
     loop {
         glommio::timer::sleep(period).await;
         let now = Instant::now();
+        if now.duration_since(last_slow_pass) >= Duration::from_secs(5) {
+            last_slow_pass = now;
+            shard.ips.sweep(now);
+            if shard.memory.refresh(shard.config.memory_limit_bytes) && shard.id == 0 {
+                let m = shard.memory.get();
+                log!(
+                    Warn,
+                    "memory above 85% of the limit",
+                    rss_bytes = m.rss,
+                    limit_bytes = m.limit
+                );
+            }
+        }
         if shard.global.draining() && !shard.draining.get() {
             if let Some(a) = acceptor.take() {
                 a.cancel().await;

@@ -4,11 +4,12 @@
 //! shard's reply while doing so (replies go through oneshots the *requester*
 //! awaits), so no cycle of waiting shards can form.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::OwnedFd;
 
 use futures_channel::oneshot;
 
+use crate::metrics::Sample;
 use crate::room::RoomId;
 use crate::stats::ShardStats;
 
@@ -18,8 +19,20 @@ pub struct MovedSocket {
     pub fd: OwnedFd,
     pub room: RoomId,
     pub peer: SocketAddr,
+    /// The client IP holding a per-IP WebSocket slot (released where the socket ends).
+    pub slot_ip: Option<IpAddr>,
     /// Bytes the client sent after its handshake that were already read.
     pub pending: Box<[u8]>,
+}
+
+/// Answer of a per-IP rate check (fixed one-minute window).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateDecision {
+    pub allowed: bool,
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until the window resets.
+    pub reset_secs: u32,
 }
 
 /// A message from one shard to another.
@@ -29,6 +42,24 @@ pub enum ShardMsg {
     AdoptRelay { socket: Box<MovedSocket> },
     /// Answer with a snapshot of this shard's counters.
     Stats { reply: oneshot::Sender<ShardStats> },
+    /// Answer with every metric series of this shard.
+    Metrics { reply: oneshot::Sender<Vec<Sample>> },
+    /// To the IP's owner shard: may `ip` open one more WebSocket (at most `max`)?
+    ConnAcquire {
+        ip: IpAddr,
+        max: u32,
+        reply: oneshot::Sender<bool>,
+    },
+    /// To the IP's owner shard: a WebSocket of `ip` closed.
+    ConnRelease { ip: IpAddr },
+    /// To the IP's owner shard: count one event of `class` for `ip` in its
+    /// per-minute window of `limit` events and answer the decision.
+    RateCheck {
+        ip: IpAddr,
+        class: u8,
+        limit: u32,
+        reply: oneshot::Sender<RateDecision>,
+    },
 }
 
 // Keep the message small: large payloads are boxed.

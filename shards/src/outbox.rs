@@ -10,6 +10,8 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
+use crate::stats::Disconnect;
+
 /// One encoded WebSocket frame (header + payload), shared among recipients.
 pub type Frame = Rc<[u8]>;
 
@@ -49,6 +51,8 @@ pub struct Outbox {
     queued: Cell<usize>,
     limit: usize,
     state: Cell<OutState>,
+    /// Why the connection is ending, once someone decided (for metrics).
+    reason: Cell<Option<Disconnect>>,
 }
 
 impl Outbox {
@@ -63,7 +67,20 @@ impl Outbox {
             queued: Cell::new(0),
             limit,
             state: Cell::new(OutState::Open),
+            reason: Cell::new(None),
         })
+    }
+
+    /// Record why the connection ends (the first reason wins).
+    pub fn set_reason(&self, r: Disconnect) {
+        if self.reason.get().is_none() {
+            self.reason.set(Some(r));
+        }
+    }
+
+    /// Why the connection ends, if decided.
+    pub fn reason(&self) -> Option<Disconnect> {
+        self.reason.get()
     }
 
     /// Current lifecycle state.

@@ -101,6 +101,11 @@ impl RelayRoom {
         self.members.borrow().is_empty()
     }
 
+    /// Connection ids of the members.
+    pub fn member_ids(&self) -> Vec<u64> {
+        self.members.borrow().iter().map(|m| m.conn).collect()
+    }
+
     /// Push `frame` to every member except `from`. A member whose queue is full
     /// is handed to `on_slow` (which closes it) and counted.
     pub fn broadcast(
@@ -160,8 +165,24 @@ impl RelayRooms {
             members.is_empty()
         };
         if now_empty {
-            self.rooms.borrow_mut().remove(&room.id);
+            self.remove(room);
         }
+    }
+
+    /// Drop `room` from the table (only if the table still holds this very room).
+    pub fn remove(&self, room: &RelayRoom) {
+        let mut rooms = self.rooms.borrow_mut();
+        if rooms
+            .get(&room.id)
+            .is_some_and(|r| std::ptr::eq(Rc::as_ptr(r), room))
+        {
+            rooms.remove(&room.id);
+        }
+    }
+
+    /// Whether a room with this id is live.
+    pub fn contains(&self, id: &RoomId) -> bool {
+        self.rooms.borrow().contains_key(id)
     }
 
     /// Number of live rooms.

@@ -3,10 +3,105 @@
 //! Other shards never read these directly: a `ShardMsg::Stats` request makes the
 //! owner take a [`ShardStats`] snapshot and send it back.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+
+use crate::metrics::{Histogram, Sample};
+
+/// Declares a label enum with a fixed set of values, indexable into arrays.
+macro_rules! labels {
+    ($(#[$m:meta])* $name:ident { $($v:ident => $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name { $($v),+ }
+        impl $name {
+            /// Every value, in index order.
+            pub const ALL: &'static [$name] = &[$($name::$v),+];
+            /// The label value.
+            pub fn label(self) -> &'static str {
+                match self { $($name::$v => $s),+ }
+            }
+        }
+    };
+}
+
+labels!(
+    /// WebSocket frames received, by type.
+    FrameIn { Text => "text", Binary => "binary", Ping => "ping", Pong => "pong", Close => "close" }
+);
+labels!(
+    /// WebSocket frames sent, by type.
+    FrameOut { Relay => "relay", Ping => "ping", Pong => "pong", Close => "close", Notice => "notice" }
+);
+labels!(
+    /// Why a WebSocket ended.
+    Disconnect {
+        ClientClose => "client_close", Eof => "eof", ProtocolError => "protocol_error",
+        SlowConsumer => "slow_consumer", PingTimeout => "ping_timeout", RateLimited => "rate_limited",
+        Shutdown => "shutdown", Crash => "crash",
+    }
+);
+labels!(
+    /// Why a connection or upgrade was refused.
+    Reject { PerIpLimit => "per_ip_limit", TotalLimit => "total_limit", Origin => "origin", Draining => "draining" }
+);
+labels!(
+    /// Which limit was hit.
+    Limit {
+        HttpApi => "http_api", HttpAuth => "http_auth", WsMessages => "ws_messages",
+        WsBytes => "ws_bytes", RoomCreates => "room_creates",
+    }
+);
+labels!(
+    /// Where a panic was caught.
+    CrashScope { Connection => "connection", Room => "room" }
+);
+labels!(
+    /// What chaos injection did.
+    Chaos { Error => "error", Latency => "latency" }
+);
+labels!(
+    /// Which protocol a rejected input came in on.
+    Validation { Http => "http", Ws => "ws" }
+);
+
+fn cells<const N: usize>() -> [Cell<u64>; N] {
+    std::array::from_fn(|_| Cell::new(0))
+}
+
+/// Counters labelled by one of the enums above.
+#[derive(Debug)]
+pub struct Labeled<const N: usize>([Cell<u64>; N]);
+
+impl<const N: usize> Default for Labeled<N> {
+    fn default() -> Self {
+        Labeled(cells())
+    }
+}
+
+impl<const N: usize> Labeled<N> {
+    /// Add one to the series at `i`.
+    #[inline]
+    pub fn inc(&self, i: usize) {
+        self.add(i, 1);
+    }
+
+    /// Add `n` to the series at `i`.
+    #[inline]
+    pub fn add(&self, i: usize, n: u64) {
+        if let Some(c) = self.0.get(i) {
+            c.set(c.get() + n);
+        }
+    }
+
+    /// Value at `i`.
+    pub fn get(&self, i: usize) -> u64 {
+        self.0.get(i).map_or(0, Cell::get)
+    }
+}
 
 /// Live counters of one shard (single-threaded).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Stats {
     /// Open TCP connections (HTTP and WebSocket) owned by this shard.
     pub connections: Cell<u64>,
@@ -28,6 +123,77 @@ pub struct Stats {
     pub migrated_out_total: Cell<u64>,
     /// Connections dropped for a slow request head (slowloris) or idle timeout.
     pub timeouts_total: Cell<u64>,
+    /// Frames received by type ([`FrameIn`]).
+    pub frames_in: Labeled<5>,
+    /// Frames sent by type ([`FrameOut`]), one per recipient.
+    pub frames_out: Labeled<5>,
+    /// WebSocket endings by reason ([`Disconnect`]).
+    pub disconnects: Labeled<8>,
+    /// Refused connections/upgrades by reason ([`Reject`]).
+    pub rejected: Labeled<4>,
+    /// Rate-limit hits by limit ([`Limit`]).
+    pub rate_limited: Labeled<5>,
+    /// Panics caught by scope ([`CrashScope`]).
+    pub crashes: Labeled<2>,
+    /// Chaos injections by kind ([`Chaos`]).
+    pub chaos: Labeled<2>,
+    /// Rejected input by protocol ([`Validation`]).
+    pub validation_errors: Labeled<2>,
+    /// HTTP requests by (route, status). Routes are a fixed set of names.
+    pub http: RefCell<HashMap<(&'static str, u16), u64>>,
+    /// HTTP request handling latency by route.
+    pub http_latency: RefCell<HashMap<&'static str, Histogram>>,
+    /// Time to handle one batch of WebSocket frames read together.
+    pub ws_handle_latency: Histogram,
+    /// Game rooms live on this shard (filled by the game module).
+    pub games_active: Cell<u64>,
+    /// Game rooms created on this shard.
+    pub games_created_total: Cell<u64>,
+    /// Finished game durations.
+    pub game_duration: Histogram,
+    /// Illegal or invalid game moves rejected.
+    pub move_validation_errors_total: Cell<u64>,
+    /// Matches the matchmaker formed on this shard.
+    pub matches_created_total: Cell<u64>,
+    /// Time from queueing to match.
+    pub time_to_match: Histogram,
+    /// Matchmaker queue sizes by (mode, region) for the queues this shard owns.
+    pub matchmaker_queues: RefCell<BTreeMap<(String, String), u64>>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            connections: Cell::new(0),
+            websockets: Cell::new(0),
+            accepted_total: Cell::new(0),
+            http_requests_total: Cell::new(0),
+            ws_messages_in_total: Cell::new(0),
+            ws_messages_out_total: Cell::new(0),
+            slow_consumers_total: Cell::new(0),
+            ws_protocol_errors_total: Cell::new(0),
+            migrated_out_total: Cell::new(0),
+            timeouts_total: Cell::new(0),
+            frames_in: Labeled::default(),
+            frames_out: Labeled::default(),
+            disconnects: Labeled::default(),
+            rejected: Labeled::default(),
+            rate_limited: Labeled::default(),
+            crashes: Labeled::default(),
+            chaos: Labeled::default(),
+            validation_errors: Labeled::default(),
+            http: RefCell::new(HashMap::new()),
+            http_latency: RefCell::new(HashMap::new()),
+            ws_handle_latency: Histogram::latency(),
+            games_active: Cell::new(0),
+            games_created_total: Cell::new(0),
+            game_duration: Histogram::duration(),
+            move_validation_errors_total: Cell::new(0),
+            matches_created_total: Cell::new(0),
+            time_to_match: Histogram::duration(),
+            matchmaker_queues: RefCell::new(BTreeMap::new()),
+        }
+    }
 }
 
 /// Increment a counter cell.
@@ -60,6 +226,164 @@ pub struct ShardStats {
 }
 
 impl Stats {
+    /// Count one answered HTTP request and its handling time.
+    pub fn http_request(&self, route: &'static str, status: u16, secs: f64) {
+        inc(&self.http_requests_total);
+        *self.http.borrow_mut().entry((route, status)).or_insert(0) += 1;
+        self.http_latency
+            .borrow_mut()
+            .entry(route)
+            .or_insert_with(Histogram::latency)
+            .observe(secs);
+    }
+
+    /// Append this shard's series (names are the engine's metric names).
+    pub fn collect(&self, rooms: u64, out: &mut Vec<Sample>) {
+        out.push(Sample::gauge(
+            "roomcore_active_connections",
+            &[],
+            self.connections.get() as f64,
+        ));
+        out.push(Sample::gauge(
+            "roomcore_active_websockets",
+            &[],
+            self.websockets.get() as f64,
+        ));
+        out.push(Sample::gauge("roomcore_active_rooms", &[], rooms as f64));
+        out.push(Sample::counter(
+            "roomcore_connections_total",
+            &[],
+            self.accepted_total.get(),
+        ));
+        out.push(Sample::counter(
+            "roomcore_slow_consumers_total",
+            &[],
+            self.slow_consumers_total.get(),
+        ));
+        out.push(Sample::counter(
+            "roomcore_timeouts_total",
+            &[],
+            self.timeouts_total.get(),
+        ));
+        out.push(Sample::counter(
+            "roomcore_socket_handoffs_total",
+            &[],
+            self.migrated_out_total.get(),
+        ));
+        for k in FrameIn::ALL {
+            out.push(Sample::counter(
+                "roomcore_ws_messages_received_total",
+                &[("type", k.label())],
+                self.frames_in.get(*k as usize),
+            ));
+        }
+        for k in FrameOut::ALL {
+            out.push(Sample::counter(
+                "roomcore_ws_messages_sent_total",
+                &[("type", k.label())],
+                self.frames_out.get(*k as usize),
+            ));
+        }
+        for k in Disconnect::ALL {
+            out.push(Sample::counter(
+                "roomcore_ws_disconnections_total",
+                &[("reason", k.label())],
+                self.disconnects.get(*k as usize),
+            ));
+        }
+        for k in Reject::ALL {
+            out.push(Sample::counter(
+                "roomcore_connections_rejected_total",
+                &[("reason", k.label())],
+                self.rejected.get(*k as usize),
+            ));
+        }
+        for k in Limit::ALL {
+            out.push(Sample::counter(
+                "roomcore_rate_limit_hits_total",
+                &[("limit", k.label())],
+                self.rate_limited.get(*k as usize),
+            ));
+        }
+        for k in CrashScope::ALL {
+            out.push(Sample::counter(
+                "roomcore_crashes_total",
+                &[("scope", k.label())],
+                self.crashes.get(*k as usize),
+            ));
+        }
+        for k in Chaos::ALL {
+            out.push(Sample::counter(
+                "roomcore_chaos_injected_total",
+                &[("kind", k.label())],
+                self.chaos.get(*k as usize),
+            ));
+        }
+        for k in Validation::ALL {
+            out.push(Sample::counter(
+                "roomcore_validation_errors_total",
+                &[("protocol", k.label())],
+                self.validation_errors.get(*k as usize),
+            ));
+        }
+        for ((route, status), n) in self.http.borrow().iter() {
+            out.push(Sample::counter(
+                "roomcore_http_requests_total",
+                &[("route", route), ("status", &status.to_string())],
+                *n,
+            ));
+        }
+        for (route, h) in self.http_latency.borrow().iter() {
+            out.push(Sample::histogram(
+                "roomcore_http_request_duration_seconds",
+                &[("route", route)],
+                h.snapshot(),
+            ));
+        }
+        out.push(Sample::histogram(
+            "roomcore_ws_message_duration_seconds",
+            &[],
+            self.ws_handle_latency.snapshot(),
+        ));
+        out.push(Sample::gauge(
+            "roomcore_active_games",
+            &[],
+            self.games_active.get() as f64,
+        ));
+        out.push(Sample::counter(
+            "roomcore_games_created_total",
+            &[],
+            self.games_created_total.get(),
+        ));
+        out.push(Sample::histogram(
+            "roomcore_game_duration_seconds",
+            &[],
+            self.game_duration.snapshot(),
+        ));
+        out.push(Sample::counter(
+            "roomcore_move_validation_errors_total",
+            &[],
+            self.move_validation_errors_total.get(),
+        ));
+        out.push(Sample::counter(
+            "roomcore_matches_created_total",
+            &[],
+            self.matches_created_total.get(),
+        ));
+        out.push(Sample::histogram(
+            "roomcore_time_to_match_seconds",
+            &[],
+            self.time_to_match.snapshot(),
+        ));
+        for ((mode, region), n) in self.matchmaker_queues.borrow().iter() {
+            out.push(Sample::gauge(
+                "roomcore_matchmaker_queue_size",
+                &[("mode", mode), ("region", region)],
+                *n as f64,
+            ));
+        }
+    }
+
     /// Snapshot the counters; `rooms` comes from the room table.
     pub fn snapshot(&self, shard: usize, rooms: u64) -> ShardStats {
         ShardStats {

@@ -61,6 +61,13 @@ pub fn json_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Security headers sent on every response (seeds 000 layer 2, 003 section 3.2).
+pub const SECURITY_HEADERS: &[u8] = b"X-Content-Type-Options: nosniff\r\n\
+X-Frame-Options: DENY\r\n\
+Strict-Transport-Security: max-age=31536000; includeSubDomains\r\n\
+Referrer-Policy: no-referrer\r\n\
+Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n";
+
 impl Response {
     /// A JSON response.
     pub fn json(status: u16, body: Vec<u8>) -> Response {
@@ -104,6 +111,7 @@ impl Response {
             self.content_type,
             self.body.len()
         );
+        out.extend_from_slice(SECURITY_HEADERS);
         for (n, v) in &self.headers {
             let _ = write!(out, "{n}: {v}\r\n");
         }

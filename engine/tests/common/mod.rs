@@ -47,6 +47,15 @@ impl Server {
             .arg(data_dir)
             .args(extra)
             .env("LOG_LEVEL", "warn")
+            // Limits are off unless a test turns one on (explicit env wins).
+            .env("MAX_CONNS_PER_IP", "0")
+            .env("MAX_TOTAL_CONNECTIONS", "0")
+            .env("WS_MAX_MSGS_PER_SEC", "0")
+            .env("MAX_MSGS_PER_10S", "0")
+            .env("MAX_BYTES_PER_10S", "0")
+            .env("MAX_ROOM_CREATES_PER_IP_PER_MIN", "0")
+            .env("HTTP_API_RATE_PER_MIN", "0")
+            .env("HTTP_AUTH_RATE_PER_MIN", "0")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());

@@ -1,0 +1,363 @@
+//! Connection and rate limits without locks.
+//!
+//! Per-IP state lives on the IP's owner shard (`shard_for(ip)`): concurrent
+//! WebSocket counts and one-minute request windows. Other shards ask it through
+//! the mesh. The process-wide WebSocket total is one atomic in `Global`
+//! (touched on upgrade and close, never per message). Per-socket message rates
+//! are plain fields of the session ([`WsRate`]). Stale windows are swept by the
+//! housekeeping tick, so memory stays flat under an IP-spraying load.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use futures_channel::oneshot;
+use glommio::spawn_local;
+use shards::{shard_for, RateDecision, ShardMsg};
+
+use crate::config::Config;
+use crate::shard::Shard;
+
+/// Rate classes counted per IP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum RateClass {
+    Api = 0,
+    Auth = 1,
+    RoomCreate = 2,
+}
+
+const WINDOW: Duration = Duration::from_secs(60);
+
+/// Per-IP state owned by this shard (for the IPs that hash to it).
+#[derive(Debug, Default)]
+pub struct IpTable {
+    /// Open WebSockets per IP; entries leave when the count drops to 0.
+    conns: RefCell<HashMap<IpAddr, u32>>,
+    /// One-minute windows per (IP, class): (window start, count). Swept when stale.
+    windows: RefCell<HashMap<(IpAddr, u8), (Instant, u32)>>,
+}
+
+impl IpTable {
+    /// Take a WebSocket slot for `ip` if it has fewer than `max`.
+    pub fn acquire(&self, ip: IpAddr, max: u32) -> bool {
+        let mut c = self.conns.borrow_mut();
+        let n = c.entry(ip).or_insert(0);
+        if max > 0 && *n >= max {
+            if *n == 0 {
+                c.remove(&ip);
+            }
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    /// Give a slot back.
+    pub fn release(&self, ip: IpAddr) {
+        let mut c = self.conns.borrow_mut();
+        if let Some(n) = c.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                c.remove(&ip);
+            }
+        }
+    }
+
+    /// Count one event in the window of (`ip`, `class`).
+    pub fn check(&self, ip: IpAddr, class: u8, limit: u32, now: Instant) -> RateDecision {
+        let mut w = self.windows.borrow_mut();
+        let e = w.entry((ip, class)).or_insert((now, 0));
+        if now.duration_since(e.0) >= WINDOW {
+            *e = (now, 0);
+        }
+        let reset = WINDOW
+            .saturating_sub(now.duration_since(e.0))
+            .as_secs()
+            .max(1) as u32;
+        if e.1 >= limit {
+            return RateDecision {
+                allowed: false,
+                limit,
+                remaining: 0,
+                reset_secs: reset,
+            };
+        }
+        e.1 += 1;
+        RateDecision {
+            allowed: true,
+            limit,
+            remaining: limit - e.1,
+            reset_secs: reset,
+        }
+    }
+
+    /// Drop windows that ended; returns how many remain.
+    pub fn sweep(&self, now: Instant) -> usize {
+        let mut w = self.windows.borrow_mut();
+        w.retain(|_, (start, _)| now.duration_since(*start) < WINDOW);
+        w.len()
+    }
+
+    /// Number of IPs with open WebSockets (for tests and metrics).
+    pub fn tracked_ips(&self) -> usize {
+        self.conns.borrow().len()
+    }
+
+    /// Number of live rate windows.
+    pub fn windows(&self) -> usize {
+        self.windows.borrow().len()
+    }
+}
+
+fn ip_owner(shard: &Shard, ip: IpAddr) -> usize {
+    shard_for(&ip.to_string(), shard.shards())
+}
+
+/// The client IP: the peer, or the last untrusted hop of `X-Forwarded-For`
+/// when the peer is a trusted proxy.
+pub fn client_ip(cfg: &Config, peer: SocketAddr, forwarded_for: Option<&str>) -> IpAddr {
+    let ip = peer.ip();
+    if !cfg.trusted_proxies.contains(&ip) {
+        return ip;
+    }
+    let Some(xff) = forwarded_for else { return ip };
+    xff.rsplit(',')
+        .map(str::trim)
+        .filter_map(|h| h.parse::<IpAddr>().ok())
+        .find(|h| !cfg.trusted_proxies.contains(h))
+        .unwrap_or(ip)
+}
+
+/// Ask the IP's owner for a WebSocket slot (per-IP limit) and take one from the
+/// process-wide total. Err is the rejection reason.
+pub async fn acquire_ws_slot(shard: &Shard, ip: IpAddr) -> Result<(), shards::stats::Reject> {
+    use shards::stats::Reject;
+    let cfg = &shard.config;
+    if !shard.global.take_ws_slot(cfg.max_total_connections) {
+        return Err(Reject::TotalLimit);
+    }
+    if cfg.max_conns_per_ip == 0 {
+        return Ok(());
+    }
+    let owner = ip_owner(shard, ip);
+    let ok = if owner == shard.id {
+        shard.ips.acquire(ip, cfg.max_conns_per_ip)
+    } else {
+        let (tx, rx) = oneshot::channel();
+        let msg = ShardMsg::ConnAcquire {
+            ip,
+            max: cfg.max_conns_per_ip,
+            reply: tx,
+        };
+        // If the owner cannot answer, fail open on the per-IP limit only.
+        match shard.mesh.send(owner, msg).await {
+            Ok(()) => rx.await.unwrap_or(true),
+            Err(_) => true,
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        shard.global.give_ws_slot();
+        Err(Reject::PerIpLimit)
+    }
+}
+
+/// Give back the slot taken by [`acquire_ws_slot`] (from any shard).
+pub fn release_ws_slot(shard: &Rc<Shard>, ip: IpAddr) {
+    shard.global.give_ws_slot();
+    if shard.config.max_conns_per_ip == 0 {
+        return;
+    }
+    let owner = ip_owner(shard, ip);
+    if owner == shard.id {
+        shard.ips.release(ip);
+    } else {
+        let shard = shard.clone();
+        spawn_local(async move {
+            let _ = shard.mesh.send(owner, ShardMsg::ConnRelease { ip }).await;
+        })
+        .detach();
+    }
+}
+
+/// Count one `class` event for `ip` (on its owner shard).
+pub async fn rate_check(shard: &Shard, ip: IpAddr, class: RateClass, limit: u32) -> RateDecision {
+    if limit == 0 {
+        return RateDecision {
+            allowed: true,
+            limit: 0,
+            remaining: 0,
+            reset_secs: 0,
+        };
+    }
+    let owner = ip_owner(shard, ip);
+    if owner == shard.id {
+        return shard.ips.check(ip, class as u8, limit, Instant::now());
+    }
+    let (tx, rx) = oneshot::channel();
+    let msg = ShardMsg::RateCheck {
+        ip,
+        class: class as u8,
+        limit,
+        reply: tx,
+    };
+    let fail_open = RateDecision {
+        allowed: true,
+        limit,
+        remaining: limit,
+        reset_secs: 60,
+    };
+    match shard.mesh.send(owner, msg).await {
+        Ok(()) => rx.await.unwrap_or(fail_open),
+        Err(_) => fail_open,
+    }
+}
+
+/// Per-socket WebSocket message rate (fixed 1 s and 10 s windows).
+#[derive(Debug)]
+pub struct WsRate {
+    sec_start: Instant,
+    sec_msgs: u32,
+    ten_start: Instant,
+    ten_msgs: u32,
+    ten_bytes: u64,
+    /// Messages refused in a row.
+    pub strikes: u32,
+}
+
+/// Outcome of [`WsRate::admit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    Ok,
+    /// Over the message-count limit.
+    Messages,
+    /// Over the byte limit.
+    Bytes,
+}
+
+impl WsRate {
+    /// Fresh windows starting `now`.
+    pub fn new(now: Instant) -> WsRate {
+        WsRate {
+            sec_start: now,
+            sec_msgs: 0,
+            ten_start: now,
+            ten_msgs: 0,
+            ten_bytes: 0,
+            strikes: 0,
+        }
+    }
+
+    /// Count one message of `len` bytes at `now` against the limits of `cfg`.
+    pub fn admit(&mut self, cfg: &Config, len: usize, now: Instant) -> Admit {
+        if now.duration_since(self.sec_start) >= Duration::from_secs(1) {
+            self.sec_start = now;
+            self.sec_msgs = 0;
+        }
+        if now.duration_since(self.ten_start) >= Duration::from_secs(10) {
+            self.ten_start = now;
+            self.ten_msgs = 0;
+            self.ten_bytes = 0;
+        }
+        let over_sec = cfg.ws_max_msgs_per_sec > 0 && self.sec_msgs >= cfg.ws_max_msgs_per_sec;
+        let over_ten = cfg.ws_max_msgs_per_10s > 0 && self.ten_msgs >= cfg.ws_max_msgs_per_10s;
+        let over_bytes =
+            cfg.ws_max_bytes_per_10s > 0 && self.ten_bytes + len as u64 > cfg.ws_max_bytes_per_10s;
+        let verdict = if over_sec || over_ten {
+            Admit::Messages
+        } else if over_bytes {
+            Admit::Bytes
+        } else {
+            Admit::Ok
+        };
+        if verdict == Admit::Ok {
+            self.sec_msgs += 1;
+            self.ten_msgs += 1;
+            self.ten_bytes += len as u64;
+            self.strikes = 0;
+        } else {
+            self.strikes += 1;
+        }
+        verdict
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_ip_slots() {
+        let t = IpTable::default();
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        for _ in 0..3 {
+            assert!(t.acquire(ip, 3));
+        }
+        assert!(!t.acquire(ip, 3));
+        t.release(ip);
+        assert!(t.acquire(ip, 3));
+        for _ in 0..3 {
+            t.release(ip);
+        }
+        assert_eq!(t.tracked_ips(), 0);
+    }
+
+    #[test]
+    fn windows_count_and_reset() {
+        let t = IpTable::default();
+        let ip: IpAddr = "10.0.0.2".parse().unwrap();
+        let now = Instant::now();
+        for i in 0..10 {
+            let d = t.check(ip, 1, 10, now);
+            assert!(d.allowed);
+            assert_eq!(d.remaining, 9 - i);
+        }
+        let d = t.check(ip, 1, 10, now);
+        assert!(!d.allowed);
+        assert!(d.reset_secs >= 59);
+        // Another class is independent.
+        assert!(t.check(ip, 0, 10, now).allowed);
+        let later = now + Duration::from_secs(61);
+        assert!(t.check(ip, 1, 10, later).allowed);
+        assert_eq!(t.sweep(later + Duration::from_secs(61)), 0);
+    }
+
+    #[test]
+    fn ws_rate_windows() {
+        let cfg = Config {
+            ws_max_msgs_per_sec: 2,
+            ws_max_msgs_per_10s: 3,
+            ws_max_bytes_per_10s: 100,
+            ..Config::default()
+        };
+        let t0 = Instant::now();
+        let mut r = WsRate::new(t0);
+        assert_eq!(r.admit(&cfg, 10, t0), Admit::Ok);
+        assert_eq!(r.admit(&cfg, 10, t0), Admit::Ok);
+        assert_eq!(r.admit(&cfg, 10, t0), Admit::Messages);
+        assert_eq!(r.strikes, 1);
+        let t1 = t0 + Duration::from_millis(1100);
+        assert_eq!(r.admit(&cfg, 10, t1), Admit::Ok);
+        assert_eq!(r.admit(&cfg, 10, t1), Admit::Messages, "10 s window");
+        let t2 = t0 + Duration::from_secs(11);
+        assert_eq!(r.admit(&cfg, 101, t2), Admit::Bytes);
+        assert_eq!(r.admit(&cfg, 50, t2), Admit::Ok);
+    }
+
+    #[test]
+    fn forwarded_for_only_from_trusted_proxies() {
+        let mut cfg = Config::default();
+        let peer: SocketAddr = "10.1.1.1:5000".parse().unwrap();
+        assert_eq!(client_ip(&cfg, peer, Some("1.2.3.4")), peer.ip());
+        cfg.trusted_proxies = vec!["10.1.1.1".parse().unwrap()];
+        assert_eq!(
+            client_ip(&cfg, peer, Some("9.9.9.9, 1.2.3.4")),
+            "1.2.3.4".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(client_ip(&cfg, peer, Some("junk")), peer.ip());
+    }
+}
