@@ -209,9 +209,34 @@ pub fn run(
     outcome.kind = kind.into();
     let hist = hist.unwrap_or_default();
     let mut counts = base_counts;
+    let mut server = None;
+    let mut client = crate::model::ClientUsage::default();
     if let Some(b) = &outcome.breaking_point {
         counts.offered_rate = b.offered_rate;
         counts.achieved_rate = b.units_per_sec;
+        // usage at the breaking point, per unit of the step's achieved rate
+        let per = |pct: f64| {
+            if b.units_per_sec > 0.0 {
+                pct / 100.0 * 1e6 / b.units_per_sec
+            } else {
+                0.0
+            }
+        };
+        client.cpu_pct = b.lg_cpu_pct;
+        client.cpu_us_per_unit = per(b.lg_cpu_pct);
+        server = b.srv_cpu_pct.map(|pct| crate::model::ServerUsage {
+            pid: meta.server_pid.unwrap_or(0),
+            cpu_pct: pct,
+            unit: outcome.unit.trim_end_matches('s').to_string(),
+            cpu_us_per_unit: per(pct),
+            units_per_cpu_sec: if pct > 0.0 {
+                b.units_per_sec * 100.0 / pct
+            } else {
+                0.0
+            },
+            peak_rss_kb: crate::usage::hwm_kb(meta.server_pid),
+            ..crate::model::ServerUsage::default()
+        });
     }
     counts.errors = outcome.steps.iter().map(|s| s.errors).sum();
     let mut params = params;
@@ -230,6 +255,8 @@ pub fn run(
         measured_secs: p.step_secs,
         latencies: vec![LatencyRecord::from_hist(metric, row, &hist)],
         counts,
+        server,
+        client,
         stress: Some(outcome),
         ..RunResult::default()
     };
