@@ -4,8 +4,10 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod defense;
 mod frames;
 mod http;
+mod observability;
 mod relay;
 mod shutdown;
 mod slow_consumer;

@@ -1,0 +1,166 @@
+//! `/metrics` on a live server: valid Prometheus exposition (promtool), JSON
+//! form, every documented metric present; alert and recording rules valid.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use tungstenite::Message;
+
+use crate::common::{recv_data, Server};
+
+fn promtool() -> &'static str {
+    assert!(
+        Command::new("promtool")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "promtool is required (Debian package `prometheus`; scripts/test installs it)"
+    );
+    "promtool"
+}
+
+fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Metric names listed in docs/metrics.md.
+fn documented_names() -> Vec<String> {
+    let doc = std::fs::read_to_string(repo_root().join("docs/metrics.md")).unwrap();
+    doc.lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .filter(|n| n.starts_with("roomcore_"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn live_scrape_passes_promtool_and_lists_every_documented_metric() {
+    let s = Server::start(&[]);
+    // Traffic first: HTTP on several routes, a relay exchange, a bad request.
+    for p in ["/health", "/live", "/nope", "/api/leaderboard?game=x"] {
+        s.get(p);
+    }
+    let mut a = s.ws("/ws/relay/metrics-room");
+    let mut b = s.ws("/ws/relay/metrics-room");
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    a.send(Message::text("hi")).unwrap();
+    assert_eq!(recv_data(&mut b), Message::text("hi"));
+    let r = s.request("GET", "/metrics", &[], b"");
+    assert_eq!(r.status, 200);
+    assert!(r
+        .header("Content-Type")
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let text = r.body;
+
+    let mut child = Command::new(promtool())
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let names = documented_names();
+    assert!(
+        names.len() >= 30,
+        "docs/metrics.md lists only {} metrics",
+        names.len()
+    );
+    for n in &names {
+        assert!(
+            text.contains(&format!("# TYPE {n} ")),
+            "{n} is documented but not exposed"
+        );
+    }
+    // Figures reflect the traffic (summed over both shards).
+    assert!(text.contains("roomcore_active_websockets 2\n"), "{text}");
+    assert!(text.contains("roomcore_ws_messages_received_total{type=\"text\"} 1\n"));
+    assert!(text.contains("roomcore_ws_messages_sent_total{type=\"relay\"} 1\n"));
+    assert!(text.contains("roomcore_http_requests_total{route=\"not_found\",status=\"404\"} 1\n"));
+    assert!(text.contains(
+        "roomcore_http_request_duration_seconds_bucket{route=\"health\",le=\"+Inf\"} 1\n"
+    ));
+    assert!(text.contains("roomcore_shards 2\n"));
+    assert!(text.contains("roomcore_shutdown_in_progress 0\n"));
+
+    // JSON form.
+    let j = s.request("GET", "/metrics", &[("Accept", "application/json")], b"");
+    assert_eq!(j.status, 200);
+    let v = j.json();
+    let metrics = v["metrics"].as_array().unwrap();
+    for n in &names {
+        assert!(
+            metrics.iter().any(|m| m["name"] == n.as_str()),
+            "{n} missing from JSON"
+        );
+    }
+    // Wrong method.
+    assert_eq!(s.request("POST", "/metrics", &[], b"").status, 405);
+}
+
+#[test]
+fn alert_and_recording_rules_are_valid() {
+    let dir = repo_root().join("deploy/prometheus");
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("deploy/prometheus exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "yml") && !p.to_string_lossy().ends_with("_test.yml")
+        })
+        .collect();
+    assert!(!files.is_empty());
+    let out = Command::new(promtool())
+        .args(["check", "rules"])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check rules failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Every alert links to its runbook section, and the section exists.
+    let runbook = std::fs::read_to_string(repo_root().join("docs/runbook.md"))
+        .unwrap()
+        .to_lowercase();
+    let alerts = std::fs::read_to_string(dir.join("alerts.yml")).unwrap();
+    let mut links = 0;
+    for line in alerts.lines() {
+        if let Some((_, anchor)) = line.split_once("runbook.md#") {
+            links += 1;
+            let anchor = anchor.trim().trim_matches('"').trim_matches('\'');
+            let heading = anchor.replace('-', " ");
+            assert!(
+                runbook.lines().any(|l| l.starts_with('#')
+                    && l.trim_start_matches('#')
+                        .trim()
+                        .replace(['-', '(', ')', '/', ':', ','], " ")
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                        == heading.split_whitespace().collect::<Vec<_>>().join(" ")),
+                "runbook has no section for #{anchor}"
+            );
+        }
+    }
+    assert!(links > 0, "alerts carry no runbook links");
+}
