@@ -99,6 +99,17 @@ fn start_server() -> Server {
             "--data-dir",
         ])
         .arg(&dir.0)
+        // Load tests run with the abuse limits off (they would throttle the load).
+        .args([
+            "--max-conns-per-ip=0",
+            "--max-total-connections=0",
+            "--ws-max-msgs-per-sec=0",
+            "--max-msgs-per-10s=0",
+            "--max-bytes-per-10s=0",
+            "--max-room-creates-per-ip-per-min=0",
+            "--http-api-rate-per-min=0",
+            "--http-auth-rate-per-min=0",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()

@@ -13,8 +13,38 @@ use crate::shard::Shard;
 /// Longest wait for the storage round trip.
 pub const STORAGE_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// How long a storage check result is reused before `/health` runs a new one.
+pub const STORAGE_CHECK_MAX_AGE: Duration = Duration::from_secs(1);
+
 /// Round trip through the persistence thread: (ok, JSON report).
-async fn storage_check(shard: &Shard) -> (bool, serde_json::Value) {
+///
+/// Results are cached per shard for [`STORAGE_CHECK_MAX_AGE`], so a load
+/// balancer hammering `/health` does not turn into one SQLite round trip per
+/// request; the report says how old the check is.
+async fn storage_check(shard: &Shard) -> (bool, String) {
+    let fresh = shard
+        .storage_check
+        .borrow()
+        .as_ref()
+        .filter(|(at, _, _)| at.elapsed() < STORAGE_CHECK_MAX_AGE)
+        .map(|(at, ok, v)| (*at, *ok, v.clone()));
+    let (at, ok, rendered) = match fresh {
+        Some(f) => f,
+        None => {
+            let (ok, v) = run_storage_check(shard).await;
+            // Rendered once per check; requests only splice in the age.
+            let mut r = serde_json::to_string(&v).unwrap_or_else(|_| "{}".into());
+            r.pop();
+            let now = Instant::now();
+            *shard.storage_check.borrow_mut() = Some((now, ok, r.clone()));
+            (now, ok, r)
+        }
+    };
+    let sep = if rendered.len() > 1 { "," } else { "" };
+    (ok, format!("{rendered}{sep}\"checked_ms_ago\":{}}}", at.elapsed().as_millis()))
+}
+
+async fn run_storage_check(shard: &Shard) -> (bool, serde_json::Value) {
     let st = &shard.services.storage;
     let start = Instant::now();
     let res = glommio::timer::timeout(STORAGE_CHECK_TIMEOUT, async { Ok(st.ping().await) }).await;
@@ -56,23 +86,30 @@ pub async fn health(shard: &Shard) -> Response {
     } else {
         "ok"
     };
-    let body = serde_json::json!({
-        "status": status,
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptime_secs": shard.global.started.elapsed().as_secs(),
-        "shards": shard.shards(),
-        "shard": shard.id,
-        "shards_reporting": all.len(),
-        "ready": shard.global.ready(),
-        "connections": t.connections,
-        "websockets": t.websockets,
-        "rooms": t.rooms,
-        "http_requests_total": t.http_requests_total,
-        "ws_messages_in_total": t.ws_messages_in_total,
-        "ws_messages_out_total": t.ws_messages_out_total,
-        "slow_consumers_total": t.slow_consumers_total,
-        "storage": storage,
-    });
+    // Hand-written: /health is polled hard by load balancers.
+    let body = format!(
+        concat!(
+            r#"{{"status":"{}","version":"{}","uptime_secs":{},"shards":{},"shard":{},"#,
+            r#""shards_reporting":{},"ready":{},"connections":{},"websockets":{},"rooms":{},"#,
+            r#""http_requests_total":{},"ws_messages_in_total":{},"ws_messages_out_total":{},"#,
+            r#""slow_consumers_total":{},"storage":{}}}"#
+        ),
+        status,
+        env!("CARGO_PKG_VERSION"),
+        shard.global.started.elapsed().as_secs(),
+        shard.shards(),
+        shard.id,
+        all.len(),
+        shard.global.ready(),
+        t.connections,
+        t.websockets,
+        t.rooms,
+        t.http_requests_total,
+        t.ws_messages_in_total,
+        t.ws_messages_out_total,
+        t.slow_consumers_total,
+        storage,
+    );
     let code = if storage_ok { 200 } else { 503 };
-    Response::json(code, serde_json::to_vec(&body).unwrap_or_default())
+    Response::json(code, body.into_bytes())
 }

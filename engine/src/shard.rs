@@ -82,6 +82,9 @@ pub struct Shard {
     pub rng: Rng,
     /// Last memory reading (refreshed by the housekeeping tick).
     pub memory: MemoryGauge,
+    /// Last storage check of `/health`: (when, ok, rendered JSON object without
+    /// its closing brace); reused for 1 s.
+    pub storage_check: RefCell<Option<(Instant, bool, String)>>,
     next_conn: Cell<u64>,
     next_request: Cell<u64>,
     request_prefix: u32,
@@ -110,6 +113,7 @@ impl Shard {
             ips: IpTable::default(),
             rng: Rng::new(id as u64 + 1),
             memory: MemoryGauge::default(),
+            storage_check: RefCell::new(None),
             next_request: Cell::new(1),
             request_prefix: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -262,15 +266,14 @@ impl Shard {
                     expired.push(e.fd);
                     stats::inc(&self.stats.timeouts_total);
                 }
-                Some(_) => {}
-                None if now.duration_since(e.last_ping.get()) >= c.ws_ping_interval => {
-                    if ob.push_control(self.ping.clone()).is_ok() {
-                        self.stats.frames_out.inc(FrameOut::Ping as usize);
-                        e.ping_sent.set(Some(now));
-                        e.last_ping.set(now);
-                    }
+                None if now.duration_since(e.last_ping.get()) >= c.ws_ping_interval
+                    && ob.push_control(self.ping.clone()).is_ok() =>
+                {
+                    self.stats.frames_out.inc(FrameOut::Ping as usize);
+                    e.ping_sent.set(Some(now));
+                    e.last_ping.set(now);
                 }
-                None => {}
+                _ => {}
             }
         }
         for fd in expired {

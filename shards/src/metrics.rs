@@ -146,9 +146,12 @@ impl Sample {
     }
 }
 
+/// A series' identity: metric name and labels.
+type SeriesKey = (&'static str, Vec<(&'static str, String)>);
+
 /// Sum the samples of every shard series by series, ordered by name then labels.
 pub fn merge(all: impl IntoIterator<Item = Sample>) -> Vec<Sample> {
-    let mut by_key: BTreeMap<(&'static str, Vec<(&'static str, String)>), Value> = BTreeMap::new();
+    let mut by_key: BTreeMap<SeriesKey, Value> = BTreeMap::new();
     for s in all {
         match by_key.get_mut(&(s.name, s.labels.clone())) {
             None => {

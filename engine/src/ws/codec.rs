@@ -361,7 +361,7 @@ mod tests {
             decode_all(&mut Decoder::new(1024), &mut bad_utf8).unwrap_err(),
             WsError::InvalidUtf8
         );
-        let mut big = client_frame(true, 2, &vec![0u8; 2000]);
+        let big = client_frame(true, 2, &vec![0u8; 2000]);
         assert_eq!(
             decode_all(&mut Decoder::new(1024), &mut big[..20].to_vec()).unwrap_err(),
             WsError::TooBig
