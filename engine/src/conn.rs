@@ -31,6 +31,11 @@ enum HttpEnd {
         client: IpAddr,
         pending: Vec<u8>,
     },
+    /// A typed game session (`GET /ws`).
+    Game {
+        client: IpAddr,
+        pending: Vec<u8>,
+    },
 }
 
 /// Serve one accepted connection until it closes. A panic anywhere in its
@@ -73,6 +78,20 @@ pub fn crashed(shard: &Shard, entry: &ConnEntry, panic: &(dyn std::any::Any + Se
 async fn serve_inner(shard: &Rc<Shard>, stream: TcpStream, entry: &Rc<ConnEntry>) {
     let stream: Rc<Stream> = Rc::new(RefCell::new(stream));
     let end = http_loop(shard, &stream, entry).await;
+    if let HttpEnd::Game { client, pending } = end {
+        let state = crate::game::SessionState::default();
+        crate::game::session::run(
+            shard,
+            stream,
+            entry,
+            Some(client),
+            pending,
+            state,
+            Vec::new(),
+        )
+        .await;
+        return;
+    }
     if let HttpEnd::Upgrade {
         room,
         client,
@@ -213,6 +232,7 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
         let mut consumed = 0;
         let mut close = false;
         let mut upgrade = None;
+        let mut game: Option<IpAddr> = None;
         loop {
             let started = Instant::now();
             let step = match http::parse(
@@ -299,6 +319,28 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
                         }
                         Err(resp) => resp,
                     },
+                    Action::UpgradeGame { key } => {
+                        match limits::acquire_ws_slot(shard, client).await {
+                            Ok(()) => {
+                                handshake::accept(&key, shard.id, &mut out);
+                                shard.stats.http_request(
+                                    route,
+                                    101,
+                                    started.elapsed().as_secs_f64(),
+                                );
+                                game = Some(client);
+                                break;
+                            }
+                            Err(reason) => {
+                                shard.stats.rejected.inc(reason as usize);
+                                if reason == Reject::PerIpLimit {
+                                    Response::error(429, "too many connections from this address")
+                                } else {
+                                    Response::error(503, "server connection limit reached")
+                                }
+                            }
+                        }
+                    }
                     Action::UpgradeRelay { room, key } => {
                         match limits::acquire_ws_slot(shard, client).await {
                             Ok(()) => {
@@ -376,8 +418,19 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
                 if let Some((_, client)) = upgrade {
                     limits::release_ws_slot(shard, client);
                 }
+                if let Some(client) = game {
+                    limits::release_ws_slot(shard, client);
+                }
                 return HttpEnd::Closed;
             }
+        }
+        if let Some(client) = game {
+            entry.idle_http.set(false);
+            entry.deadline.set(None);
+            return HttpEnd::Game {
+                client,
+                pending: buf,
+            };
         }
         if let Some((room, client)) = upgrade {
             entry.idle_http.set(false);

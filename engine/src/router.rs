@@ -27,6 +27,8 @@ pub enum Action {
     Api(ApiRequest),
     /// Answer 101 and become a relay WebSocket in `room`.
     UpgradeRelay { room: RoomId, key: String },
+    /// Answer 101 and become a typed game session (`game::session`).
+    UpgradeGame { key: String },
 }
 
 /// A routing decision with its metric label and the client's IP.
@@ -53,6 +55,7 @@ pub fn route_label(path: &str) -> &'static str {
         "/health" | "/healthz" => "health",
         "/metrics" => "metrics",
         p if p.starts_with("/ws/relay/") => "ws_relay",
+        "/ws" => "ws_game",
         p if p.starts_with("/api/auth/") => "api_auth",
         p if p.starts_with("/api/scores") => "api_scores",
         p if p.starts_with("/api/leaderboard") => "api_leaderboard",
@@ -143,6 +146,23 @@ fn decide(shard: &Shard, req: &Request<'_>, peer: std::net::SocketAddr) -> Actio
             }
             Action::UpgradeRelay {
                 room,
+                key: req.ws_key.unwrap_or_default().to_string(),
+            }
+        }
+        "/ws" => {
+            if let Err(resp) = handshake::validate(req) {
+                shard.stats.validation_errors.inc(Validation::Http as usize);
+                return Action::Respond(resp);
+            }
+            if !security::origin_allowed(&shard.config, req.origin) {
+                shard.stats.rejected.inc(Reject::Origin as usize);
+                return Action::Respond(Response::error(403, "origin not allowed"));
+            }
+            if draining {
+                shard.stats.rejected.inc(Reject::Draining as usize);
+                return Action::Respond(Response::error(503, "server is shutting down").closing());
+            }
+            Action::UpgradeGame {
                 key: req.ws_key.unwrap_or_default().to_string(),
             }
         }

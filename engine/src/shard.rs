@@ -76,6 +76,8 @@ pub struct Shard {
     pub services: Services,
     /// Whether this shard has started draining.
     pub draining: Cell<bool>,
+    /// Game rooms and matchmaking queues this shard owns (see `game`).
+    pub games: crate::game::Games,
     /// Per-IP connection counts and rate windows for the IPs this shard owns.
     pub ips: IpTable,
     /// Chaos-injection random source.
@@ -110,6 +112,7 @@ impl Shard {
             scratch: RefCell::new(vec![0u8; SCRATCH_BYTES]),
             services,
             draining: Cell::new(false),
+            games: crate::game::Games::new(),
             ips: IpTable::default(),
             rng: Rng::new(id as u64 + 1),
             memory: MemoryGauge::default(),
@@ -324,9 +327,11 @@ pub async fn run(
     }
     // SAFETY: the socket is a bound, listening TCP socket we own.
     let listener = unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) };
+    crate::game::start(&shard);
     let acceptor = spawn_local(accept_loop(shard.clone(), listener));
     shard.global.shard_listening();
     housekeeping(shard.clone(), acceptor).await;
+    crate::game::stop(&shard).await;
     // Drain done: save storage-backed state (room snapshots) before stopping.
     shard.services.stop().await;
 }
@@ -360,6 +365,7 @@ async fn mesh_loop(shard: Rc<Shard>, rx: ConnectedReceiver<ShardMsg>) {
             ShardMsg::Stats { reply } => {
                 let _ = reply.send(shard.snapshot());
             }
+            ShardMsg::Game { msg } => crate::game::on_mesh(&shard, msg),
             ShardMsg::Metrics { reply } => {
                 let mut samples = Vec::new();
                 shard.stats.collect(shard.rooms.len() as u64, &mut samples);

@@ -42,6 +42,9 @@ pub enum ShardMsg {
     AdoptRelay { socket: Box<MovedSocket> },
     /// Answer with a snapshot of this shard's counters.
     Stats { reply: oneshot::Sender<ShardStats> },
+    /// Game-room traffic (`engine::game::GameMsg`, boxed: the engine's types
+    /// sit above this crate). Its handlers never await another shard.
+    Game { msg: Box<dyn std::any::Any + Send> },
     /// Answer with every metric series of this shard.
     Metrics { reply: oneshot::Sender<Vec<Sample>> },
     /// To the IP's owner shard: may `ip` open one more WebSocket (at most `max`)?

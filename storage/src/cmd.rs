@@ -61,6 +61,8 @@ pub(crate) enum Cmd {
         pause: Duration,
         reply: Reply<()>,
     },
+    /// Finished games and ratings (see `games`).
+    Games(crate::games::GamesCmd),
     /// Commit what is queued, then stop.
     Shutdown,
 }

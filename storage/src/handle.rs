@@ -149,7 +149,10 @@ impl Storage {
         }
     }
 
-    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Cmd) -> Result<T, StorageError> {
+    pub(crate) async fn call<T>(
+        &self,
+        make: impl FnOnce(Reply<T>) -> Cmd,
+    ) -> Result<T, StorageError> {
         let rx = self.send(make)?;
         rx.await.map_err(|_| StorageError::Closed)?
     }

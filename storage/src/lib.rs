@@ -14,6 +14,7 @@
 //! - [`worker`]: the persistence thread's loop (group commit, replies, publishing).
 //! - [`schema`]: versioned migrations (`PRAGMA user_version`).
 //! - [`accounts`], [`scores`], [`rooms`]: the SQL of each domain.
+//! - [`games`]: finished games (PGN) and Elo ratings.
 //! - [`inspect`]: read-only looks at a database file (tests, operators).
 //! - [`boards`]: leaderboard snapshots published to every shard after commits.
 //! - [`model`]: the plain data types crossing the channel.
@@ -25,6 +26,7 @@ pub mod boards;
 mod cmd;
 pub mod config;
 pub mod error;
+pub mod games;
 pub mod handle;
 pub mod inspect;
 pub mod model;

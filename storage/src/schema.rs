@@ -59,6 +59,35 @@ const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL
     );
     CREATE INDEX rooms_updated_at ON rooms(updated_at);",
+    // 4: finished games (PGN) and per-mode ratings.
+    "CREATE TABLE games (
+        id TEXT PRIMARY KEY,
+        mode TEXT NOT NULL,
+        white_id INTEGER NOT NULL REFERENCES accounts(id),
+        white_name TEXT NOT NULL,
+        black_id INTEGER NOT NULL REFERENCES accounts(id),
+        black_name TEXT NOT NULL,
+        result TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        pgn TEXT NOT NULL,
+        moves INTEGER NOT NULL,
+        started_at INTEGER NOT NULL,
+        ended_at INTEGER NOT NULL,
+        white_before INTEGER NOT NULL,
+        white_after INTEGER NOT NULL,
+        black_before INTEGER NOT NULL,
+        black_after INTEGER NOT NULL
+    );
+    CREATE INDEX games_white ON games(white_id, ended_at);
+    CREATE INDEX games_black ON games(black_id, ended_at);
+    CREATE TABLE ratings (
+        user_id INTEGER NOT NULL REFERENCES accounts(id),
+        mode TEXT NOT NULL,
+        rating INTEGER NOT NULL,
+        games INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (user_id, mode)
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.

@@ -25,9 +25,9 @@ use crate::model::{Board, Period};
 use crate::{accounts, day_of, now_ms, rooms, schema, scores};
 
 /// Answers a command once the fate of its transaction is known.
-type Finish = Box<dyn FnOnce(Option<&str>) + Send>;
+pub(crate) type Finish = Box<dyn FnOnce(Option<&str>) + Send>;
 
-fn finish<T: Send + 'static>(reply: Reply<T>, res: Result<T, StorageError>) -> Finish {
+pub(crate) fn finish<T: Send + 'static>(reply: Reply<T>, res: Result<T, StorageError>) -> Finish {
     Box::new(move |commit_error: Option<&str>| {
         let res = match (res, commit_error) {
             (Ok(_), Some(e)) => Err(StorageError::Commit(e.to_string())),
@@ -191,6 +191,7 @@ impl Worker {
             Cmd::SweepRooms { reply, .. } => finish(reply, Err(e())),
             Cmd::Ping { reply } => finish(reply, Err(e())),
             Cmd::Stall { reply, .. } => finish(reply, Err(e())),
+            Cmd::Games(c) => crate::games::refuse(c, e()),
             Cmd::Shutdown => return None,
         })
     }
@@ -289,6 +290,13 @@ impl Worker {
             Cmd::Stall { pause, reply } => {
                 std::thread::sleep(pause);
                 finish(reply, Ok(()))
+            }
+            Cmd::Games(c) => {
+                let games = &mut self.games;
+                crate::games::exec(conn, c, now, &mut |g| {
+                    games.insert(g.clone());
+                    touched.insert(g);
+                })
             }
             Cmd::Shutdown => Box::new(|_| {}),
         }

@@ -9,9 +9,11 @@
 //! - [`auth`]: register, login, guest, me; bearer-token checks.
 //! - [`scores`]: score posts and leaderboards.
 //! - [`rooms`]: persistent room state documents on their owner shard.
+//! - [`games`]: finished and live games, HTTP matchmaking tickets.
 //! - [`json`]: body/query parsing and error mapping.
 
 pub mod auth;
+pub mod games;
 pub mod json;
 pub mod rooms;
 pub mod scores;
@@ -232,6 +234,9 @@ pub async fn handle(shard: &Shard, req: ApiRequest) -> Response {
         "/api/auth/me" | "/api/leaderboard" | "/api/leaderboard/me" => not_allowed("GET, HEAD"),
         "/api/scores" => not_allowed("POST"),
         "/api/_test/storage/stall" if shard.services.settings.test_hooks => stall(shard, &req),
+        p if p.starts_with("/api/games/") || p.starts_with("/api/matchmaking/") => {
+            games::handle(shard, &req).await
+        }
         p => match p
             .strip_prefix("/api/rooms/")
             .and_then(|r| r.strip_suffix("/state"))

@@ -1,0 +1,206 @@
+//! Games and matchmaking over HTTP:
+//! - `GET /api/games/{id}`: a finished game from storage (PGN, result, rating
+//!   changes), or the live state of a running one from its owner shard.
+//! - `POST /api/matchmaking/tickets`: queue (bearer token) by mode and region,
+//!   optionally with a party (the members' tokens).
+//! - `GET|DELETE /api/matchmaking/tickets/{id}`: poll or cancel a ticket.
+//!
+//! Queue state lives on each queue's owner shard (`game`); this module only
+//! validates, authenticates and asks.
+
+use serde::Deserialize;
+use serde_json::json;
+use shards::{shard_for, RoomId};
+
+use super::auth;
+use super::json::{self, reply};
+use super::ApiRequest;
+use crate::game::matchmaking::{self, Notify};
+use crate::game::rooms::User;
+use crate::game::{self, protocol, session, GameMsg};
+use crate::http::{Method, Response};
+use crate::shard::Shard;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TicketBody {
+    mode: String,
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    party: Vec<String>,
+    /// Rating override: honoured only with `ROOMCORE_TEST_HOOKS=1` (load tests).
+    #[serde(default)]
+    rating: Option<f64>,
+}
+
+fn ident_ok(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 32
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+}
+
+/// `/api/games/*` and `/api/matchmaking/*`.
+pub async fn handle(shard: &Shard, req: &ApiRequest) -> Response {
+    let path = req.path.as_str();
+    if let Some(id) = path.strip_prefix("/api/games/") {
+        if !matches!(req.method, Method::Get | Method::Head) {
+            return Response::error(405, "method not allowed").with_header("Allow", "GET, HEAD");
+        }
+        return get_game(shard, id).await;
+    }
+    if path == "/api/matchmaking/tickets" {
+        if req.method != Method::Post {
+            return Response::error(405, "method not allowed").with_header("Allow", "POST");
+        }
+        return enqueue(shard, req).await;
+    }
+    if let Some(id) = path.strip_prefix("/api/matchmaking/tickets/") {
+        return match req.method {
+            Method::Get | Method::Head | Method::Delete => ticket(shard, req, id).await,
+            _ => {
+                Response::error(405, "method not allowed").with_header("Allow", "GET, HEAD, DELETE")
+            }
+        };
+    }
+    Response::error(404, "no such endpoint")
+}
+
+async fn get_game(shard: &Shard, id: &str) -> Response {
+    if RoomId::parse(id).is_err() {
+        return Response::error(400, "invalid game id");
+    }
+    match shard.services.storage.game(id).await {
+        Ok(Some(g)) => {
+            let r = &g.record;
+            return reply(
+                200,
+                &json!({
+                    "id": r.id, "status": "finished", "mode": r.mode,
+                    "white": {"user_id": r.white_id, "name": r.white_name,
+                              "rating_before": g.rated.white_before, "rating_after": g.rated.white_after},
+                    "black": {"user_id": r.black_id, "name": r.black_name,
+                              "rating_before": g.rated.black_before, "rating_after": g.rated.black_after},
+                    "result": r.result, "reason": r.reason, "moves": r.moves,
+                    "started_at": r.started_at_ms, "ended_at": r.ended_at_ms, "pgn": r.pgn,
+                }),
+            );
+        }
+        Ok(None) => {}
+        Err(e) => return json::storage_error(&e, shard.services.settings.retry_after_secs),
+    }
+    let owner = shard_for(id, shard.shards());
+    let room = id.to_string();
+    match game::ask(shard, owner, |reply| GameMsg::Live { room, reply }).await {
+        Some(Some(mut state)) => {
+            state["status"] = json!("live");
+            if let Some(o) = state.as_object_mut() {
+                o.remove("type");
+            }
+            reply(200, &state)
+        }
+        Some(None) => Response::error(404, "no such game"),
+        None => Response::error(503, "game owner is unavailable, retry later")
+            .with_header("Retry-After", "1"),
+    }
+}
+
+fn proto_status(code: &str) -> u16 {
+    match code {
+        "unavailable" => 503,
+        "already_queued" => 409,
+        "invalid_token" => 401,
+        _ => 400,
+    }
+}
+
+async fn enqueue(shard: &Shard, req: &ApiRequest) -> Response {
+    let claims = match auth::authenticate(shard, req) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let body: TicketBody = match json::body(req) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let region = body.region.unwrap_or_else(|| "any".into());
+    if !ident_ok(&body.mode) || !ident_ok(&region) {
+        return Response::error(400, "mode and region are 1 to 32 of [A-Za-z0-9_-]");
+    }
+    let Some(spec) = matchmaking::mode(&body.mode) else {
+        return Response::error(400, &format!("unknown mode `{}`", body.mode));
+    };
+    if body.party.len() > 8 {
+        return Response::error(400, "a party has at most 8 members");
+    }
+    let name =
+        |n: &str, id: i64| protocol::sanitize_name(n).unwrap_or_else(|_| format!("user-{id}"));
+    let mut users = vec![User {
+        id: claims.sub,
+        name: name(&claims.name, claims.sub),
+    }];
+    for t in &body.party {
+        match auth::verify(shard, t) {
+            Ok(c) if users.iter().all(|u| u.id != c.sub) => users.push(User {
+                id: c.sub,
+                name: name(&c.name, c.sub),
+            }),
+            Ok(_) => {}
+            Err(_) => return Response::error(401, "a party member's token is invalid"),
+        }
+    }
+    let ratings = match body.rating {
+        Some(r) if shard.config.test_hooks && r.is_finite() => Some(vec![r; users.len()]),
+        Some(_) if !shard.config.test_hooks => {
+            return Response::error(400, "rating overrides need ROOMCORE_TEST_HOOKS=1")
+        }
+        _ => None,
+    };
+    match session::enqueue(shard, spec, &region, users, Notify::Http, ratings).await {
+        Ok((key, id)) => reply(
+            201,
+            &json!({"ticket": id, "status": "queued", "mode": spec.name, "region": region, "queue": key}),
+        ),
+        Err(e) => Response::error(proto_status(e.code), &e.message),
+    }
+}
+
+async fn ticket(shard: &Shard, req: &ApiRequest, id: &str) -> Response {
+    let claims = match auth::authenticate(shard, req) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let Some(key) = game::key_of_ticket(id).filter(|_| id.len() <= 96) else {
+        return Response::error(404, "no such ticket");
+    };
+    let owner = shard_for(&key, shard.shards());
+    let user = claims.sub;
+    if req.method == Method::Delete {
+        let ticket = Some(id.to_string());
+        return match game::ask(shard, owner, |reply| GameMsg::Cancel {
+            key,
+            ticket,
+            user,
+            reply,
+        })
+        .await
+        {
+            Some(true) => reply(200, &json!({"ticket": id, "status": "cancelled"})),
+            Some(false) => Response::error(404, "no such queued ticket"),
+            None => Response::error(503, "matchmaker unavailable").with_header("Retry-After", "1"),
+        };
+    }
+    let id_s = id.to_string();
+    match game::ask(shard, owner, |reply| GameMsg::Ticket {
+        id: id_s,
+        user,
+        reply,
+    })
+    .await
+    {
+        Some(Some(v)) => reply(200, &v),
+        Some(None) => Response::error(404, "no such ticket"),
+        None => Response::error(503, "matchmaker unavailable").with_header("Retry-After", "1"),
+    }
+}

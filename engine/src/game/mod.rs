@@ -1,0 +1,893 @@
+//! Game rooms over the typed protocol of `GET /ws`: chess, the party game,
+//! reconnection with grace, matchmaking, and their persistence.
+//!
+//! Owns [`Games`], one per shard: the game rooms this shard owns
+//! (`shard_for(room_id)`), the matchmaking queues it owns
+//! (`shard_for("mm:{mode}:{region}")`) and their tickets, and the tick
+//! histogram. Cross-shard traffic is [`GameMsg`], carried boxed inside
+//! `ShardMsg::Game` (the `shards` crate sits below the engine and cannot name
+//! these types). A socket joining a room owned by another shard moves there
+//! with its session state ([`session`]), as relay sockets do: every message of
+//! a room is handled on one core.
+//!
+//! - [`protocol`]: client messages, validation, error codes, name escaping.
+//! - [`session`]: one typed WebSocket session (reader, writer, hand-off).
+//! - [`rooms`]: a room's members, seats, event log, snapshots.
+//! - [`chess`], [`party`]: the pure game state machines.
+//! - [`reconnect`]: reconnect tokens; [`matchmaking`]: queues and matching.
+
+pub mod chess;
+pub mod matchmaking;
+pub mod party;
+pub mod protocol;
+pub mod reconnect;
+pub mod rooms;
+pub mod session;
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use futures_channel::oneshot;
+use glommio::spawn_local;
+use serde_json::{json, Value};
+use shards::{shard_for, ShardMsg};
+use storage::games::GameRecord;
+
+use crate::log;
+use crate::shard::Shard;
+use chess::{Finish, Side};
+use matchmaking::{Formed, ModeSpec, Notify, Queue, QueueError, Ticket, Window};
+use protocol::Kind;
+use rooms::{Game, Room, RoomSnap, User};
+
+/// The `kind` column of game room snapshots.
+pub const SNAPSHOT_KIND: &str = "game";
+
+/// Knobs of the game layer (environment variables, see the README).
+#[derive(Debug, Clone)]
+pub struct GameConfig {
+    /// `MAX_ROOMS`: game rooms in the whole process (each shard may hold
+    /// `ceil(MAX_ROOMS / shards)`).
+    pub max_rooms: usize,
+    /// `RECONNECT_GRACE_SECS`: how long a dropped player's seat is held.
+    pub grace_ms: u64,
+    /// `GAME_TICK_MS`: period of the tick (turn timers, flags, grace, matching).
+    pub tick: Duration,
+    /// `MM_WINDOW_BASE`, `MM_WINDOW_PER_SEC`, `MM_WINDOW_MAX`: rating window.
+    pub window: Window,
+    /// `MM_TICKET_TTL_SECS`: how long a matched/cancelled ticket can be polled.
+    pub ticket_ttl_ms: u64,
+}
+
+impl GameConfig {
+    /// Read from `env`; bad values are errors naming the variable.
+    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<GameConfig, String> {
+        fn get<T: std::str::FromStr>(
+            env: &impl Fn(&str) -> Option<String>,
+            k: &str,
+            d: T,
+        ) -> Result<T, String> {
+            match env(k) {
+                None => Ok(d),
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{k}: not a valid number: {v:?}")),
+            }
+        }
+        let c = GameConfig {
+            max_rooms: get(&env, "MAX_ROOMS", 10_000usize)?,
+            grace_ms: get(&env, "RECONNECT_GRACE_SECS", 30u64)? * 1000,
+            tick: Duration::from_millis(get(&env, "GAME_TICK_MS", 100u64)?.clamp(10, 1000)),
+            window: Window {
+                base: get(&env, "MM_WINDOW_BASE", 100.0)?,
+                per_sec: get(&env, "MM_WINDOW_PER_SEC", 25.0)?,
+                max: get(&env, "MM_WINDOW_MAX", 400.0)?,
+            },
+            ticket_ttl_ms: get(&env, "MM_TICKET_TTL_SECS", 120u64)? * 1000,
+        };
+        if c.max_rooms == 0 {
+            return Err("MAX_ROOMS must be positive".into());
+        }
+        Ok(c)
+    }
+}
+
+/// Wall-clock milliseconds (persisted clocks survive restarts).
+pub fn now_ms() -> u64 {
+    storage::now_ms().max(0) as u64
+}
+
+/// A session's state as it travels with its socket between shards.
+#[derive(Debug, Clone, Default)]
+pub struct SessionState {
+    pub user: Option<User>,
+    /// The matchmaking queue key and ticket this session waits on.
+    pub queued: Option<(String, String)>,
+}
+
+/// A typed WebSocket moving to the shard that owns the room it joins.
+#[derive(Debug)]
+pub struct Moving {
+    pub fd: std::os::fd::OwnedFd,
+    pub peer: std::net::SocketAddr,
+    /// The client IP holding a per-IP WebSocket slot (released where the socket ends).
+    pub slot_ip: Option<std::net::IpAddr>,
+    pub state: SessionState,
+    /// Decoded messages still to handle (the first one caused the move).
+    pub inbox: Vec<Vec<u8>>,
+    /// Raw bytes read but not decoded yet.
+    pub pending: Vec<u8>,
+}
+
+/// A match room to create on its owner shard.
+#[derive(Debug)]
+pub struct MatchRoom {
+    pub id: String,
+    pub mode: ModeSpec,
+    /// Users by seat.
+    pub seats: Vec<User>,
+}
+
+/// Cross-shard game traffic (inside `ShardMsg::Game`). Handlers never await
+/// another shard: replies go back on oneshots.
+#[derive(Debug)]
+pub enum GameMsg {
+    /// Take over a session socket.
+    Adopt(Box<Moving>),
+    /// Push a text message to socket `conn` of this shard.
+    Deliver { conn: u64, text: String },
+    /// Summaries of this shard's rooms.
+    List {
+        kind: Option<Kind>,
+        reply: oneshot::Sender<Vec<Value>>,
+    },
+    /// Create a matched room here.
+    CreateMatchRoom {
+        room: Box<MatchRoom>,
+        reply: oneshot::Sender<bool>,
+    },
+    /// Add a ticket to a queue this shard owns.
+    Enqueue {
+        key: String,
+        mode: ModeSpec,
+        ticket: Box<Ticket>,
+        reply: oneshot::Sender<Result<(), QueueError>>,
+    },
+    /// Remove a ticket (by id, or every ticket of `user`).
+    Cancel {
+        key: String,
+        ticket: Option<String>,
+        user: i64,
+        reply: oneshot::Sender<bool>,
+    },
+    /// Status of a ticket of a queue this shard owns.
+    Ticket {
+        id: String,
+        user: i64,
+        reply: oneshot::Sender<Option<Value>>,
+    },
+    /// The live state of a room this shard owns.
+    Live {
+        room: String,
+        reply: oneshot::Sender<Option<Value>>,
+    },
+}
+
+/// One shard's game state (not `Send`).
+pub struct Games {
+    pub cfg: GameConfig,
+    /// Rooms this shard owns; at most `max_rooms / shards` (rounded up).
+    /// Rooms leave when nobody is in them and no game is under way.
+    pub rooms: RefCell<HashMap<String, Room>>,
+    /// Matchmaking queues this shard owns, by key `mm:{mode}:{region}`.
+    pub queues: RefCell<HashMap<String, Queue>>,
+    /// Ticket status (owner side) by ticket id; matched and cancelled
+    /// entries leave after `ticket_ttl_ms`.
+    pub tickets: RefCell<HashMap<String, (u64, Value)>>,
+    /// Tick durations (µs).
+    pub tick_hist: RefCell<Vec<u64>>,
+    /// Set once snapshots are restored.
+    pub restored: Cell<bool>,
+    next_ticket: Cell<u64>,
+}
+
+impl std::fmt::Debug for Games {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Games")
+            .field("rooms", &self.rooms.borrow().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Games {
+    pub fn new() -> Games {
+        let cfg = GameConfig::from_env(|k| std::env::var(k).ok()).unwrap_or_else(|e| {
+            log!(Error, "bad game configuration, using defaults", error = e);
+            GameConfig::from_env(|_| None).expect("defaults are valid")
+        });
+        Games {
+            cfg,
+            rooms: RefCell::new(HashMap::new()),
+            queues: RefCell::new(HashMap::new()),
+            tickets: RefCell::new(HashMap::new()),
+            tick_hist: RefCell::new(Vec::new()),
+            restored: Cell::new(false),
+            next_ticket: Cell::new(1),
+        }
+    }
+
+    /// Rooms one shard may hold.
+    pub fn per_shard_limit(&self, shards: usize) -> usize {
+        self.cfg.max_rooms.div_ceil(shards.max(1))
+    }
+
+    /// The p50/p99/max of recent tick durations (µs).
+    pub fn tick_percentiles(&self) -> (u64, u64, u64) {
+        let mut v = self.tick_hist.borrow().clone();
+        if v.is_empty() {
+            return (0, 0, 0);
+        }
+        v.sort_unstable();
+        let p = |q: f64| v[((v.len() - 1) as f64 * q) as usize];
+        (p(0.5), p(0.99), v[v.len() - 1])
+    }
+}
+
+impl Default for Games {
+    fn default() -> Self {
+        Games::new()
+    }
+}
+
+/// A fresh room id with `prefix`; `local` picks one this shard owns.
+pub fn room_id(prefix: &str, shard: &Shard, local: bool) -> String {
+    loop {
+        let id = format!("{prefix}-{}", reconnect::random_hex(5));
+        if !local || shard_for(&id, shard.shards()) == shard.id {
+            return id;
+        }
+    }
+}
+
+/// Send `msg` to shard `to` (or handle it here) and await the reply.
+pub async fn ask<T>(
+    shard: &Shard,
+    to: usize,
+    make: impl FnOnce(oneshot::Sender<T>) -> GameMsg,
+) -> Option<T> {
+    let (tx, rx) = oneshot::channel();
+    let msg = make(tx);
+    if to == shard.id {
+        handle(shard, msg);
+    } else {
+        let boxed: Box<dyn Any + Send> = Box::new(msg);
+        shard
+            .mesh
+            .send(to, ShardMsg::Game { msg: boxed })
+            .await
+            .ok()?;
+    }
+    glommio::timer::timeout(Duration::from_secs(2), async { Ok(rx.await) })
+        .await
+        .ok()?
+        .ok()
+}
+
+/// Deliver `text` to socket `conn` on `to` (fire and forget).
+pub async fn deliver(shard: &Shard, to: usize, conn: u64, text: String) {
+    let msg = GameMsg::Deliver { conn, text };
+    if to == shard.id {
+        handle(shard, msg);
+    } else {
+        let boxed: Box<dyn Any + Send> = Box::new(msg);
+        let _ = shard.mesh.send(to, ShardMsg::Game { msg: boxed }).await;
+    }
+}
+
+/// Entry point of `ShardMsg::Game` on the receiving shard.
+pub fn on_mesh(shard: &Rc<Shard>, msg: Box<dyn Any + Send>) {
+    match msg.downcast::<GameMsg>() {
+        Ok(m) => match *m {
+            GameMsg::Adopt(m) => {
+                if shard.draining.get() {
+                    // Too late to join: the socket closes when `m` drops.
+                    if let Some(ip) = m.slot_ip {
+                        crate::limits::release_ws_slot(shard, ip);
+                    }
+                    return;
+                }
+                spawn_local(session::adopt(shard.clone(), m)).detach();
+            }
+            m => handle(shard, m),
+        },
+        Err(_) => log!(Warn, "unknown game message dropped"),
+    }
+}
+
+fn handle(shard: &Shard, msg: GameMsg) {
+    let games = &shard.games;
+    match msg {
+        GameMsg::Adopt(_) => log!(Warn, "a game socket cannot move to its own shard"),
+        GameMsg::Deliver { conn, text } => {
+            if let Some(e) = shard.conns.borrow().get(&conn) {
+                if let Some(ob) = e.outbox.borrow().as_ref() {
+                    let _ = ob.push(crate::ws::encode(
+                        tungstenite::protocol::frame::coding::OpCode::Data(
+                            tungstenite::protocol::frame::coding::Data::Text,
+                        ),
+                        text.as_bytes(),
+                    ));
+                }
+            }
+        }
+        GameMsg::List { kind, reply } => {
+            let v = games
+                .rooms
+                .borrow()
+                .values()
+                .filter(|r| kind.is_none_or(|k| r.kind() == k))
+                .map(Room::summary)
+                .collect();
+            let _ = reply.send(v);
+        }
+        GameMsg::CreateMatchRoom { room, reply } => {
+            let _ = reply.send(create_match_room(shard, *room));
+        }
+        GameMsg::Enqueue {
+            key,
+            mode,
+            ticket,
+            reply,
+        } => {
+            let id = ticket.id.clone();
+            let members: Vec<Value> = ticket
+                .members
+                .iter()
+                .map(|m| json!({"user_id": m.user_id, "name": m.name, "rating": m.rating}))
+                .collect();
+            let r = games
+                .queues
+                .borrow_mut()
+                .entry(key.clone())
+                .or_insert_with(|| Queue::new(mode))
+                .push(*ticket);
+            if r.is_ok() {
+                games.tickets.borrow_mut().insert(
+                    id.clone(),
+                    (
+                        now_ms(),
+                        json!({"ticket": id, "status": "queued", "mode": mode.name,
+                               "queue": key, "members": members}),
+                    ),
+                );
+            }
+            let _ = reply.send(r);
+        }
+        GameMsg::Cancel {
+            key,
+            ticket,
+            user,
+            reply,
+        } => {
+            let mut qs = games.queues.borrow_mut();
+            let removed = qs.get_mut(&key).and_then(|q| match &ticket {
+                Some(id) => {
+                    let owns = q.cancel(id);
+                    match owns {
+                        Some(t) if !t.members.iter().any(|m| m.user_id == user) => {
+                            // Not this user's ticket: put it back.
+                            let _ = q.push(t);
+                            None
+                        }
+                        other => other,
+                    }
+                }
+                None => q.cancel_user(user),
+            });
+            if let Some(t) = &removed {
+                if let Some((at, v)) = games.tickets.borrow_mut().get_mut(&t.id) {
+                    *at = now_ms();
+                    v["status"] = json!("cancelled");
+                }
+            }
+            let _ = reply.send(removed.is_some());
+        }
+        GameMsg::Ticket { id, user, reply } => {
+            let v = games.tickets.borrow().get(&id).and_then(|(_, v)| {
+                let mine = v["members"]
+                    .as_array()
+                    .is_some_and(|ms| ms.iter().any(|m| m["user_id"] == json!(user)));
+                mine.then(|| v.clone())
+            });
+            let _ = reply.send(v);
+        }
+        GameMsg::Live { room, reply } => {
+            let now = now_ms();
+            let _ = reply.send(games.rooms.borrow().get(&room).map(|r| r.state_json(now)));
+        }
+    }
+}
+
+fn create_match_room(shard: &Shard, m: MatchRoom) -> bool {
+    let games = &shard.games;
+    if games.rooms.borrow().len() >= games.per_shard_limit(shard.shards()) {
+        return false;
+    }
+    let now = now_ms();
+    let game = match m.mode.room_kind {
+        "chess" => Game::Chess(chess::ChessGame::new(chess::TimeControl {
+            initial_ms: 300_000,
+            increment_ms: 2_000,
+        })),
+        _ => {
+            let owner = m.seats.first().map_or(0, |u| u.id);
+            let settings = party::PartySettings {
+                slots: m.seats.len().clamp(2, 8) as u8,
+                ..party::PartySettings::default()
+            };
+            match party::PartyGame::new(owner, settings) {
+                Ok(p) => Game::Party(p),
+                Err(_) => return false,
+            }
+        }
+    };
+    let mut room = Room::new(m.id.clone(), format!("{} match", m.mode.name), game, now);
+    for (i, u) in m.seats.iter().enumerate().take(room.reserved.len()) {
+        room.reserved[i] = Some(u.id);
+    }
+    room.mode = Some(m.mode.name.to_string());
+    games.rooms.borrow_mut().insert(m.id, room);
+    true
+}
+
+/// Announce a finished chess game and build its record (once).
+pub fn chess_finished(room: &mut Room, f: Finish, now: u64) -> Option<GameRecord> {
+    let Game::Chess(g) = &room.game else {
+        return None;
+    };
+    let name = |i: usize| room.players[i].as_ref().map_or("?", |u| u.name.as_str());
+    let date = date_of(now);
+    let pgn = g.pgn(name(0), name(1), &room.id, &date);
+    let moves = g.moves().len() as u32;
+    let started = g.started_at_ms().unwrap_or(now);
+    room.emit(json!({
+        "type": "game_over",
+        "result": f.result(),
+        "winner": f.winner.map(Side::as_str),
+        "reason": f.reason,
+        "pgn": pgn,
+    }));
+    if room.recorded {
+        return None;
+    }
+    let (Some(w), Some(b)) = (room.players[0].clone(), room.players[1].clone()) else {
+        return None;
+    };
+    room.recorded = true;
+    Some(GameRecord {
+        id: room.id.clone(),
+        mode: room.mode.clone().unwrap_or_else(|| "chess".into()),
+        white_id: w.id,
+        white_name: w.name,
+        black_id: b.id,
+        black_name: b.name,
+        result: f.result().to_string(),
+        reason: serde_json::to_value(f.reason)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        pgn,
+        moves,
+        started_at_ms: started as i64,
+        ended_at_ms: now as i64,
+    })
+}
+
+/// `YYYY.MM.DD` of a millisecond time (UTC).
+fn date_of(ms: u64) -> String {
+    // Civil-from-days (Howard Hinnant).
+    let z = (ms / 86_400_000) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}.{m:02}.{d:02}")
+}
+
+/// Store and rate a finished game in the background.
+pub fn record(shard: &Rc<Shard>, rec: GameRecord) {
+    let storage = shard.services.storage.clone();
+    spawn_local(async move {
+        for attempt in 0..20 {
+            match storage.record_game(rec.clone()).await {
+                Ok(r) => {
+                    log!(
+                        Info,
+                        "game recorded",
+                        game = rec.id,
+                        result = rec.result,
+                        white_rating = r.white_after,
+                        black_rating = r.black_after
+                    );
+                    return;
+                }
+                Err(e) => {
+                    if attempt == 0 {
+                        log!(Warn, "cannot record game yet", game = rec.id, error = e);
+                    }
+                    glommio::timer::sleep(Duration::from_millis(250)).await;
+                }
+            }
+        }
+        log!(Error, "game not recorded", game = rec.id);
+    })
+    .detach();
+}
+
+/// Save the snapshot of room `id` now (awaited before acknowledging a move).
+pub async fn save_room(shard: &Rc<Shard>, id: &str) -> bool {
+    let now = now_ms();
+    let (row, version) = {
+        let rooms = shard.games.rooms.borrow();
+        let Some(r) = rooms.get(id) else {
+            return false;
+        };
+        (snapshot_row(r, now), r.version)
+    };
+    let Some(row) = row else { return false };
+    match shard.services.storage.save_rooms(vec![row]).await {
+        Ok(()) => {
+            if let Some(r) = shard.games.rooms.borrow_mut().get_mut(id) {
+                r.saved = r.saved.max(version);
+            }
+            true
+        }
+        Err(e) => {
+            log!(Warn, "room snapshot failed", room = id, error = e);
+            false
+        }
+    }
+}
+
+fn snapshot_row(r: &Room, now: u64) -> Option<storage::RoomRow> {
+    let state = serde_json::to_vec(&r.snapshot(now)).ok()?;
+    Some(storage::RoomRow {
+        id: r.id.clone(),
+        kind: SNAPSHOT_KIND.into(),
+        state,
+        created_at_ms: r.created_at as i64,
+        updated_at_ms: now as i64,
+    })
+}
+
+/// Save every room changed since its last save. Returns how many.
+pub async fn snapshot_all(shard: &Rc<Shard>) -> usize {
+    let now = now_ms();
+    let (rows, versions): (Vec<_>, Vec<_>) = shard
+        .games
+        .rooms
+        .borrow()
+        .values()
+        .filter(|r| r.version > r.saved)
+        .filter_map(|r| snapshot_row(r, now).map(|row| (row, (r.id.clone(), r.version))))
+        .unzip();
+    if rows.is_empty() {
+        return 0;
+    }
+    let n = rows.len();
+    match shard.services.storage.save_rooms(rows).await {
+        Ok(()) => {
+            let mut rooms = shard.games.rooms.borrow_mut();
+            for (id, v) in versions {
+                if let Some(r) = rooms.get_mut(&id) {
+                    r.saved = r.saved.max(v);
+                }
+            }
+            n
+        }
+        Err(e) => {
+            log!(Warn, "game snapshots failed; retrying next time", error = e);
+            0
+        }
+    }
+}
+
+async fn restore(shard: &Rc<Shard>) {
+    let games = &shard.games;
+    for attempt in 0..100 {
+        match shard.services.storage.load_rooms(SNAPSHOT_KIND).await {
+            Ok(rows) => {
+                let now = now_ms();
+                let mut rooms = games.rooms.borrow_mut();
+                for row in rows {
+                    if shard_for(&row.id, shard.shards()) != shard.id {
+                        continue;
+                    }
+                    let snap: Result<RoomSnap, _> = serde_json::from_slice(&row.state);
+                    match snap
+                        .map_err(|e| e.to_string())
+                        .and_then(|s| Room::restore(s, now, games.cfg.grace_ms))
+                    {
+                        Ok(r) => {
+                            rooms.insert(row.id, r);
+                        }
+                        Err(e) => log!(Warn, "game snapshot skipped", room = row.id, error = e),
+                    }
+                }
+                if !rooms.is_empty() {
+                    log!(Info, "game rooms restored", rooms = rooms.len());
+                }
+                games.restored.set(true);
+                return;
+            }
+            Err(e) => {
+                if attempt == 0 {
+                    log!(Warn, "cannot load game snapshots yet", error = e);
+                }
+                glommio::timer::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    log!(Error, "game rooms not restored: storage unavailable");
+    games.restored.set(true);
+}
+
+/// Start this shard's game tasks: restore, tick, snapshots.
+pub fn start(shard: &Rc<Shard>) {
+    let s = shard.clone();
+    spawn_local(async move {
+        restore(&s).await;
+        let every = s.services.settings.snapshot_interval;
+        let mut last = Instant::now();
+        loop {
+            glommio::timer::sleep(s.games.cfg.tick).await;
+            tick(&s);
+            if last.elapsed() >= every {
+                last = Instant::now();
+                snapshot_all(&s).await;
+            }
+        }
+    })
+    .detach();
+}
+
+/// End of the drain: save every changed room (bounded wait).
+pub async fn stop(shard: &Rc<Shard>) {
+    let saved = glommio::timer::timeout(Duration::from_secs(5), async {
+        Ok(snapshot_all(shard).await)
+    })
+    .await;
+    match saved {
+        Ok(n) if n > 0 => log!(Info, "game rooms saved at shutdown", rooms = n),
+        Ok(_) => {}
+        Err(_) => log!(Error, "game rooms not saved at shutdown: timed out"),
+    }
+}
+
+/// One pass: flags, turn timers, grace expiry, empty rooms, matchmaking.
+pub fn tick(shard: &Rc<Shard>) {
+    let t0 = Instant::now();
+    let now = now_ms();
+    let games = &shard.games;
+    let mut records = Vec::new();
+    let mut gone = Vec::new();
+    for room in games.rooms.borrow_mut().values_mut() {
+        let finished = match &mut room.game {
+            Game::Chess(g) => g.tick(now),
+            Game::Party(p) => {
+                if let Some(slot) = p.tick(now) {
+                    let state = room.game_json(now);
+                    room.emit(json!({"type": "party", "action": "turn_timeout",
+                                     "slot": slot, "game": state}));
+                }
+                None
+            }
+        };
+        if let Some(f) = finished {
+            records.extend(chess_finished(room, f, now));
+        }
+        let expired: Vec<usize> = room
+            .seats
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                s.as_ref()
+                    .is_some_and(|s| s.conn.is_none() && s.held_until.is_some_and(|t| t <= now))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        for i in expired {
+            let user = room.seats[i].as_ref().map(|s| s.user.id);
+            let fin = room.free_seat(i, now);
+            room.emit(json!({"type": "seat_freed", "seat": i, "user_id": user,
+                             "reason": "reconnect grace expired"}));
+            if let Game::Party(_) = room.game {
+                let state = room.game_json(now);
+                room.emit(json!({"type": "party", "action": "released", "slot": i, "game": state}));
+            }
+            if let Some(f) = fin {
+                records.extend(chess_finished(room, f, now));
+            }
+        }
+        // Matched rooms wait (empty) for their players as long as a ticket lives.
+        let hold = if room.reserved.iter().any(Option::is_some) {
+            games.cfg.ticket_ttl_ms
+        } else {
+            0
+        };
+        if room.is_abandoned() && !room.in_progress() && now >= room.created_at + hold {
+            gone.push(room.id.clone());
+        }
+    }
+    for id in gone {
+        games.rooms.borrow_mut().remove(&id);
+        let storage = shard.services.storage.clone();
+        spawn_local(async move {
+            let _ = storage.delete_room(&id).await;
+        })
+        .detach();
+    }
+    for rec in records {
+        record(shard, rec);
+    }
+    // Matchmaking on the queues this shard owns.
+    let formed: Vec<(String, ModeSpec, Formed)> = games
+        .queues
+        .borrow_mut()
+        .iter_mut()
+        .flat_map(|(k, q)| {
+            let spec = q.spec;
+            q.matches(now, &games.cfg.window)
+                .into_iter()
+                .map(move |f| (k.clone(), spec, f))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for (key, spec, f) in formed {
+        spawn_local(announce_match(shard.clone(), key, spec, f)).detach();
+    }
+    let ttl = games.cfg.ticket_ttl_ms;
+    games
+        .tickets
+        .borrow_mut()
+        .retain(|_, (at, v)| v["status"] == "queued" || now.saturating_sub(*at) < ttl);
+    let mut h = games.tick_hist.borrow_mut();
+    if h.len() >= 4096 {
+        h.drain(..2048);
+    }
+    h.push(t0.elapsed().as_micros() as u64);
+}
+
+async fn announce_match(shard: Rc<Shard>, key: String, spec: ModeSpec, f: Formed) {
+    let id = room_id("m", &shard, false);
+    let owner = shard_for(&id, shard.shards());
+    // Seats: chess white/black = team 0/1; party: team by team.
+    let mut seats = Vec::new();
+    let mut seat_of: Vec<(String, usize, usize)> = Vec::new();
+    for (team, tickets) in f.teams.iter().enumerate() {
+        for t in tickets {
+            for m in &t.members {
+                seat_of.push((t.id.clone(), team, seats.len()));
+                seats.push(User {
+                    id: m.user_id,
+                    name: m.name.clone(),
+                });
+            }
+        }
+    }
+    let players: Vec<Value> = seats
+        .iter()
+        .enumerate()
+        .map(|(i, u)| json!({"seat": i, "user_id": u.id, "name": u.name}))
+        .collect();
+    let room = Box::new(MatchRoom {
+        id: id.clone(),
+        mode: spec,
+        seats,
+    });
+    let created = ask(&shard, owner, |reply| GameMsg::CreateMatchRoom {
+        room,
+        reply,
+    })
+    .await
+    .unwrap_or(false);
+    if !created {
+        // Put the tickets back; they match again on a later tick.
+        log!(Warn, "match room could not be created; requeued", room = id);
+        let mut qs = shard.games.queues.borrow_mut();
+        if let Some(q) = qs.get_mut(&key) {
+            for t in f.teams.into_iter().flatten() {
+                let _ = q.push(t);
+            }
+        }
+        return;
+    }
+    let now = now_ms();
+    for t in f.teams.iter().flatten() {
+        let seats: Vec<usize> = seat_of
+            .iter()
+            .filter(|(tid, _, _)| *tid == t.id)
+            .map(|(_, _, s)| *s)
+            .collect();
+        let team = seat_of
+            .iter()
+            .find(|(tid, _, _)| *tid == t.id)
+            .map_or(0, |x| x.1);
+        let body = json!({
+            "type": "match_found",
+            "ticket": t.id,
+            "room": id,
+            "mode": spec.name,
+            "kind": spec.room_kind,
+            "team": team,
+            "seats": seats,
+            "players": players,
+            "rating_spread": f.spread,
+        });
+        if let Some((at, v)) = shard.games.tickets.borrow_mut().get_mut(&t.id) {
+            *at = now;
+            v["status"] = json!("matched");
+            v["match"] = body.clone();
+        }
+        if let Notify::Ws { shard: to, conn } = t.notify {
+            deliver(&shard, to, conn, body.to_string()).await;
+        }
+    }
+}
+
+/// Queue key of (mode, region).
+pub fn queue_key(mode: &str, region: &str) -> String {
+    format!("mm:{mode}:{region}")
+}
+
+/// A ticket id that names its queue (`{mode}.{region}.{n}-{random}`).
+pub fn ticket_id(shard: &Shard, mode: &str, region: &str) -> String {
+    let n = shard.games.next_ticket.get();
+    shard.games.next_ticket.set(n + 1);
+    format!(
+        "{mode}.{region}.{}{n}-{}",
+        shard.id,
+        reconnect::random_hex(4)
+    )
+}
+
+/// The queue key a ticket id names.
+pub fn key_of_ticket(id: &str) -> Option<String> {
+    let mut it = id.splitn(3, '.');
+    let (m, r) = (it.next()?, it.next()?);
+    it.next()?;
+    Some(queue_key(m, r))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_defaults_and_errors() {
+        let c = GameConfig::from_env(|_| None).unwrap();
+        assert_eq!(c.grace_ms, 30_000);
+        assert_eq!(c.max_rooms, 10_000);
+        let e = GameConfig::from_env(|k| (k == "MAX_ROOMS").then(|| "x".to_string()));
+        assert!(e.unwrap_err().contains("MAX_ROOMS"));
+    }
+
+    #[test]
+    fn dates_and_ticket_keys() {
+        assert_eq!(date_of(0), "1970.01.01");
+        assert_eq!(date_of(1_700_000_000_000), "2023.11.14");
+        assert_eq!(
+            key_of_ticket("chess.eu.01-ab").as_deref(),
+            Some("mm:chess:eu")
+        );
+        assert_eq!(key_of_ticket("bad"), None);
+    }
+}

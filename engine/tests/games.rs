@@ -1,0 +1,540 @@
+//! Game rooms through the real binary (2 shards) and real sockets: chess
+//! across shards to checkmate with a spectator and the leaderboard, party-game
+//! authorization, reconnect within and after the grace period, a restart
+//! mid-game, and 200 players matched by the matchmaker.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use common::{Client, Server};
+use serde_json::{json, Value};
+use tungstenite::Message;
+
+fn guest(c: &mut Client) -> (String, i64) {
+    let r = c.send("POST", "/api/auth/guest", &[], b"").unwrap();
+    assert_eq!(r.status, 201, "{}", r.body);
+    let v = r.json();
+    (
+        v["token"].as_str().unwrap().to_string(),
+        v["user"]["id"].as_i64().unwrap(),
+    )
+}
+
+/// A typed `/ws` client.
+struct Player {
+    ws: common::Ws,
+    token: String,
+    id: i64,
+    /// Shard that accepted the socket (`X-Roomcore-Shard`).
+    shard: usize,
+    seq: u64,
+    /// Messages read while waiting for something else.
+    backlog: Vec<Value>,
+}
+
+impl Player {
+    fn connect(s: &Server, token: &str, id: i64) -> Player {
+        let (ws, resp) = tungstenite::connect(s.ws_url("/ws")).expect("connect /ws");
+        let shard = resp
+            .headers()
+            .get("X-Roomcore-Shard")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        if let tungstenite::stream::MaybeTlsStream::Plain(t) = ws.get_ref() {
+            t.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        }
+        let mut p = Player {
+            ws,
+            token: token.to_string(),
+            id,
+            shard,
+            seq: 0,
+            backlog: Vec::new(),
+        };
+        let w = p.req(json!({"type": "hello", "token": token}));
+        assert_eq!(w["type"], "welcome", "{w}");
+        assert_eq!(w["user"]["id"], id);
+        p
+    }
+
+    /// A new guest on a shard other than `not` (when given).
+    fn on_shard(s: &Server, c: &mut Client, want: Option<usize>, not: Option<usize>) -> Player {
+        let (token, id) = guest(c);
+        for _ in 0..40 {
+            let p = Player::connect(s, &token, id);
+            if want.is_none_or(|w| p.shard == w) && not.is_none_or(|n| p.shard != n) {
+                return p;
+            }
+        }
+        panic!("could not land on the wanted shard");
+    }
+
+    fn send(&mut self, mut v: Value) -> u64 {
+        self.seq += 1;
+        v["seq"] = json!(self.seq);
+        self.ws.send(Message::text(v.to_string())).unwrap();
+        self.seq
+    }
+
+    fn read(&mut self) -> Value {
+        loop {
+            match self.ws.read().expect("websocket read") {
+                Message::Text(t) => return serde_json::from_str(&t).unwrap(),
+                Message::Close(c) => panic!("unexpected close: {c:?}"),
+                _ => {}
+            }
+        }
+    }
+
+    /// Send `v` and return the answer carrying its seq (events read on the
+    /// way are kept in the backlog).
+    fn req(&mut self, v: Value) -> Value {
+        let seq = self.send(v);
+        loop {
+            let m = self.read();
+            if m["seq"] == json!(seq) {
+                return m;
+            }
+            self.backlog.push(m);
+        }
+    }
+
+    /// The next message of type `ty` (backlog first).
+    fn wait(&mut self, ty: &str) -> Value {
+        if let Some(i) = self.backlog.iter().position(|m| m["type"] == ty) {
+            return self.backlog.remove(i);
+        }
+        loop {
+            let m = self.read();
+            if m["type"] == ty {
+                return m;
+            }
+            self.backlog.push(m);
+        }
+    }
+
+    fn expect_error(&mut self, v: Value, code: &str) -> Value {
+        let r = self.req(v);
+        assert_eq!(r["type"], "error", "{r}");
+        assert_eq!(r["code"], code, "{r}");
+        assert!(r["message"].as_str().is_some_and(|m| !m.is_empty()));
+        r
+    }
+
+    fn ok(&mut self, v: Value) -> Value {
+        let r = self.req(v.clone());
+        assert_eq!(r["type"], "ok", "{v} -> {r}");
+        r
+    }
+}
+
+fn poll<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "condition not reached in {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Two players on different shards in a started chess game: (white, black,
+/// room, white's reconnect token, black's reconnect token).
+fn start_chess(s: &Server, c: &mut Client) -> (Player, Player, String, String, String) {
+    let mut a = Player::on_shard(s, c, None, None);
+    let mut b = Player::on_shard(s, c, None, Some(a.shard));
+    let j = a.req(
+        json!({"type": "create_room", "kind": "chess", "name": "<b>duel</b>",
+        "settings": {"initial_secs": 120, "increment_secs": 1}}),
+    );
+    assert_eq!(j["type"], "joined", "{j}");
+    assert_eq!(j["seat"], 0);
+    assert_eq!(
+        j["state"]["name"], "&lt;b&gt;duel&lt;&#x2F;b&gt;",
+        "names are escaped"
+    );
+    let room = j["room"].as_str().unwrap().to_string();
+    let jb = b.req(json!({"type": "join_room", "room": room}));
+    assert_eq!(jb["type"], "joined", "{jb}");
+    assert_eq!(jb["seat"], 1);
+    a.wait("game_started");
+    b.wait("game_started");
+    let ta = j["reconnect_token"].as_str().unwrap().to_string();
+    let tb = jb["reconnect_token"].as_str().unwrap().to_string();
+    (a, b, room, ta, tb)
+}
+
+#[test]
+fn chess_across_shards_to_checkmate_with_spectator_and_leaderboard() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let (mut a, mut b, room, _, _) = start_chess(&s, &mut c);
+    assert_ne!(
+        a.shard, b.shard,
+        "players were accepted on different shards"
+    );
+    let mut spec = Player::on_shard(&s, &mut c, None, None);
+    let js = spec.req(json!({"type": "join_room", "room": room, "role": "spectator"}));
+    assert_eq!(js["role"], "spectator", "{js}");
+
+    // Invalid input: typed errors, nothing changes, nobody is disconnected.
+    a.expect_error(json!({"type": "move", "move": "e2e5"}), "illegal_move");
+    a.expect_error(json!({"type": "move", "move": "xx"}), "illegal_move");
+    a.expect_error(
+        json!({"type": "move", "move": "e2e4", "extra": 1}),
+        "invalid_message",
+    );
+    a.expect_error(json!({"type": "teleport"}), "unknown_type");
+    b.expect_error(json!({"type": "move", "move": "e7e5"}), "not_your_turn");
+    spec.expect_error(json!({"type": "move", "move": "e2e4"}), "forbidden");
+    spec.expect_error(json!({"type": "resign"}), "forbidden");
+    let st = b.req(json!({"type": "state"}));
+    assert_eq!(
+        st["game"]["fen"],
+        "rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - 0 1"
+    );
+
+    // Fool's mate.
+    a.ok(json!({"type": "move", "move": "f2f3"}));
+    b.ok(json!({"type": "move", "move": "e7e5"}));
+    a.ok(json!({"type": "move", "move": "g4"}));
+    b.ok(json!({"type": "move", "move": "d8h4"}));
+    let mut sans = Vec::new();
+    for _ in 0..4 {
+        let m = spec.wait("move");
+        sans.push(m["san"].as_str().unwrap().to_string());
+    }
+    assert_eq!(sans, ["f3", "e5", "g4", "Qh4#"]);
+    for p in [&mut a, &mut b, &mut spec] {
+        let over = p.wait("game_over");
+        assert_eq!(over["result"], "0-1");
+        assert_eq!(over["reason"], "checkmate");
+        assert!(over["pgn"]
+            .as_str()
+            .unwrap()
+            .contains("1. f3 e5 2. g4 Qh4# 0-1"));
+    }
+    a.expect_error(json!({"type": "move", "move": "e2e4"}), "game_over");
+
+    // Stored with its PGN and rated.
+    let g = poll(Duration::from_secs(10), || {
+        let r = c.get_auth(&format!("/api/games/{room}"), None).unwrap();
+        let v = r.json();
+        (r.status == 200 && v["status"] == "finished").then_some(v)
+    });
+    assert_eq!(g["result"], "0-1");
+    assert_eq!(g["black"]["user_id"], b.id);
+    assert_eq!(g["black"]["rating_after"], 1216);
+    assert_eq!(g["white"]["rating_after"], 1184);
+    assert!(g["pgn"].as_str().unwrap().contains("Qh4#"));
+    // On the leaderboard of the mode.
+    poll(Duration::from_secs(10), || {
+        let v = c
+            .get_auth("/api/leaderboard?game=chess", None)
+            .unwrap()
+            .json();
+        let e = v["entries"].as_array()?;
+        let score = |id: i64| {
+            e.iter()
+                .find(|x| x["user_id"] == id)
+                .map(|x| x["score"].clone())
+        };
+        (score(b.id) == Some(json!(1216)) && score(a.id) == Some(json!(1184))).then_some(())
+    });
+    assert_eq!(c.get_auth("/api/games/nope", None).unwrap().status, 404);
+}
+
+#[test]
+fn party_actions_are_authorized_and_settings_lock_at_start() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let mut owner = Player::on_shard(&s, &mut c, None, None);
+    let mut p2 = Player::on_shard(&s, &mut c, None, Some(owner.shard));
+    let mut p3 = Player::on_shard(&s, &mut c, None, None);
+    let j = owner.req(
+        json!({"type": "create_room", "kind": "party", "name": "fun",
+        "settings": {"slots": 3, "turn_secs": 1}}),
+    );
+    let room = j["room"].as_str().unwrap().to_string();
+    for p in [&mut p2, &mut p3] {
+        let r = p.req(json!({"type": "join_room", "room": room}));
+        assert_eq!(r["type"], "joined", "{r}");
+    }
+    let settings = json!({"slots": 3, "turn_secs": 2, "rounds": 0});
+    p2.expect_error(
+        json!({"type": "update_settings", "settings": settings}),
+        "forbidden",
+    );
+    p2.expect_error(json!({"type": "start"}), "forbidden");
+    owner.ok(json!({"type": "claim_slot", "slot": 0}));
+    let c2 = p2.ok(json!({"type": "claim_slot", "slot": 1, "name": "<script>x</script>"}));
+    assert!(c2["reconnect_token"].as_str().is_some());
+    p3.expect_error(json!({"type": "claim_slot", "slot": 1}), "slot_taken");
+    p3.ok(json!({"type": "claim_slot", "slot": 2}));
+    let st = p3.req(json!({"type": "state"}));
+    let name = st["game"]["slots"][1]["name"].as_str().unwrap();
+    assert!(!name.contains('<'), "{name}");
+    owner.ok(json!({"type": "update_settings", "settings": settings}));
+    owner.ok(json!({"type": "start"}));
+    owner.expect_error(
+        json!({"type": "update_settings", "settings": settings}),
+        "settings_locked",
+    );
+    for action in ["pause", "reset"] {
+        p2.expect_error(json!({"type": action}), "forbidden");
+    }
+    p3.expect_error(json!({"type": "eliminate", "slot": 0}), "forbidden");
+    // Only the active slot's player switches (slot 0 = owner is active).
+    p2.expect_error(json!({"type": "switch"}), "forbidden");
+    owner.ok(json!({"type": "switch"}));
+    owner.expect_error(json!({"type": "switch"}), "forbidden");
+    p2.ok(json!({"type": "switch"}));
+    // The tick times the turn out (turn_secs = 2).
+    let timeout = loop {
+        let m = p3.wait("party");
+        if m["action"] == "turn_timeout" {
+            break m;
+        }
+    };
+    assert_eq!(timeout["slot"], 2);
+    owner.ok(json!({"type": "pause"}));
+    owner.ok(json!({"type": "resume"}));
+    owner.ok(json!({"type": "eliminate", "slot": 1}));
+    owner.ok(json!({"type": "eliminate", "slot": 2}));
+    let st = owner.req(json!({"type": "state"}));
+    assert_eq!(st["game"]["phase"], "finished");
+    assert_eq!(st["game"]["winner"], 0);
+    owner.ok(json!({"type": "reset"}));
+    owner.ok(json!({"type": "update_settings", "settings": settings}));
+    p2.expect_error(json!({"type": "move", "move": "e2e4"}), "wrong_game");
+}
+
+#[test]
+fn reconnect_within_grace_gets_missed_moves_and_after_grace_the_seat_is_freed() {
+    let dir = common::temp_dir("rc-grace");
+    let s = Server::start_in(&dir, &[], &[("RECONNECT_GRACE_SECS", "2")]);
+    let mut c = s.client();
+    let (mut a, mut b, _room, _, token) = start_chess(&s, &mut c);
+    a.ok(json!({"type": "move", "move": "e2e4"}));
+    let r = b.ok(json!({"type": "move", "move": "e7e5"}));
+    let last = r["room_seq"].as_u64().unwrap();
+    let (bt, bid) = (b.token.clone(), b.id);
+    drop(b); // the socket drops without a close frame
+    let d = a.wait("player_disconnected");
+    assert_eq!(d["seat"], 1);
+    a.ok(json!({"type": "move", "move": "g1f3"}));
+
+    let mut b = Player::connect(&s, &bt, bid);
+    let r = b.req(json!({"type": "reconnect", "token": token, "last_seq": last}));
+    assert_eq!(r["type"], "reconnected", "{r}");
+    assert_eq!(r["seat"], 1);
+    let missed = r["missed"].as_array().unwrap();
+    assert!(
+        missed
+            .iter()
+            .any(|m| m["type"] == "move" && m["uci"] == "g1f3"),
+        "{missed:?}"
+    );
+    assert!(missed
+        .iter()
+        .all(|m| m["room_seq"].as_u64().unwrap() > last));
+    assert_eq!(r["state"]["game"]["uci"], json!(["e2e4", "e7e5", "g1f3"]));
+    let new_token = r["reconnect_token"].as_str().unwrap().to_string();
+    assert_ne!(new_token, token, "tokens are single use");
+    b.ok(json!({"type": "move", "move": "b8c6"}));
+    a.wait("player_reconnected");
+
+    // The used token is dead; another account cannot use the new one.
+    let mut other = Player::on_shard(&s, &mut c, None, None);
+    other.expect_error(
+        json!({"type": "reconnect", "token": token}),
+        "invalid_token",
+    );
+    other.expect_error(
+        json!({"type": "reconnect", "token": new_token}),
+        "forbidden",
+    );
+
+    // Drop again and stay away past the grace period.
+    drop(b);
+    a.wait("player_disconnected");
+    let freed = a.wait("seat_freed");
+    assert_eq!(freed["seat"], 1);
+    let over = a.wait("game_over");
+    assert_eq!(over["reason"], "abandoned");
+    assert_eq!(over["result"], "1-0");
+    let mut b = Player::connect(&s, &bt, bid);
+    b.expect_error(
+        json!({"type": "reconnect", "token": new_token, "last_seq": 0}),
+        "invalid_token",
+    );
+}
+
+#[test]
+fn restart_mid_game_resumes_position_and_clocks() {
+    let dir = common::temp_dir("rc-restart");
+    let mut s = Server::start_in(&dir, &[], &[]);
+    let mut c = s.client();
+    let (mut a, mut b, room, ta, tb) = start_chess(&s, &mut c);
+    a.ok(json!({"type": "move", "move": "e2e4"}));
+    b.ok(json!({"type": "move", "move": "c7c5"}));
+    a.ok(json!({"type": "move", "move": "g1f3"}));
+    let last = b.wait("move");
+    let last = if last["uci"] == "g1f3" {
+        last
+    } else {
+        loop {
+            let m = b.wait("move");
+            if m["uci"] == "g1f3" {
+                break m;
+            }
+        }
+    };
+    let before = last["clocks"].clone();
+    let fen = last["fen"].clone();
+    let (at, aid, bt, bid) = (a.token.clone(), a.id, b.token.clone(), b.id);
+    drop((a, b, c));
+    // The hardest stop: every acknowledged move must already be on disk.
+    s.signal(libc::SIGKILL);
+    s.wait_exit(Duration::from_secs(10));
+    drop(s);
+
+    let s = Server::start_in(&dir, &[], &[]);
+    let mut a = Player::connect(&s, &at, aid);
+    let mut b = Player::connect(&s, &bt, bid);
+    let ra = a.req(json!({"type": "reconnect", "token": ta}));
+    assert_eq!(ra["type"], "reconnected", "{ra}");
+    let rb = b.req(json!({"type": "reconnect", "token": tb}));
+    assert_eq!(rb["type"], "reconnected", "{rb}");
+    let g = &rb["state"]["game"];
+    assert_eq!(g["fen"], fen);
+    assert_eq!(g["uci"], json!(["e2e4", "c7c5", "g1f3"]));
+    assert_eq!(g["turn"], "black");
+    // White's clock is exactly as acknowledged; black's (running) resumes
+    // where it was, without the downtime.
+    assert_eq!(g["clocks"]["white"], before["white"]);
+    let bb = before["black"].as_u64().unwrap();
+    let now_b = g["clocks"]["black"].as_u64().unwrap();
+    assert!(now_b <= bb && bb - now_b < 3_000, "{bb} -> {now_b}");
+    b.ok(json!({"type": "move", "move": "d7d6"}));
+    let m = a.wait("move");
+    assert_eq!(m["uci"], "d7d6");
+    let live = s
+        .client()
+        .get_auth(&format!("/api/games/{room}"), None)
+        .unwrap();
+    assert_eq!(live.status, 200);
+    assert_eq!(live.json()["status"], "live");
+}
+
+#[test]
+fn two_hundred_players_in_two_modes_are_matched_with_bounded_gaps() {
+    let s = Server::start_in(
+        &common::temp_dir("rc-mm"),
+        &[],
+        &[
+            ("ROOMCORE_TEST_HOOKS", "1"),
+            ("MM_WINDOW_BASE", "50"),
+            ("MM_WINDOW_PER_SEC", "200"),
+            ("MM_WINDOW_MAX", "300"),
+        ],
+    );
+    let mut c = s.client();
+    let mut rating: HashMap<i64, f64> = HashMap::new();
+    let mut tickets: Vec<(String, String)> = Vec::new(); // (ticket, token)
+    let mut i = 0u32;
+    let mut next_rating = || {
+        i += 1;
+        1000.0 + f64::from((i * 37) % 300)
+    };
+    // 100 chess players (solo), 100 party players: 50 solo + 25 parties of 2.
+    for k in 0..175 {
+        let mode = if k < 100 { "chess" } else { "party" };
+        let (t, id) = guest(&mut c);
+        let r = next_rating();
+        let mut body = json!({"mode": mode, "region": "eu", "rating": r});
+        rating.insert(id, r);
+        if k >= 150 {
+            let (t2, id2) = guest(&mut c);
+            rating.insert(id2, r);
+            body["party"] = json!([t2]);
+        }
+        let resp = c
+            .post_json("/api/matchmaking/tickets", Some(&t), &body)
+            .unwrap();
+        assert_eq!(resp.status, 201, "{}", resp.body);
+        tickets.push((resp.json()["ticket"].as_str().unwrap().to_string(), t));
+    }
+    assert_eq!(rating.len(), 200);
+    let mut rooms: HashMap<String, HashSet<i64>> = HashMap::new();
+    let mut kinds: HashMap<String, String> = HashMap::new();
+    for (ticket, token) in &tickets {
+        let m = poll(Duration::from_secs(20), || {
+            let v = c
+                .get_auth(&format!("/api/matchmaking/tickets/{ticket}"), Some(token))
+                .unwrap()
+                .json();
+            (v["status"] == "matched").then(|| v["match"].clone())
+        });
+        let room = m["room"].as_str().unwrap().to_string();
+        kinds.insert(room.clone(), m["kind"].as_str().unwrap().to_string());
+        let ids: HashSet<i64> = m["players"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["user_id"].as_i64().unwrap())
+            .collect();
+        rooms.entry(room).or_default().extend(ids);
+    }
+    let chess = kinds.values().filter(|k| *k == "chess").count();
+    let party = kinds.values().filter(|k| *k == "party").count();
+    assert_eq!((chess, party), (50, 25));
+    let mut seen = HashSet::new();
+    for (room, ids) in &rooms {
+        let want = if kinds[room] == "chess" { 2 } else { 4 };
+        assert_eq!(ids.len(), want, "{room}");
+        let rs: Vec<f64> = ids.iter().map(|i| rating[i]).collect();
+        let spread = rs.iter().cloned().fold(f64::MIN, f64::max)
+            - rs.iter().cloned().fold(f64::MAX, f64::min);
+        assert!(spread <= 300.0, "{room}: spread {spread}");
+        for id in ids {
+            assert!(seen.insert(*id), "player {id} matched twice");
+        }
+    }
+    assert_eq!(seen.len(), 200);
+    // A matched room exists on its owner shard with the seats reserved.
+    let (room, _) = rooms.iter().next().unwrap();
+    let live = c.get_auth(&format!("/api/games/{room}"), None).unwrap();
+    assert_eq!(live.status, 200);
+
+    // The WebSocket path: two players queue, are told, and play.
+    let mut p = Player::on_shard(&s, &mut c, None, None);
+    let mut q = Player::on_shard(&s, &mut c, None, Some(p.shard));
+    let r = p.req(json!({"type": "queue", "mode": "chess", "region": "ws"}));
+    assert_eq!(r["type"], "queued", "{r}");
+    p.expect_error(
+        json!({"type": "queue", "mode": "chess", "region": "ws"}),
+        "already_queued",
+    );
+    q.expect_error(json!({"type": "queue", "mode": "golf"}), "unknown_mode");
+    q.req(json!({"type": "queue", "mode": "chess", "region": "ws"}));
+    let mp = p.wait("match_found");
+    let mq = q.wait("match_found");
+    assert_eq!(mp["room"], mq["room"]);
+    let room = mp["room"].as_str().unwrap().to_string();
+    let jp = p.req(json!({"type": "join_room", "room": room}));
+    let jq = q.req(json!({"type": "join_room", "room": room}));
+    assert_eq!(jp["role"], "player", "{jp}");
+    assert_eq!(jq["role"], "player", "{jq}");
+    p.wait("game_started");
+    // An outsider cannot take a reserved seat.
+    let mut x = Player::on_shard(&s, &mut c, None, None);
+    x.expect_error(json!({"type": "join_room", "room": room}), "room_full");
+}
