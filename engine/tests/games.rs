@@ -181,6 +181,21 @@ fn chess_across_shards_to_checkmate_with_spectator_and_leaderboard() {
         "players were accepted on different shards"
     );
     let mut spec = Player::on_shard(&s, &mut c, None, None);
+    {
+        let (mut raw, _) = tungstenite::connect(s.ws_url("/ws")).unwrap();
+        raw.send(Message::text(r#"{"type":"join_room","room":"x","seq":5}"#))
+            .unwrap();
+        let m = common::recv_data(&mut raw);
+        let v: Value = serde_json::from_str(m.to_text().unwrap()).unwrap();
+        assert_eq!(
+            (v["code"].as_str(), v["seq"].as_u64()),
+            (Some("unauthenticated"), Some(5))
+        );
+        raw.send(Message::text("not json")).unwrap();
+        let v: Value =
+            serde_json::from_str(common::recv_data(&mut raw).to_text().unwrap()).unwrap();
+        assert_eq!(v["code"], "invalid_message");
+    }
     let js = spec.req(json!({"type": "join_room", "room": room, "role": "spectator"}));
     assert_eq!(js["role"], "spectator", "{js}");
 
@@ -253,7 +268,8 @@ fn chess_across_shards_to_checkmate_with_spectator_and_leaderboard() {
 
 #[test]
 fn party_actions_are_authorized_and_settings_lock_at_start() {
-    let s = Server::start(&[]);
+    // MAX_ROOMS=2 over 2 shards: one game room per shard.
+    let s = Server::start_in(&common::temp_dir("rc-party"), &[], &[("MAX_ROOMS", "2")]);
     let mut c = s.client();
     let mut owner = Player::on_shard(&s, &mut c, None, None);
     let mut p2 = Player::on_shard(&s, &mut c, None, Some(owner.shard));
@@ -263,6 +279,22 @@ fn party_actions_are_authorized_and_settings_lock_at_start() {
         "settings": {"slots": 3, "turn_secs": 1}}),
     );
     let room = j["room"].as_str().unwrap().to_string();
+    let mut extra = Player::on_shard(&s, &mut c, Some(owner.shard), None);
+    extra.expect_error(
+        json!({"type": "create_room", "kind": "chess", "name": "x"}),
+        "too_many_rooms",
+    );
+    let list = extra.req(json!({"type": "list_rooms", "kind": "party"}));
+    assert!(list["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["room"] == room));
+    extra.expect_error(
+        json!({"type": "join_room", "room": "no-such-room"}),
+        "not_found",
+    );
+    extra.expect_error(json!({"type": "start"}), "not_in_room");
     for p in [&mut p2, &mut p3] {
         let r = p.req(json!({"type": "join_room", "room": room}));
         assert_eq!(r["type"], "joined", "{r}");

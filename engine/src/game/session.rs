@@ -558,6 +558,20 @@ impl Session<'_> {
                 ),
             ));
         }
+        let limit = self.shard.config.max_room_creates_per_ip_per_min;
+        if limit > 0 {
+            let ip = self.entry.peer.ip();
+            let d = limits::rate_check(self.shard, ip, limits::RateClass::RoomCreate, limit).await;
+            if !d.allowed {
+                return Err(ProtoError::new(
+                    "rate_limited",
+                    format!(
+                        "too many rooms created from this address; retry in {} s",
+                        d.reset_secs
+                    ),
+                ));
+            }
+        }
         self.cancel_queue().await;
         let now = now_ms();
         let (prefix, game) = match settings {
