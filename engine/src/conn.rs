@@ -77,10 +77,12 @@ pub fn crashed(shard: &Shard, entry: &ConnEntry, panic: &(dyn std::any::Any + Se
 
 async fn serve_inner(shard: &Rc<Shard>, stream: TcpStream, entry: &Rc<ConnEntry>) {
     let stream: Rc<Stream> = Rc::new(RefCell::new(stream));
-    let end = http_loop(shard, &stream, entry).await;
+    // Each phase is boxed so a long-lived WebSocket does not keep the HTTP
+    // phase's state allocated (idle memory per connection).
+    let end = Box::pin(http_loop(shard, &stream, entry)).await;
     if let HttpEnd::Game { client, pending } = end {
         let state = crate::game::SessionState::default();
-        crate::game::session::run(
+        Box::pin(crate::game::session::run(
             shard,
             stream,
             entry,
@@ -88,7 +90,7 @@ async fn serve_inner(shard: &Rc<Shard>, stream: TcpStream, entry: &Rc<ConnEntry>
             pending,
             state,
             Vec::new(),
-        )
+        ))
         .await;
         return;
     }
@@ -100,7 +102,7 @@ async fn serve_inner(shard: &Rc<Shard>, stream: TcpStream, entry: &Rc<ConnEntry>
     {
         let owner = shard_for(room.as_str(), shard.shards());
         if owner == shard.id {
-            relay::run(shard, stream, entry, room, Some(client), pending).await;
+            Box::pin(relay::run(shard, stream, entry, room, Some(client), pending)).await;
         } else {
             migrate(shard, stream, entry.peer, owner, room, client, pending).await;
         }
