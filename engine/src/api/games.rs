@@ -17,7 +17,7 @@ use super::json::{self, reply};
 use super::ApiRequest;
 use crate::game::matchmaking::{self, Notify};
 use crate::game::rooms::User;
-use crate::game::{self, protocol, session, GameMsg};
+use crate::game::{self, actions, protocol, GameMsg};
 use crate::http::{Method, Response};
 use crate::shard::Shard;
 
@@ -157,7 +157,7 @@ async fn enqueue(shard: &Shard, req: &ApiRequest) -> Response {
         }
         _ => None,
     };
-    match session::enqueue(shard, spec, &region, users, Notify::Http, ratings).await {
+    match actions::enqueue(shard, spec, &region, users, Notify::Http, ratings).await {
         Ok((key, id)) => reply(
             201,
             &json!({"ticket": id, "status": "queued", "mode": spec.name, "region": region, "queue": key}),

@@ -103,6 +103,8 @@ pub struct Formed {
 pub enum QueueError {
     PartyTooLarge,
     AlreadyQueued,
+    /// The queue holds `MM_MAX_QUEUE` tickets.
+    Full,
 }
 
 /// One (mode, region) queue.
@@ -127,6 +129,11 @@ impl Queue {
 
     pub fn is_empty(&self) -> bool {
         self.tickets.is_empty()
+    }
+
+    /// Players waiting (members of every ticket).
+    pub fn players(&self) -> usize {
+        self.tickets.iter().map(|t| t.members.len()).sum()
     }
 
     /// Add a ticket; a user may wait in a queue once.

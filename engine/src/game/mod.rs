@@ -11,11 +11,14 @@
 //! a room is handled on one core.
 //!
 //! - [`protocol`]: client messages, validation, error codes, name escaping.
-//! - [`session`]: one typed WebSocket session (reader, writer, hand-off).
+//! - [`session`]: one typed WebSocket session (reader, writer, hand-off);
+//!   [`actions`]: what it does with each message.
 //! - [`rooms`]: a room's members, seats, event log, snapshots.
 //! - [`chess`], [`party`]: the pure game state machines.
 //! - [`reconnect`]: reconnect tokens; [`matchmaking`]: queues and matching.
+//! - [`store`]: room snapshots and finished games (storage).
 
+pub mod actions;
 pub mod chess;
 pub mod matchmaking;
 pub mod party;
@@ -23,6 +26,7 @@ pub mod protocol;
 pub mod reconnect;
 pub mod rooms;
 pub mod session;
+pub mod store;
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -34,14 +38,13 @@ use futures_channel::oneshot;
 use glommio::spawn_local;
 use serde_json::{json, Value};
 use shards::{shard_for, ShardMsg};
-use storage::games::GameRecord;
 
 use crate::log;
 use crate::shard::Shard;
-use chess::{Finish, Side};
 use matchmaking::{Formed, ModeSpec, Notify, Queue, QueueError, Ticket, Window};
 use protocol::Kind;
-use rooms::{Game, Room, RoomSnap, User};
+use rooms::{Game, Room, User};
+pub use store::{chess_finished, record, save_room, snapshot_all, stop};
 
 /// The `kind` column of game room snapshots.
 pub const SNAPSHOT_KIND: &str = "game";
@@ -60,6 +63,8 @@ pub struct GameConfig {
     pub window: Window,
     /// `MM_TICKET_TTL_SECS`: how long a matched/cancelled ticket can be polled.
     pub ticket_ttl_ms: u64,
+    /// `MM_MAX_QUEUE`: tickets one (mode, region) queue holds.
+    pub max_queue: usize,
 }
 
 impl GameConfig {
@@ -88,6 +93,7 @@ impl GameConfig {
                 max: get(&env, "MM_WINDOW_MAX", 400.0)?,
             },
             ticket_ttl_ms: get(&env, "MM_TICKET_TTL_SECS", 120u64)? * 1000,
+            max_queue: get(&env, "MM_MAX_QUEUE", 10_000usize)?,
         };
         if c.max_rooms == 0 {
             return Err("MAX_ROOMS must be positive".into());
@@ -188,8 +194,9 @@ pub struct Games {
     /// Ticket status (owner side) by ticket id; matched and cancelled
     /// entries leave after `ticket_ttl_ms`.
     pub tickets: RefCell<HashMap<String, (u64, Value)>>,
-    /// Tick durations (µs).
-    pub tick_hist: RefCell<Vec<u64>>,
+    /// Duration of each game tick (for `/metrics`:
+    /// `roomcore_game_tick_duration_seconds`).
+    pub tick_hist: shards::metrics::Histogram,
     /// Set once snapshots are restored.
     pub restored: Cell<bool>,
     next_ticket: Cell<u64>,
@@ -214,7 +221,7 @@ impl Games {
             rooms: RefCell::new(HashMap::new()),
             queues: RefCell::new(HashMap::new()),
             tickets: RefCell::new(HashMap::new()),
-            tick_hist: RefCell::new(Vec::new()),
+            tick_hist: shards::metrics::Histogram::latency(),
             restored: Cell::new(false),
             next_ticket: Cell::new(1),
         }
@@ -223,17 +230,6 @@ impl Games {
     /// Rooms one shard may hold.
     pub fn per_shard_limit(&self, shards: usize) -> usize {
         self.cfg.max_rooms.div_ceil(shards.max(1))
-    }
-
-    /// The p50/p99/max of recent tick durations (µs).
-    pub fn tick_percentiles(&self) -> (u64, u64, u64) {
-        let mut v = self.tick_hist.borrow().clone();
-        if v.is_empty() {
-            return (0, 0, 0);
-        }
-        v.sort_unstable();
-        let p = |q: f64| v[((v.len() - 1) as f64 * q) as usize];
-        (p(0.5), p(0.99), v[v.len() - 1])
     }
 }
 
@@ -349,12 +345,13 @@ fn handle(shard: &Shard, msg: GameMsg) {
                 .iter()
                 .map(|m| json!({"user_id": m.user_id, "name": m.name, "rating": m.rating}))
                 .collect();
-            let r = games
-                .queues
-                .borrow_mut()
-                .entry(key.clone())
-                .or_insert_with(|| Queue::new(mode))
-                .push(*ticket);
+            let max = games.cfg.max_queue;
+            let r = match games.queues.borrow_mut().entry(key.clone()) {
+                std::collections::hash_map::Entry::Occupied(e) if e.get().len() >= max => {
+                    Err(QueueError::Full)
+                }
+                e => e.or_insert_with(|| Queue::new(mode)).push(*ticket),
+            };
             if r.is_ok() {
                 games.tickets.borrow_mut().insert(
                     id.clone(),
@@ -441,210 +438,15 @@ fn create_match_room(shard: &Shard, m: MatchRoom) -> bool {
     }
     room.mode = Some(m.mode.name.to_string());
     games.rooms.borrow_mut().insert(m.id, room);
+    shards::stats::inc(&shard.stats.games_created_total);
     true
-}
-
-/// Announce a finished chess game and build its record (once).
-pub fn chess_finished(room: &mut Room, f: Finish, now: u64) -> Option<GameRecord> {
-    let Game::Chess(g) = &room.game else {
-        return None;
-    };
-    let name = |i: usize| room.players[i].as_ref().map_or("?", |u| u.name.as_str());
-    let date = date_of(now);
-    let pgn = g.pgn(name(0), name(1), &room.id, &date);
-    let moves = g.moves().len() as u32;
-    let started = g.started_at_ms().unwrap_or(now);
-    room.emit(json!({
-        "type": "game_over",
-        "result": f.result(),
-        "winner": f.winner.map(Side::as_str),
-        "reason": f.reason,
-        "pgn": pgn,
-    }));
-    if room.recorded {
-        return None;
-    }
-    let (Some(w), Some(b)) = (room.players[0].clone(), room.players[1].clone()) else {
-        return None;
-    };
-    room.recorded = true;
-    Some(GameRecord {
-        id: room.id.clone(),
-        mode: room.mode.clone().unwrap_or_else(|| "chess".into()),
-        white_id: w.id,
-        white_name: w.name,
-        black_id: b.id,
-        black_name: b.name,
-        result: f.result().to_string(),
-        reason: serde_json::to_value(f.reason)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default(),
-        pgn,
-        moves,
-        started_at_ms: started as i64,
-        ended_at_ms: now as i64,
-    })
-}
-
-/// `YYYY.MM.DD` of a millisecond time (UTC).
-fn date_of(ms: u64) -> String {
-    // Civil-from-days (Howard Hinnant).
-    let z = (ms / 86_400_000) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}.{m:02}.{d:02}")
-}
-
-/// Store and rate a finished game in the background.
-pub fn record(shard: &Rc<Shard>, rec: GameRecord) {
-    let storage = shard.services.storage.clone();
-    spawn_local(async move {
-        for attempt in 0..20 {
-            match storage.record_game(rec.clone()).await {
-                Ok(r) => {
-                    log!(
-                        Info,
-                        "game recorded",
-                        game = rec.id,
-                        result = rec.result,
-                        white_rating = r.white_after,
-                        black_rating = r.black_after
-                    );
-                    return;
-                }
-                Err(e) => {
-                    if attempt == 0 {
-                        log!(Warn, "cannot record game yet", game = rec.id, error = e);
-                    }
-                    glommio::timer::sleep(Duration::from_millis(250)).await;
-                }
-            }
-        }
-        log!(Error, "game not recorded", game = rec.id);
-    })
-    .detach();
-}
-
-/// Save the snapshot of room `id` now (awaited before acknowledging a move).
-pub async fn save_room(shard: &Rc<Shard>, id: &str) -> bool {
-    let now = now_ms();
-    let (row, version) = {
-        let rooms = shard.games.rooms.borrow();
-        let Some(r) = rooms.get(id) else {
-            return false;
-        };
-        (snapshot_row(r, now), r.version)
-    };
-    let Some(row) = row else { return false };
-    match shard.services.storage.save_rooms(vec![row]).await {
-        Ok(()) => {
-            if let Some(r) = shard.games.rooms.borrow_mut().get_mut(id) {
-                r.saved = r.saved.max(version);
-            }
-            true
-        }
-        Err(e) => {
-            log!(Warn, "room snapshot failed", room = id, error = e);
-            false
-        }
-    }
-}
-
-fn snapshot_row(r: &Room, now: u64) -> Option<storage::RoomRow> {
-    let state = serde_json::to_vec(&r.snapshot(now)).ok()?;
-    Some(storage::RoomRow {
-        id: r.id.clone(),
-        kind: SNAPSHOT_KIND.into(),
-        state,
-        created_at_ms: r.created_at as i64,
-        updated_at_ms: now as i64,
-    })
-}
-
-/// Save every room changed since its last save. Returns how many.
-pub async fn snapshot_all(shard: &Rc<Shard>) -> usize {
-    let now = now_ms();
-    let (rows, versions): (Vec<_>, Vec<_>) = shard
-        .games
-        .rooms
-        .borrow()
-        .values()
-        .filter(|r| r.version > r.saved)
-        .filter_map(|r| snapshot_row(r, now).map(|row| (row, (r.id.clone(), r.version))))
-        .unzip();
-    if rows.is_empty() {
-        return 0;
-    }
-    let n = rows.len();
-    match shard.services.storage.save_rooms(rows).await {
-        Ok(()) => {
-            let mut rooms = shard.games.rooms.borrow_mut();
-            for (id, v) in versions {
-                if let Some(r) = rooms.get_mut(&id) {
-                    r.saved = r.saved.max(v);
-                }
-            }
-            n
-        }
-        Err(e) => {
-            log!(Warn, "game snapshots failed; retrying next time", error = e);
-            0
-        }
-    }
-}
-
-async fn restore(shard: &Rc<Shard>) {
-    let games = &shard.games;
-    for attempt in 0..100 {
-        match shard.services.storage.load_rooms(SNAPSHOT_KIND).await {
-            Ok(rows) => {
-                let now = now_ms();
-                let mut rooms = games.rooms.borrow_mut();
-                for row in rows {
-                    if shard_for(&row.id, shard.shards()) != shard.id {
-                        continue;
-                    }
-                    let snap: Result<RoomSnap, _> = serde_json::from_slice(&row.state);
-                    match snap
-                        .map_err(|e| e.to_string())
-                        .and_then(|s| Room::restore(s, now, games.cfg.grace_ms))
-                    {
-                        Ok(r) => {
-                            rooms.insert(row.id, r);
-                        }
-                        Err(e) => log!(Warn, "game snapshot skipped", room = row.id, error = e),
-                    }
-                }
-                if !rooms.is_empty() {
-                    log!(Info, "game rooms restored", rooms = rooms.len());
-                }
-                games.restored.set(true);
-                return;
-            }
-            Err(e) => {
-                if attempt == 0 {
-                    log!(Warn, "cannot load game snapshots yet", error = e);
-                }
-                glommio::timer::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
-    log!(Error, "game rooms not restored: storage unavailable");
-    games.restored.set(true);
 }
 
 /// Start this shard's game tasks: restore, tick, snapshots.
 pub fn start(shard: &Rc<Shard>) {
     let s = shard.clone();
     spawn_local(async move {
-        restore(&s).await;
+        store::restore(&s).await;
         let every = s.services.settings.snapshot_interval;
         let mut last = Instant::now();
         loop {
@@ -657,19 +459,6 @@ pub fn start(shard: &Rc<Shard>) {
         }
     })
     .detach();
-}
-
-/// End of the drain: save every changed room (bounded wait).
-pub async fn stop(shard: &Rc<Shard>) {
-    let saved = glommio::timer::timeout(Duration::from_secs(5), async {
-        Ok(snapshot_all(shard).await)
-    })
-    .await;
-    match saved {
-        Ok(n) if n > 0 => log!(Info, "game rooms saved at shutdown", rooms = n),
-        Ok(_) => {}
-        Err(_) => log!(Error, "game rooms not saved at shutdown: timed out"),
-    }
 }
 
 /// One pass: flags, turn timers, grace expiry, empty rooms, matchmaking.
@@ -759,11 +548,21 @@ pub fn tick(shard: &Rc<Shard>) {
         .tickets
         .borrow_mut()
         .retain(|_, (at, v)| v["status"] == "queued" || now.saturating_sub(*at) < ttl);
-    let mut h = games.tick_hist.borrow_mut();
-    if h.len() >= 4096 {
-        h.drain(..2048);
+    // Gauges of /metrics.
+    shard
+        .stats
+        .games_active
+        .set(games.rooms.borrow().len() as u64);
+    {
+        let mut sizes = shard.stats.matchmaker_queues.borrow_mut();
+        for (key, q) in games.queues.borrow().iter() {
+            let mut it = key.splitn(3, ':').skip(1);
+            if let (Some(m), Some(r)) = (it.next(), it.next()) {
+                sizes.insert((m.to_string(), r.to_string()), q.players() as u64);
+            }
+        }
     }
-    h.push(t0.elapsed().as_micros() as u64);
+    games.tick_hist.observe(t0.elapsed().as_secs_f64());
 }
 
 async fn announce_match(shard: Rc<Shard>, key: String, spec: ModeSpec, f: Formed) {
@@ -811,7 +610,12 @@ async fn announce_match(shard: Rc<Shard>, key: String, spec: ModeSpec, f: Formed
         return;
     }
     let now = now_ms();
+    shards::stats::inc(&shard.stats.matches_created_total);
     for t in f.teams.iter().flatten() {
+        shard
+            .stats
+            .time_to_match
+            .observe(now.saturating_sub(t.enqueued_ms) as f64 / 1000.0);
         let seats: Vec<usize> = seat_of
             .iter()
             .filter(|(tid, _, _)| *tid == t.id)
@@ -882,8 +686,8 @@ mod tests {
 
     #[test]
     fn dates_and_ticket_keys() {
-        assert_eq!(date_of(0), "1970.01.01");
-        assert_eq!(date_of(1_700_000_000_000), "2023.11.14");
+        assert_eq!(store::date_of(0), "1970.01.01");
+        assert_eq!(store::date_of(1_700_000_000_000), "2023.11.14");
         assert_eq!(
             key_of_ticket("chess.eu.01-ab").as_deref(),
             Some("mm:chess:eu")

@@ -23,7 +23,7 @@ use super::reconnect;
 use crate::ws;
 
 /// Events kept per room for reconnecting players.
-pub const LOG_MAX: usize = 512;
+pub const LOG_MAX: usize = 128;
 
 /// An authenticated player.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,7 +71,7 @@ pub struct Room {
     /// Chess: who played white and black (kept after seats are freed).
     pub players: Vec<Option<User>>,
     pub members: Vec<Member>,
-    log: VecDeque<(u64, Frame, Rc<str>)>,
+    log: VecDeque<(u64, Rc<str>)>,
     /// `room_seq` of the last event.
     pub seq: u64,
     /// Bumped on every change; `saved` is the version last written.
@@ -179,20 +179,25 @@ impl Room {
                 m.outbox.kill(None);
             }
         }
-        self.log.push_back((seq, frame, text));
+        self.log.push_back((seq, text));
         if self.log.len() > LOG_MAX {
             self.log.pop_front();
         }
         seq
     }
 
-    /// Events after `last_seq` still in the log (raw JSON texts).
-    pub fn missed(&self, last_seq: u64) -> Vec<Value> {
-        self.log
+    /// Events after `last_seq` still in the log, and whether that is all of
+    /// them (false when older ones already left the log).
+    pub fn missed(&self, last_seq: u64) -> (Vec<Value>, bool) {
+        let events: Vec<Value> = self
+            .log
             .iter()
-            .filter(|(s, _, _)| *s > last_seq)
-            .filter_map(|(_, _, t)| serde_json::from_str(t).ok())
-            .collect()
+            .filter(|(s, _)| *s > last_seq)
+            .filter_map(|(_, t)| serde_json::from_str(t).ok())
+            .collect();
+        let first = self.log.iter().map(|(s, _)| *s).min();
+        let complete = last_seq >= self.seq || first.is_some_and(|f| f <= last_seq + 1);
+        (events, complete)
     }
 
     pub fn member(&self, conn: u64) -> Option<&Member> {
@@ -464,7 +469,8 @@ mod tests {
         r.emit(json!({"type":"a"}));
         r.emit(json!({"type":"b"}));
         assert!(ob.queued_bytes() > 0);
-        let missed = r.missed(1);
+        let (missed, complete) = r.missed(1);
+        assert!(complete);
         assert_eq!(missed.len(), 1);
         assert_eq!(missed[0]["type"], "b");
         assert_eq!(missed[0]["room_seq"], 2);
