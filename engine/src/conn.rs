@@ -102,7 +102,15 @@ async fn serve_inner(shard: &Rc<Shard>, stream: TcpStream, entry: &Rc<ConnEntry>
     {
         let owner = shard_for(room.as_str(), shard.shards());
         if owner == shard.id {
-            Box::pin(relay::run(shard, stream, entry, room, Some(client), pending)).await;
+            Box::pin(relay::run(
+                shard,
+                stream,
+                entry,
+                room,
+                Some(client),
+                pending,
+            ))
+            .await;
         } else {
             migrate(shard, stream, entry.peer, owner, room, client, pending).await;
         }

@@ -41,7 +41,13 @@ async fn storage_check(shard: &Shard) -> (bool, String) {
         }
     };
     let sep = if rendered.len() > 1 { "," } else { "" };
-    (ok, format!("{rendered}{sep}\"checked_ms_ago\":{}}}", at.elapsed().as_millis()))
+    (
+        ok,
+        format!(
+            "{rendered}{sep}\"checked_ms_ago\":{}}}",
+            at.elapsed().as_millis()
+        ),
+    )
 }
 
 async fn run_storage_check(shard: &Shard) -> (bool, serde_json::Value) {
