@@ -464,6 +464,41 @@ fn restart_mid_game_resumes_position_and_clocks() {
         .unwrap();
     assert_eq!(live.status, 200);
     assert_eq!(live.json()["status"], "live");
+
+    // A graceful stop saves too: the game survives a SIGTERM restart.
+    let (at, aid) = (a.token.clone(), a.id);
+    drop((a, b));
+    let mut s = s;
+    s.signal(libc::SIGTERM);
+    assert_eq!(s.wait_exit(Duration::from_secs(20)), Some(0));
+    drop(s);
+    let s = Server::start_in(&dir, &[], &[]);
+    let mut a = Player::connect(&s, &at, aid);
+    let st = poll(Duration::from_secs(5), || {
+        let v = s
+            .client()
+            .get_auth(&format!("/api/games/{room}"), None)
+            .unwrap();
+        (v.status == 200).then(|| v.json())
+    });
+    assert_eq!(st["game"]["uci"], json!(["e2e4", "c7c5", "g1f3", "d7d6"]));
+    let r = a.req(json!({"type": "join_room", "room": room}));
+    assert_eq!(
+        r["type"], "joined",
+        "the same account takes its held seat: {r}"
+    );
+    assert_eq!(r["seat"], 0);
+    a.ok(json!({"type": "move", "move": "d2d4"}));
+
+    // Bad game configuration is refused at start-up.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_roomcore"))
+        .args(["--listen", "127.0.0.1:0", "--shards", "1", "--data-dir"])
+        .arg(common::temp_dir("rc-badcfg"))
+        .env("RECONNECT_GRACE_SECS", "soon")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RECONNECT_GRACE_SECS"));
 }
 
 #[test]

@@ -89,6 +89,8 @@ impl ServicesSeed {
     /// sweep stale room snapshots. Returns once the database is open.
     pub fn open(config: &Config) -> Result<ServicesSeed, String> {
         let settings = ApiSettings::from_env(|k| std::env::var(k).ok(), &config.data_dir)?;
+        // Game knobs are read by each shard; refuse bad values at start-up.
+        crate::game::GameConfig::from_env(|k| std::env::var(k).ok())?;
         let tokens = TokenKey::load_or_create(settings.token_secret.as_deref(), &config.data_dir)
             .map_err(|e| e.to_string())?;
         let passwords = Passwords::new(settings.hash_memory_kib, settings.hash_iterations)
