@@ -46,6 +46,9 @@ use protocol::Kind;
 use rooms::{Game, Room, User};
 pub use store::{chess_finished, record, save_room, snapshot_all, stop};
 
+/// Rooms one shard lists in answer to `list_rooms` (keeps the answer small).
+pub const LIST_MAX: usize = 100;
+
 /// The `kind` column of game room snapshots.
 pub const SNAPSHOT_KIND: &str = "game";
 
@@ -326,6 +329,7 @@ fn handle(shard: &Shard, msg: GameMsg) {
                 .borrow()
                 .values()
                 .filter(|r| kind.is_none_or(|k| r.kind() == k))
+                .take(LIST_MAX)
                 .map(Room::summary)
                 .collect();
             let _ = reply.send(v);
