@@ -605,3 +605,84 @@ fn two_hundred_players_in_two_modes_are_matched_with_bounded_gaps() {
     let mut x = Player::on_shard(&s, &mut c, None, None);
     x.expect_error(json!({"type": "join_room", "room": room}), "room_full");
 }
+
+/// Percentile of sorted samples.
+fn pct(sorted: &[Duration], q: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+/// Move round trip (move sent -> opponent receives the `move` event) with
+/// GAMES concurrent chess games (default 500) driven by THREADS client threads
+/// (default 8, closed loop: each thread has one move in flight). Prints
+/// p50/p99/p99.9/max. Run against a release build:
+/// `cargo test --release -p roomcore --test games -- --ignored --nocapture measure_`
+#[test]
+#[ignore = "measurement, not a test; see the doc comment"]
+fn measure_chess_move_round_trip() {
+    let env_n = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let games = env_n("GAMES", 500);
+    let threads = env_n("THREADS", 8).min(games).max(1);
+    let s = Server::start_in(
+        &common::temp_dir("rc-measure"),
+        &[],
+        &[("STORAGE_SYNCHRONOUS", "normal")],
+    );
+    // A legal 20-ply Italian game (no repetition, no capture).
+    const LINE: [&str; 20] = [
+        "e2e4", "e7e5", "g1f3", "b8c6", "f1c4", "f8c5", "c2c3", "g8f6", "d2d3", "d7d6", "b1d2",
+        "a7a6", "a2a4", "h7h6", "h2h3", "c8e6", "e1g1", "e8g8", "f1e1", "f8e8",
+    ];
+    let started = Instant::now();
+    let per = games.div_ceil(threads);
+    let s = &s;
+    let mut all: Vec<Duration> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    let mut c = s.client();
+                    let n = per.min(games.saturating_sub(t * per));
+                    let mut pairs: Vec<(Player, Player)> = (0..n)
+                        .map(|_| {
+                            let (a, b, _, _, _) = start_chess(s, &mut c);
+                            (a, b)
+                        })
+                        .collect();
+                    let mut samples = Vec::with_capacity(n * LINE.len());
+                    for (ply, mv) in LINE.iter().enumerate() {
+                        for (a, b) in pairs.iter_mut() {
+                            let (mover, other) = if ply % 2 == 0 { (a, b) } else { (b, a) };
+                            let t0 = Instant::now();
+                            mover.send(json!({"type": "move", "move": mv}));
+                            let m = other.wait("move");
+                            samples.push(t0.elapsed());
+                            assert_eq!(m["uci"], *mv);
+                            mover.wait("ok");
+                            mover.backlog.clear();
+                            other.backlog.clear();
+                        }
+                    }
+                    samples
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    all.sort();
+    println!(
+        "games={games} threads={threads} moves={} wall={:?} p50={:?} p99={:?} p99.9={:?} max={:?}",
+        all.len(),
+        started.elapsed(),
+        pct(&all, 0.5),
+        pct(&all, 0.99),
+        pct(&all, 0.999),
+        all[all.len() - 1]
+    );
+}
