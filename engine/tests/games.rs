@@ -613,8 +613,8 @@ fn pct(sorted: &[Duration], q: f64) -> Duration {
 
 /// Move round trip (move sent -> opponent receives the `move` event) with
 /// GAMES concurrent chess games (default 500) driven by THREADS client threads
-/// (default 8, closed loop: each thread has one move in flight). Prints
-/// p50/p99/p99.9/max. Run against a release build:
+/// (default 8, closed loop: each thread has one move in flight); SYNC sets
+/// STORAGE_SYNCHRONOUS (default `normal`). Prints p50/p99/p99.9/max. Run against a release build:
 /// `cargo test --release -p roomcore --test games -- --ignored --nocapture measure_`
 #[test]
 #[ignore = "measurement, not a test; see the doc comment"]
@@ -630,7 +630,10 @@ fn measure_chess_move_round_trip() {
     let s = Server::start_in(
         &common::temp_dir("rc-measure"),
         &[],
-        &[("STORAGE_SYNCHRONOUS", "normal")],
+        &[(
+            "STORAGE_SYNCHRONOUS",
+            &std::env::var("SYNC").unwrap_or_else(|_| "normal".into()),
+        )],
     );
     // A legal 20-ply Italian game (no repetition, no capture).
     const LINE: [&str; 20] = [
