@@ -601,6 +601,12 @@ fn two_hundred_players_in_two_modes_are_matched_with_bounded_gaps() {
     assert_eq!(jp["role"], "player", "{jp}");
     assert_eq!(jq["role"], "player", "{jq}");
     p.wait("game_started");
+    // Matched: the session may queue again (after leaving the room).
+    q.ok(json!({"type": "leave_room"}));
+    let again = q.req(json!({"type": "queue", "mode": "chess", "region": "ws2"}));
+    assert_eq!(again["type"], "queued", "{again}");
+    let c2 = q.req(json!({"type": "cancel_queue"}));
+    assert_eq!(c2["removed"], true);
     // An outsider cannot take a reserved seat.
     let mut x = Player::on_shard(&s, &mut c, None, None);
     x.expect_error(json!({"type": "join_room", "room": room}), "room_full");

@@ -656,6 +656,20 @@ impl Session<'_> {
                 "leave your room before queueing",
             ));
         }
+        if let Some((key, ticket)) = self.state.queued.clone() {
+            // A ticket that was matched (or expired) no longer holds the session.
+            let owner = shard_for(&key, self.shard.shards());
+            let status = ask(self.shard, owner, |reply| GameMsg::Ticket {
+                id: ticket,
+                user: user.id,
+                reply,
+            })
+            .await
+            .flatten();
+            if status.is_none_or(|v| v["status"] != "queued") {
+                self.state.queued = None;
+            }
+        }
         if self.state.queued.is_some() {
             return Err(ProtoError::new(
                 "already_queued",
