@@ -618,6 +618,24 @@ mod tests {
     }
 
     #[test]
+    fn fastest_stalemate_is_a_draw() {
+        // Sam Loyd's ten-move stalemate.
+        let mut g = started();
+        let line = [
+            "e3", "a5", "Qh5", "Ra6", "Qxa5", "h5", "h4", "Rah6", "Qxc7", "f6", "Qxd7+", "Kf7",
+            "Qxb7", "Qd3", "Qxb8", "Qh7", "Qxc8", "Kg6", "Qe6",
+        ];
+        let mut last = None;
+        for (i, m) in line.iter().enumerate() {
+            let side = g.turn();
+            last = g.play(side, m, 2_000 + i as u64).unwrap().finish;
+        }
+        let f = last.expect("stalemate ends the game");
+        assert_eq!((f.winner, f.reason), (None, Reason::Stalemate));
+        assert_eq!(f.result(), "1/2-1/2");
+    }
+
+    #[test]
     fn draw_offer_and_resignation() {
         let mut g = started();
         assert_eq!(

@@ -473,6 +473,35 @@ mod tests {
     }
 
     #[test]
+    fn garbage_and_mutations_never_panic() {
+        let valid: &[&[u8]] = &[
+            br#"{"type":"move","seq":1,"move":"e2e4"}"#,
+            br#"{"type":"create_room","kind":"party","name":"x","settings":{"slots":3,"turn_secs":5}}"#,
+            br#"{"type":"queue","mode":"chess","region":"eu","party":["t"]}"#,
+            br#"{"type":"reconnect","token":"r.0123456789abcdef0123456789abcdef","last_seq":3}"#,
+        ];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let base = valid[(next() % valid.len() as u64) as usize];
+            let mut m = base.to_vec();
+            for _ in 0..(next() % 4) {
+                let i = (next() % m.len() as u64) as usize;
+                m[i] = (next() & 0xff) as u8;
+            }
+            if next() % 3 == 0 {
+                m.truncate((next() % m.len() as u64) as usize);
+            }
+            let _ = parse(&m);
+        }
+    }
+
+    #[test]
     fn names_are_escaped_and_bounded() {
         assert_eq!(
             sanitize_name(" <b>Bob</b> ").unwrap(),
