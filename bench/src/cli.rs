@@ -1,4 +1,5 @@
-//! Command line: `http`, `ws-connect`, `relay`, `stress relay|http` and `report`, turned into
+//! Command line: `http`, `ws-connect`, `relay`, `stress relay|http`, `scores`, `chess`,
+//! `matchmaking` and `report`, turned into
 //! scenario parameters and run; each run prints its markdown summary and, with `--out`, writes
 //! its JSON, .hgrm, SVG and markdown files.
 
@@ -10,8 +11,11 @@ use crate::clock::parse_duration_secs;
 use crate::model::RunResult;
 use crate::report;
 use crate::report::slo::SloRow;
+use crate::scenario::chess::ChessParams;
 use crate::scenario::http::HttpParams;
+use crate::scenario::matchmaking::MatchParams;
 use crate::scenario::relay::RelayParams;
+use crate::scenario::scores::ScoresParams;
 use crate::scenario::stress::{StressParams, Workload};
 use crate::scenario::ws_connect::ConnectParams;
 use crate::scenario::{self, RunMeta};
@@ -37,6 +41,12 @@ pub enum Cmd {
     Relay(RelayCmd),
     /// Ramp the offered rate until an SLO breaks; report the breaking point.
     Stress(StressCmd),
+    /// Durable score writes (POST /api/scores, one guest account per connection) at a fixed rate.
+    Scores(ScoresCmd),
+    /// N concurrent chess games on /ws; move round trip (sent -> opponent's move event).
+    Chess(ChessCmd),
+    /// Steady matchmaking queue inflow on /ws; time to match (enqueue -> match_found).
+    Matchmaking(MatchCmd),
     /// Render the suite report (markdown, JSON, comparison SVGs) from run JSON files.
     Report(ReportCmd),
 }
@@ -195,6 +205,107 @@ pub struct RelayCmd {
     /// Aggregate offered sends per second (all members together).
     #[arg(long, default_value_t = 6000.0)]
     rate: f64,
+}
+
+/// The token phase of the account-based scenarios.
+#[derive(Args, Debug, Clone)]
+pub struct TokenOpts {
+    /// Guest sign-ins per second (POST /api/auth/guest) before the run.
+    #[arg(long, default_value_t = 2000.0)]
+    pub token_rate: f64,
+}
+
+/// `scores`.
+#[derive(Args, Debug)]
+pub struct ScoresCmd {
+    #[command(flatten)]
+    common: Common,
+    #[command(flatten)]
+    timing: Timing,
+    #[command(flatten)]
+    tokens: TokenOpts,
+    /// Offered writes per second.
+    #[arg(long, default_value_t = 500.0)]
+    rate: f64,
+    /// Keep-alive connections (one guest account each).
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Leaderboard game the scores go to.
+    #[arg(long, default_value = "bench")]
+    game: String,
+    /// A write unanswered this long is an error.
+    #[arg(long, default_value = "10s", value_parser = secs)]
+    timeout: f64,
+    /// Max wait for outstanding writes after the window.
+    #[arg(long, default_value = "5s", value_parser = secs)]
+    drain: f64,
+}
+
+/// `chess`.
+#[derive(Args, Debug)]
+pub struct ChessCmd {
+    #[command(flatten)]
+    common: Common,
+    #[command(flatten)]
+    timing: Timing,
+    #[command(flatten)]
+    tokens: TokenOpts,
+    /// Concurrent games (two sockets each).
+    #[arg(long, default_value_t = 500)]
+    games: usize,
+    /// Aggregate offered moves per second over all games.
+    #[arg(long, default_value_t = 1000.0)]
+    rate: f64,
+    /// Plies of the fixed line a game plays before a new game starts (2..=128).
+    #[arg(long, default_value_t = 128)]
+    plies: usize,
+    /// Chess clock, initial seconds per side.
+    #[arg(long, default_value_t = 10_800)]
+    initial_secs: u32,
+    /// Chess clock increment, seconds.
+    #[arg(long, default_value_t = 180)]
+    increment_secs: u32,
+    /// Max wait for in-flight moves after the window.
+    #[arg(long, default_value = "5s", value_parser = secs)]
+    drain: f64,
+    /// Handshakes in flight at once while connecting.
+    #[arg(long, default_value_t = 256)]
+    connect_concurrency: usize,
+    /// Give up setting games up after this long.
+    #[arg(long, default_value = "60s", value_parser = secs)]
+    setup_timeout: f64,
+}
+
+/// `matchmaking`.
+#[derive(Args, Debug)]
+pub struct MatchCmd {
+    #[command(flatten)]
+    common: Common,
+    #[command(flatten)]
+    timing: Timing,
+    #[command(flatten)]
+    tokens: TokenOpts,
+    /// Signed-in players the inflow draws from (enough for rate x time to match, with margin).
+    #[arg(long, default_value_t = 400)]
+    players: usize,
+    /// Offered enqueues (players) per second.
+    #[arg(long, default_value_t = 100.0)]
+    rate: f64,
+    /// Queue mode (chess: pairs; party: 2 teams of 2).
+    #[arg(long, default_value = "chess")]
+    mode: String,
+    /// Queue region (a fresh region keeps the run's queue to itself).
+    #[arg(long, default_value = "bench")]
+    region: String,
+    /// Max wait for pending matches after the window.
+    #[arg(long, default_value = "5s", value_parser = secs)]
+    drain: f64,
+    /// Handshakes in flight at once while connecting.
+    #[arg(long, default_value_t = 256)]
+    connect_concurrency: usize,
+    /// Give up signing players in after this long.
+    #[arg(long, default_value = "60s", value_parser = secs)]
+    setup_timeout: f64,
 }
 
 /// Ramp options.
@@ -417,6 +528,53 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 finish(&common, stamp(ran))?;
             }
         },
+        Cmd::Scores(c) => {
+            let m = meta(&c.common, "scores")?;
+            let p = ScoresParams {
+                rate: c.rate,
+                connections: c.connections.max(1),
+                game: c.game,
+                warmup_secs: c.timing.warmup,
+                secs: c.timing.duration,
+                timeout_secs: c.timeout,
+                drain_secs: c.drain,
+                token_rate: c.tokens.token_rate,
+            };
+            finish(&c.common, stamp(scenario::scores::run(&m, p)?))?;
+        }
+        Cmd::Chess(c) => {
+            let m = meta(&c.common, "chess")?;
+            let p = ChessParams {
+                games: c.games,
+                rate: c.rate,
+                warmup_secs: c.timing.warmup,
+                secs: c.timing.duration,
+                drain_secs: c.drain,
+                plies: c.plies,
+                initial_secs: c.initial_secs,
+                increment_secs: c.increment_secs,
+                token_rate: c.tokens.token_rate,
+                connect_concurrency: c.connect_concurrency,
+                setup_timeout_secs: c.setup_timeout,
+            };
+            finish(&c.common, stamp(scenario::chess::run(&m, p)?))?;
+        }
+        Cmd::Matchmaking(c) => {
+            let m = meta(&c.common, "matchmaking")?;
+            let p = MatchParams {
+                players: c.players,
+                rate: c.rate,
+                mode: c.mode,
+                region: c.region,
+                warmup_secs: c.timing.warmup,
+                secs: c.timing.duration,
+                drain_secs: c.drain,
+                token_rate: c.tokens.token_rate,
+                connect_concurrency: c.connect_concurrency,
+                setup_timeout_secs: c.setup_timeout,
+            };
+            finish(&c.common, stamp(scenario::matchmaking::run(&m, p)?))?;
+        }
         Cmd::Report(r) => {
             let runs = report::json::load(&r.paths)?;
             if runs.is_empty() {
@@ -486,6 +644,40 @@ mod tests {
         ])
         .unwrap();
         Cli::try_parse_from(["roomcore-bench", "report", "dir"]).unwrap();
+        for sc in [
+            &[
+                "scores",
+                "--target",
+                "http://127.0.0.1:1",
+                "--rate",
+                "100",
+                "--connections",
+                "4",
+            ][..],
+            &[
+                "chess",
+                "--target",
+                "ws://127.0.0.1:1/ws",
+                "--games",
+                "10",
+                "--plies",
+                "8",
+            ][..],
+            &[
+                "matchmaking",
+                "--target",
+                "ws://127.0.0.1:1/ws",
+                "--players",
+                "20",
+                "--rate",
+                "10",
+            ][..],
+        ] {
+            let mut a = vec!["roomcore-bench"];
+            a.extend_from_slice(sc);
+            a.extend_from_slice(&["--token-rate", "500", "--duration", "2s"]);
+            Cli::try_parse_from(a).unwrap();
+        }
         assert!(Cli::try_parse_from(["roomcore-bench", "relay"]).is_err());
     }
 }

@@ -3,9 +3,11 @@
 //! and the reports that judge a server against the SLO table of seed 000.
 //!
 //! Table of contents:
-//! - [`cli`] — command line (`http`, `ws-connect`, `relay`, `stress`, `report`).
+//! - [`cli`] — command line (`http`, `ws-connect`, `relay`, `stress`, `scores`, `chess`,
+//!   `matchmaking`, `report`).
 //! - [`scenario`] — the workloads: [`scenario::http`], [`scenario::ws_connect`],
-//!   [`scenario::relay`], [`scenario::stress`].
+//!   [`scenario::relay`], [`scenario::stress`], [`scenario::scores`], [`scenario::chess`],
+//!   [`scenario::matchmaking`] (shared account/typed-protocol parts in [`scenario::typed`]).
 //! - [`pacer`] — open-loop schedule of intended send times, warm-up/measured window.
 //! - [`hist`] — latency histograms (HdrHistogram), merging, summaries, curves.
 //! - [`net`] — epoll, sockets from many loopback sources, WebSocket and HTTP wire formats,

@@ -3,6 +3,8 @@
 //! the SLO row they measure, counters, server and load-generator resource usage, and the step
 //! table of a stress run.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::hist::{CurvePoint, LatencyHist, Summary};
@@ -19,6 +21,12 @@ pub enum Metric {
     WsConnect,
     /// Relay message one-way latency, intended send time → delivery.
     WsMessage,
+    /// `POST /api/auth/guest` of a token phase, intended send time → response.
+    AuthGuest,
+    /// Chess move round trip: intended send time of a move → the opponent receives its event.
+    ChessMove,
+    /// Matchmaking: intended enqueue time → `match_found` received.
+    TimeToMatch,
 }
 
 impl Metric {
@@ -28,6 +36,9 @@ impl Metric {
             Metric::Http => "http",
             Metric::WsConnect => "ws_connect",
             Metric::WsMessage => "ws_message",
+            Metric::AuthGuest => "auth_guest",
+            Metric::ChessMove => "chess_move",
+            Metric::TimeToMatch => "time_to_match",
         }
     }
 }
@@ -78,6 +89,9 @@ pub struct Counts {
     pub status_429: u64,
     /// HTTP 5xx.
     pub status_5xx: u64,
+    /// HTTP 503 (storage busy and the like; counted in 5xx too).
+    #[serde(default)]
+    pub status_503: u64,
     /// HTTP: transport failures (connect, reset, unparsable, timeout, never answered).
     pub http_errors: u64,
     /// HTTP: keep-alive connections.
@@ -90,13 +104,14 @@ pub struct Counts {
     pub conn_failed: u64,
     /// WebSocket: most connections open at once.
     pub peak_open: u64,
-    /// Relay: rooms.
+    /// Relay: rooms (chess: games).
     pub rooms: u64,
     /// Relay: members per room.
     pub members: u64,
-    /// Relay: sends intended in the measured window.
+    /// Relay: sends intended in the measured window (chess: moves; matchmaking: enqueues).
     pub sends: u64,
-    /// Relay: deliveries of measured sends.
+    /// Relay: deliveries of measured sends (chess: move events received by the opponent;
+    /// matchmaking: `match_found` received).
     pub deliveries: u64,
     /// Relay: deliveries expected (sends × open members − 1).
     pub expected_deliveries: u64,
@@ -112,6 +127,37 @@ pub struct Counts {
     pub stale: u64,
     /// WebSocket connection failures by kind.
     pub pool: PoolCounters,
+    /// Token phase (`POST /api/auth/guest`): requests intended.
+    #[serde(default)]
+    pub auth_requests: u64,
+    /// Token phase: requests that got no token (transport error, non-2xx, no token).
+    #[serde(default)]
+    pub auth_failed: u64,
+    /// Typed `/ws`: `error` messages received, by code (chess, matchmaking).
+    #[serde(default)]
+    pub error_codes: BTreeMap<String, u64>,
+    /// Chess: games that were set up and played (concurrent games).
+    #[serde(default)]
+    pub games: u64,
+    /// Chess: games started again after the move line ran out or a game ended.
+    #[serde(default)]
+    pub games_restarted: u64,
+    /// Chess: games that ended by the server (`game_over`) rather than by the line running out.
+    #[serde(default)]
+    pub games_over: u64,
+    /// Chess: move events that did not carry the expected move.
+    #[serde(default)]
+    pub mismatched: u64,
+    /// Chess: moves acknowledged `ok` with `"saved": false` (storage unavailable).
+    #[serde(default)]
+    pub unsaved: u64,
+    /// Matchmaking: players still waiting for a match at the end of the drain.
+    #[serde(default)]
+    pub unmatched: u64,
+    /// Chess/matchmaking: intended events that found no ready game/idle player at once (they
+    /// waited, and the wait counts as latency).
+    #[serde(default)]
+    pub queued_waits: u64,
     /// All errors of the run (any non-zero value fails a stress step).
     pub errors: u64,
 }

@@ -231,6 +231,21 @@ pub fn write_control(out: &mut Vec<u8>, control: Control, payload: &[u8], mask: 
     }
 }
 
+/// Appends a masked text frame carrying `payload` (any length).
+pub fn write_text(out: &mut Vec<u8>, payload: &[u8], mask: [u8; 4]) {
+    let header = FrameHeader {
+        opcode: OpCode::Data(Data::Text),
+        mask: Some(mask),
+        ..FrameHeader::default()
+    };
+    let _ = header.format(payload.len() as u64, out);
+    let start = out.len();
+    out.extend_from_slice(payload);
+    for (i, b) in out[start..].iter_mut().enumerate() {
+        *b ^= mask[i & 3];
+    }
+}
+
 /// A masked close frame with status 1000.
 pub fn write_close(out: &mut Vec<u8>, mask: [u8; 4]) {
     write_control(out, Control::Close, &1000u16.to_be_bytes(), mask);
@@ -449,6 +464,18 @@ mod tests {
             parse_handshake(b"\x00\x01garbage\r\n\r\n", &accept),
             Handshake::Rejected(_)
         ));
+    }
+
+    #[test]
+    fn text_frames_are_masked_with_any_length() {
+        for n in [0usize, 5, 125, 126, 300, 70_000] {
+            let payload: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+            let mut out = Vec::new();
+            write_text(&mut out, &payload, [9, 8, 7, 6]);
+            let (op, p) = unmask(&out);
+            assert_eq!(op, 1);
+            assert_eq!(p, payload);
+        }
     }
 
     #[test]

@@ -34,9 +34,12 @@ fn fmt_num(v: f64) -> String {
     }
 }
 
+/// The series a run is summarised by: its own workload's latency (relay message, chess move,
+/// time to match, HTTP request), else the connect latency.
 fn primary(run: &RunResult) -> Option<&crate::model::LatencyRecord> {
-    run.latency(Metric::WsMessage)
-        .filter(|l| l.summary.count > 0)
+    [Metric::WsMessage, Metric::ChessMove, Metric::TimeToMatch]
+        .into_iter()
+        .find_map(|m| run.latency(m).filter(|l| l.summary.count > 0))
         .or_else(|| run.latency(Metric::Http))
         .or_else(|| run.latency(Metric::WsConnect))
 }
@@ -44,6 +47,9 @@ fn primary(run: &RunResult) -> Option<&crate::model::LatencyRecord> {
 fn unit_of(run: &RunResult) -> &'static str {
     match run.scenario.as_str() {
         "http" => "resp/s",
+        "scores" => "writes/s",
+        "chess" => "moves/s",
+        "matchmaking" => "matched/s",
         "ws-connect" => "conn/s",
         "stress" if run.stress.as_ref().is_some_and(|s| s.kind == "http") => "resp/s",
         _ => "deliv/s",

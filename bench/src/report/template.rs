@@ -4,7 +4,7 @@
 //! objective is missed, PASS when everything measured passes. Open-loop runs have no virtual
 //! users, so the VU lines state connections and offered rate instead.
 
-use super::slo::{SloReport, Verdict};
+use super::slo::{SloReport, SloRow, Verdict};
 use crate::model::{Metric, RunResult};
 
 /// Overall verdict for the template.
@@ -36,7 +36,10 @@ pub fn render(
         "Date: {date}\nEnvironment: {environment}\nServer Spec: {machine}\n\n"
     ));
 
-    let http: Vec<&RunResult> = runs.iter().filter(|r| r.scenario == "http").collect();
+    let http: Vec<&RunResult> = runs
+        .iter()
+        .filter(|r| matches!(r.scenario.as_str(), "http" | "scores"))
+        .collect();
     s.push_str("HTTP Load Test:\n");
     if http.is_empty() {
         for k in [
@@ -91,7 +94,12 @@ pub fn render(
 
     let ws: Vec<&RunResult> = runs
         .iter()
-        .filter(|r| matches!(r.scenario.as_str(), "ws-connect" | "relay"))
+        .filter(|r| {
+            matches!(
+                r.scenario.as_str(),
+                "ws-connect" | "relay" | "chess" | "matchmaking"
+            )
+        })
         .collect();
     s.push_str("\nWebSocket Load Test:\n");
     if ws.is_empty() {
@@ -114,8 +122,9 @@ pub fn render(
         let msg = ws
             .iter()
             .filter_map(|r| {
-                r.latency(Metric::WsMessage)
-                    .filter(|l| l.summary.count > 0)
+                r.latencies
+                    .iter()
+                    .find(|l| l.slo_row == Some(SloRow::WsMessage) && l.summary.count > 0)
                     .map(|l| (l.summary.p95, r.name.as_str()))
             })
             .max_by_key(|x| x.0)

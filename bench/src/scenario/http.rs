@@ -74,6 +74,7 @@ struct Tally {
     s4: u64,
     s429: u64,
     s5: u64,
+    s503: u64,
     errors: u64,
 }
 
@@ -83,7 +84,11 @@ pub struct HttpEngine {
     conns: Vec<Conn>,
     idle: Vec<usize>,
     queue: VecDeque<u64>,
-    request: Vec<u8>,
+    /// Request bytes; connection `i` sends `requests[i % len]`.
+    requests: Vec<Vec<u8>>,
+    /// Keep the bytes of every 2xx response (token phases read bodies).
+    keep_bodies: bool,
+    bodies: Vec<Vec<u8>>,
     clock: Clock,
     sources: SourceCycle,
     meta: RunMeta,
@@ -105,12 +110,29 @@ impl HttpEngine {
             &params.headers,
             params.body.as_bytes(),
         );
+        Self::connect_with(meta, params, vec![request], false)
+    }
+
+    /// Opens the connections; connection `i` sends `requests[i % requests.len()]` (one
+    /// request per account, say). With `keep_bodies` every 2xx response is kept for
+    /// [`HttpEngine::take_bodies`].
+    pub fn connect_with(
+        meta: &RunMeta,
+        params: HttpParams,
+        requests: Vec<Vec<u8>>,
+        keep_bodies: bool,
+    ) -> Result<Self, String> {
+        if requests.is_empty() {
+            return Err("http: no request to send".into());
+        }
         let mut e = Self {
             poller: Poller::new(1024).map_err(|e| e.to_string())?,
             conns: Vec::new(),
             idle: Vec::new(),
             queue: VecDeque::new(),
-            request,
+            requests,
+            keep_bodies,
+            bodies: Vec::new(),
             clock: Clock::new(),
             sources: SourceCycle::new(meta.many_sources && meta.target.is_loopback()),
             meta: meta.clone(),
@@ -197,15 +219,16 @@ impl HttpEngine {
         let Some(s) = c.sock.as_ref() else {
             return Ok(());
         };
-        while c.sent_pos < self.request.len() {
-            match socket::write(s, &self.request[c.sent_pos..]) {
+        let request = &self.requests[i % self.requests.len()];
+        while c.sent_pos < request.len() {
+            match socket::write(s, &request[c.sent_pos..]) {
                 Ok(n) => c.sent_pos += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
-        let pending = c.sent_pos < self.request.len();
+        let pending = c.sent_pos < request.len();
         self.set_write_interest(i, pending);
         Ok(())
     }
@@ -264,6 +287,9 @@ impl HttpEngine {
                         consumed,
                         close,
                     } => {
+                        if self.keep_bodies && (200..300).contains(&status) {
+                            self.bodies.push(c.inbuf[..consumed].to_vec());
+                        }
                         c.inbuf.drain(..consumed);
                         if c.st != St::Busy {
                             // unsolicited response: protocol error
@@ -285,6 +311,10 @@ impl HttpEngine {
                                     t.s429 += 1
                                 }
                                 400..=499 => t.s4 += 1,
+                                503 => {
+                                    t.s5 += 1;
+                                    t.s503 += 1
+                                }
                                 _ => t.s5 += 1,
                             }
                         }
@@ -428,7 +458,13 @@ impl HttpEngine {
         &self.hist
     }
 
-    fn counts(&self, rate: f64, secs: f64) -> Counts {
+    /// The 2xx responses kept so far (whole responses, head and body), emptied.
+    pub fn take_bodies(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.bodies)
+    }
+
+    /// Counts of the last window in report form.
+    pub fn counts(&self, rate: f64, secs: f64) -> Counts {
         let t = &self.tally;
         Counts {
             offered_rate: rate,
@@ -444,6 +480,7 @@ impl HttpEngine {
             status_4xx: t.s4,
             status_429: t.s429,
             status_5xx: t.s5,
+            status_503: t.s503,
             http_errors: t.errors,
             connections: self.conns.len() as u64,
             errors: t.errors + t.s5,

@@ -1,12 +1,19 @@
 //! Scenarios: each drives one workload in a single-threaded event loop and returns a
 //! [`crate::model::RunResult`]. [`http`] (any request at a fixed rate over keep-alive
 //! connections), [`ws_connect`] (connection storm and hold), [`relay`] (rooms × members, one-way
-//! message latency) and [`stress`] (ramp one of them to its breaking point). This module holds
-//! what they share: run metadata and the step interface stress drives.
+//! message latency), [`stress`] (ramp one of them to its breaking point), and the account-based
+//! ones on roomcore's API ([`typed`] holds what they share: guest tokens, message parsing):
+//! [`scores`] (durable score writes), [`chess`] (concurrent games, move round trip) and
+//! [`matchmaking`] (queue inflow, time to match). This module holds what they all share: run
+//! metadata and the step interface stress drives.
 
+pub mod chess;
 pub mod http;
+pub mod matchmaking;
 pub mod relay;
+pub mod scores;
 pub mod stress;
+pub mod typed;
 pub mod ws_connect;
 
 use crate::model::StepResult;
