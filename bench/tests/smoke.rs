@@ -1,7 +1,7 @@
 //! Smoke test of every scenario against a real roomcore process: starts the server binary
 //! (ROOMCORE_BIN, else ../target/{debug,release}/roomcore), runs a seconds-long `http`,
-//! `ws-connect`, `relay` and `stress relay` through the real `roomcore-bench` binary, then
-//! `report`, and checks that the reports carry every SLO row, with a measured value for each
+//! `ws-connect`, `relay`, `stress relay`, `scores`, `chess` (short lines, so games restart) and
+//! `matchmaking` through the real `roomcore-bench` binary, then `report`, and checks that the reports carry every SLO row, with a measured value for each
 //! row the scenario measures, and no errors.
 
 use std::io::{Read, Write};
@@ -304,15 +304,111 @@ fn every_scenario_against_a_real_server() {
         assert!(out.0.join(f).exists(), "{f} missing");
     }
 
+    let base = format!("http://127.0.0.1:{port}");
+    let md = run(
+        &["scores"],
+        &base,
+        &[
+            "--rate",
+            "200",
+            "--connections",
+            "4",
+            "--token-rate",
+            "500",
+            "--warmup",
+            "0.3s",
+            "--duration",
+            "1s",
+        ],
+    );
+    check_rows(&md, &["`POST /api/auth/*`"]);
+    let j = json(&out.0, "scores.roomcore");
+    let c = &j["counts"];
+    assert!(c["status_2xx"].as_u64().unwrap() >= 150, "{j}");
+    assert_eq!(c["status_2xx"], c["responses"], "{j}");
+    assert_eq!(c["errors"], 0, "{j}");
+    assert_eq!(c["auth_requests"], 4, "{j}");
+
+    let game_ws = format!("ws://127.0.0.1:{port}/ws");
+    let md = run(
+        &["chess"],
+        &game_ws,
+        &[
+            "--games",
+            "6",
+            "--rate",
+            "150",
+            "--plies",
+            "12",
+            "--token-rate",
+            "1000",
+            "--warmup",
+            "0.3s",
+            "--duration",
+            "1.2s",
+        ],
+    );
+    check_rows(
+        &md,
+        &[
+            "`POST /api/auth/*`",
+            "WebSocket connect",
+            "WebSocket message",
+        ],
+    );
+    let j = json(&out.0, "chess.roomcore");
+    let c = &j["counts"];
+    assert!(c["deliveries"].as_u64().unwrap() >= 150, "{j}");
+    assert_eq!(c["deliveries"], c["sends"], "{j}");
+    assert_eq!(c["games"], 6, "{j}");
+    assert!(c["games_restarted"].as_u64().unwrap() >= 6, "{j}");
+    assert_eq!(c["errors"], 0, "{j}");
+    assert_eq!(c["mismatched"], 0, "{j}");
+    assert!(out.0.join("chess.roomcore.chess_move.hgrm").exists());
+
+    let md = run(
+        &["matchmaking"],
+        &game_ws,
+        &[
+            "--players",
+            "40",
+            "--rate",
+            "60",
+            "--token-rate",
+            "1000",
+            "--warmup",
+            "0.3s",
+            "--duration",
+            "1.2s",
+        ],
+    );
+    check_rows(&md, &["`POST /api/auth/*`", "WebSocket connect"]);
+    let j = json(&out.0, "matchmaking.roomcore");
+    let c = &j["counts"];
+    let (sends, matched) = (
+        c["sends"].as_u64().unwrap(),
+        c["deliveries"].as_u64().unwrap(),
+    );
+    assert!(sends >= 60 && matched + 1 >= sends, "{j}");
+    assert_eq!(c["errors"], 0, "{j}");
+    let ttm = j["latencies"][0]["summary"]["count"].as_u64().unwrap();
+    assert_eq!(ttm, matched, "{j}");
+
     let md = bench(&["report", outs]);
     check_rows(
         &md,
-        &["`GET /health`", "WebSocket connect", "WebSocket message"],
+        &[
+            "`GET /health`",
+            "`POST /api/auth/*`",
+            "WebSocket connect",
+            "WebSocket message",
+        ],
     );
+    assert!(md.contains("concurrent games (chess)"), "{md}");
     assert!(out.0.join("report.json").exists());
     assert!(out.0.join("compare.relay.ws_message.svg").exists());
     assert!(
-        t0.elapsed() < Duration::from_secs(20),
+        t0.elapsed() < Duration::from_secs(25),
         "smoke took {:?}",
         t0.elapsed()
     );
