@@ -117,6 +117,11 @@ pub const METRICS: &[(&str, &str, &str)] = &[
         "Illegal or invalid game moves rejected.",
     ),
     (
+        "roomcore_game_tick_duration_seconds",
+        "histogram",
+        "Time one game tick (timers, grace, matchmaking) took on a shard.",
+    ),
+    (
         "roomcore_matches_created_total",
         "counter",
         "Matches formed by the matchmaker.",
@@ -192,7 +197,7 @@ pub const METRICS: &[(&str, &str, &str)] = &[
 /// Every shard's samples (this one first), merged series by series.
 pub async fn gather(shard: &Shard) -> Vec<Sample> {
     let mut all = Vec::new();
-    shard.stats.collect(shard.rooms.len() as u64, &mut all);
+    shard.collect_metrics(&mut all);
     for other in 0..shard.shards() {
         if other == shard.id {
             continue;

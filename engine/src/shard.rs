@@ -168,6 +168,16 @@ impl Shard {
         self.rooms.remove(room);
     }
 
+    /// Every metric series of this shard.
+    pub fn collect_metrics(&self, out: &mut Vec<shards::metrics::Sample>) {
+        self.stats.collect(self.rooms.len() as u64, out);
+        out.push(shards::metrics::Sample::histogram(
+            "roomcore_game_tick_duration_seconds",
+            &[],
+            self.games.tick_hist.snapshot(),
+        ));
+    }
+
     /// Number of shards.
     pub fn shards(&self) -> usize {
         self.mesh.shards()
@@ -368,7 +378,7 @@ async fn mesh_loop(shard: Rc<Shard>, rx: ConnectedReceiver<ShardMsg>) {
             ShardMsg::Game { msg } => crate::game::on_mesh(&shard, msg),
             ShardMsg::Metrics { reply } => {
                 let mut samples = Vec::new();
-                shard.stats.collect(shard.rooms.len() as u64, &mut samples);
+                shard.collect_metrics(&mut samples);
                 let _ = reply.send(samples);
             }
             ShardMsg::ConnAcquire { ip, max, reply } => {
