@@ -14,6 +14,9 @@ use std::task::Poll;
 
 use futures_lite::{AsyncRead, AsyncWrite};
 use glommio::net::TcpStream;
+use std::rc::Rc;
+
+use shards::outbox::OutState;
 use shards::Outbox;
 
 /// Shared handle to one connection's socket (reader and writer tasks).
@@ -94,6 +97,36 @@ pub async fn flush_outbox(stream: &Stream, fd: RawFd, outbox: &Outbox) -> io::Re
         outbox.advance(n);
     }
     Ok(())
+}
+
+/// A WebSocket's writer task: drain `outbox` into the socket until the session
+/// closes. `Closing` flushes the final frames and leaves the socket to the
+/// reader (or its deadline); `Dead` makes one non-blocking attempt and shuts
+/// the socket down.
+pub async fn run_writer(stream: Rc<Stream>, fd: RawFd, outbox: Rc<Outbox>) {
+    loop {
+        std::future::poll_fn(|cx| outbox.poll_ready(cx)).await;
+        match outbox.state() {
+            OutState::Open => {
+                if flush_outbox(&stream, fd, &outbox).await.is_err() {
+                    outbox.kill(None);
+                    shutdown(fd);
+                    return;
+                }
+            }
+            OutState::Closing => {
+                if flush_outbox(&stream, fd, &outbox).await.is_err() {
+                    shutdown(fd);
+                }
+                return;
+            }
+            OutState::Dead => {
+                let _ = try_send_outbox(fd, &outbox);
+                shutdown(fd);
+                return;
+            }
+        }
+    }
 }
 
 /// Shut a socket down in both directions: wakes any task waiting on it.

@@ -5,7 +5,6 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use futures_channel::oneshot;
 use shards::metrics::{merge, Sample, Value};
 use shards::ShardMsg;
 
@@ -198,23 +197,8 @@ pub const METRICS: &[(&str, &str, &str)] = &[
 pub async fn gather(shard: &Shard) -> Vec<Sample> {
     let mut all = Vec::new();
     shard.collect_metrics(&mut all);
-    for other in 0..shard.shards() {
-        if other == shard.id {
-            continue;
-        }
-        let (tx, rx) = oneshot::channel();
-        if shard
-            .mesh
-            .send(other, ShardMsg::Metrics { reply: tx })
-            .await
-            .is_err()
-        {
-            continue;
-        }
-        let answer = glommio::timer::timeout(Duration::from_secs(1), async { Ok(rx.await) }).await;
-        if let Ok(Ok(samples)) = answer {
-            all.extend(samples);
-        }
+    for samples in shard.ask_others(|reply| ShardMsg::Metrics { reply }).await {
+        all.extend(samples);
     }
     let mut merged = merge(all);
     merged.extend(process_samples(shard).await);

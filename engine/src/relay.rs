@@ -91,7 +91,7 @@ async fn session(
     *entry.outbox.borrow_mut() = Some(outbox.clone());
     entry.last_ping.set(Instant::now());
     stats::inc(&shard.stats.websockets);
-    let writer = spawn_local(writer(stream.clone(), entry.fd, outbox.clone()));
+    let writer = spawn_local(io::run_writer(stream.clone(), entry.fd, outbox.clone()));
 
     // Creating a room counts against the creator's per-minute allowance.
     if !shard.rooms.contains(&room_id) && cfg.max_room_creates_per_ip_per_min > 0 {
@@ -324,33 +324,4 @@ async fn finish(shard: &Shard, entry: &ConnEntry, outbox: &Outbox, writer: glomm
     shard.stats.disconnects.inc(reason as usize);
     stats::dec(&shard.stats.websockets);
     *entry.outbox.borrow_mut() = None;
-}
-
-/// Drain the outbox into the socket until the session closes.
-async fn writer(stream: Rc<Stream>, fd: i32, outbox: Rc<Outbox>) {
-    loop {
-        std::future::poll_fn(|cx| outbox.poll_ready(cx)).await;
-        match outbox.state() {
-            OutState::Open => {
-                if io::flush_outbox(&stream, fd, &outbox).await.is_err() {
-                    outbox.kill(None);
-                    io::shutdown(fd);
-                    return;
-                }
-            }
-            OutState::Closing => {
-                // Flush the final frames; the reader or the deadline ends the socket.
-                if io::flush_outbox(&stream, fd, &outbox).await.is_err() {
-                    io::shutdown(fd);
-                }
-                return;
-            }
-            OutState::Dead => {
-                // Best effort: one non-blocking send of what is left, then close.
-                let _ = io::try_send_outbox(fd, &outbox);
-                io::shutdown(fd);
-                return;
-            }
-        }
-    }
 }

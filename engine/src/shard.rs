@@ -221,26 +221,29 @@ impl Shard {
     /// Snapshots of every shard (this one first), gathered through the mesh.
     pub async fn gather_stats(&self) -> Vec<ShardStats> {
         let mut all = vec![self.snapshot()];
+        all.extend(self.ask_others(|reply| ShardMsg::Stats { reply }).await);
+        all
+    }
+
+    /// Ask every other shard (one at a time, at most 1 s each) and collect
+    /// the answers that arrived; a stopped or slow shard is skipped.
+    pub async fn ask_others<T>(&self, make: impl Fn(oneshot::Sender<T>) -> ShardMsg) -> Vec<T> {
+        let mut answers = Vec::with_capacity(self.shards());
         for other in 0..self.shards() {
             if other == self.id {
                 continue;
             }
             let (tx, rx) = oneshot::channel();
-            if self
-                .mesh
-                .send(other, ShardMsg::Stats { reply: tx })
-                .await
-                .is_err()
-            {
+            if self.mesh.send(other, make(tx)).await.is_err() {
                 continue;
             }
             let answer =
                 glommio::timer::timeout(Duration::from_secs(1), async { Ok(rx.await) }).await;
-            if let Ok(Ok(s)) = answer {
-                all.push(s);
+            if let Ok(Ok(v)) = answer {
+                answers.push(v);
             }
         }
-        all
+        answers
     }
 
     fn tick_period(&self) -> Duration {

@@ -90,7 +90,7 @@ pub async fn run(
     *entry.outbox.borrow_mut() = Some(outbox.clone());
     entry.last_ping.set(Instant::now());
     stats::inc(&shard.stats.websockets);
-    let writer = spawn_local(writer(stream.clone(), entry.fd, outbox.clone()));
+    let writer = spawn_local(io::run_writer(stream.clone(), entry.fd, outbox.clone()));
     let mut s = Session {
         shard,
         entry,
@@ -282,33 +282,6 @@ async fn hand_off(
         Err(e) => {
             log!(Warn, "cannot hand game socket to owner shard", error = e);
             release();
-        }
-    }
-}
-
-/// Drain the outbox into the socket until the session closes.
-async fn writer(stream: Rc<Stream>, fd: i32, outbox: Rc<Outbox>) {
-    loop {
-        std::future::poll_fn(|cx| outbox.poll_ready(cx)).await;
-        match outbox.state() {
-            OutState::Open => {
-                if io::flush_outbox(&stream, fd, &outbox).await.is_err() {
-                    outbox.kill(None);
-                    io::shutdown(fd);
-                    return;
-                }
-            }
-            OutState::Closing => {
-                if io::flush_outbox(&stream, fd, &outbox).await.is_err() {
-                    io::shutdown(fd);
-                }
-                return;
-            }
-            OutState::Dead => {
-                let _ = io::try_send_outbox(fd, &outbox);
-                io::shutdown(fd);
-                return;
-            }
         }
     }
 }
