@@ -21,6 +21,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Listen backlog of each shard's socket.
     pub backlog: i32,
+    /// Submission queue entries of each shard's io_uring rings.
+    pub io_ring_depth: usize,
     /// Largest HTTP request head (request line + headers).
     pub http_max_head_bytes: usize,
     /// Largest HTTP request body.
@@ -114,6 +116,7 @@ impl Default for Config {
             pin_cores: true,
             data_dir: PathBuf::from("data"),
             backlog: 4096,
+            io_ring_depth: 1024,
             http_max_head_bytes: 8 * 1024,
             http_max_body_bytes: 16 * 1024,
             http_head_timeout: Duration::from_secs(10),
@@ -207,6 +210,14 @@ const KEYS: &[Key] = &[
         env: "LISTEN_BACKLOG",
         set: |c, v| {
             c.backlog = num(v, "--backlog")?;
+            Ok(())
+        },
+    },
+    Key {
+        flag: "--io-ring-depth",
+        env: "IO_RING_DEPTH",
+        set: |c, v| {
+            c.io_ring_depth = num(v, "IO_RING_DEPTH")?;
             Ok(())
         },
     },
@@ -521,6 +532,9 @@ impl Config {
     fn validate(&self) -> Result<(), String> {
         if self.shards == 0 || self.shards > 256 {
             return Err("--shards must be between 1 and 256".into());
+        }
+        if !(8..=32768).contains(&self.io_ring_depth) || !self.io_ring_depth.is_power_of_two() {
+            return Err("IO_RING_DEPTH must be a power of two between 8 and 32768".into());
         }
         if self.http_max_head_bytes < 256 {
             return Err("HTTP_MAX_HEAD_BYTES must be at least 256".into());

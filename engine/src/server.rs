@@ -89,6 +89,7 @@ pub fn run(config: Config) -> Result<SocketAddr, String> {
         let h = LocalExecutorBuilder::new(placement)
             .name(&format!("shard-{id}"))
             .io_memory(256 * 1024)
+            .ring_depth(config.io_ring_depth)
             .spawn(move || shard::run(id, config, global, listener, ends, seed))
             .map_err(|e| format!("cannot start shard {id}: {e}"))?;
         handles.push(h);
