@@ -233,10 +233,10 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
     let cfg = shard.config.clone();
     let mut buf: Vec<u8> = Vec::new();
     let mut out: Vec<u8> = Vec::new();
+    // One clock read per read batch and one per answered request.
+    let mut now = Instant::now();
     entry.idle_http.set(true);
-    entry
-        .deadline
-        .set(Some(Instant::now() + cfg.http_idle_timeout));
+    entry.deadline.set(Some(now + cfg.http_idle_timeout));
     loop {
         // Answer every complete request in the buffer, in order.
         let mut consumed = 0;
@@ -244,7 +244,7 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
         let mut upgrade = None;
         let mut game: Option<IpAddr> = None;
         loop {
-            let started = Instant::now();
+            let started = now;
             let step = match http::parse(
                 &buf[consumed..],
                 cfg.http_max_head_bytes,
@@ -387,9 +387,10 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
             } else {
                 resp
             };
-            shard
-                .stats
-                .http_request(route, resp.status, started.elapsed().as_secs_f64());
+            shard.stats.http_request(route, resp.status, {
+                now = Instant::now();
+                now.duration_since(started).as_secs_f64()
+            });
             if resp.status >= 500 {
                 log!(
                     Warn,
@@ -461,24 +462,19 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
                 buf = Vec::new();
             }
             entry.idle_http.set(true);
-            entry
-                .deadline
-                .set(Some(Instant::now() + cfg.http_idle_timeout));
+            entry.deadline.set(Some(now + cfg.http_idle_timeout));
         } else if entry.idle_http.get() {
             entry.idle_http.set(false);
-            entry
-                .deadline
-                .set(Some(Instant::now() + cfg.http_head_timeout));
+            entry.deadline.set(Some(now + cfg.http_head_timeout));
         }
         let n = match io::read_some(stream, &shard.scratch).await {
             Ok(0) | Err(_) => return HttpEnd::Closed,
             Ok(n) => n,
         };
+        now = Instant::now();
         if buf.is_empty() {
             entry.idle_http.set(false);
-            entry
-                .deadline
-                .set(Some(Instant::now() + cfg.http_head_timeout));
+            entry.deadline.set(Some(now + cfg.http_head_timeout));
         }
         buf.extend_from_slice(&shard.scratch.borrow()[..n]);
     }

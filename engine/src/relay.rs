@@ -127,6 +127,8 @@ async fn session(
     let slow_close = ws::close_frame(1008, "slow consumer");
     let crash_close = ws::close_frame(1011, "internal error");
     let mut rate = WsRate::new(Instant::now());
+    // One clock read per batch of frames read together, not one per message.
+    let batch_now = std::cell::Cell::new(Instant::now());
     let mut room_crashed = false;
     let s = &shard.stats;
     // Handle one decoded event; returns whether to stop reading.
@@ -136,7 +138,7 @@ async fn session(
                 s.frames_in
                     .inc(if text { FrameIn::Text } else { FrameIn::Binary } as usize);
                 stats::inc(&s.ws_messages_in_total);
-                match rate.admit(&cfg, payload.len(), Instant::now()) {
+                match rate.admit(&cfg, payload.len(), batch_now.get()) {
                     Admit::Ok => {}
                     verdict => {
                         let which = if verdict == Admit::Bytes {
@@ -268,6 +270,7 @@ async fn session(
             Ok(n) => n,
         };
         let started = Instant::now();
+        batch_now.set(started);
         let result = if partial.is_empty() {
             let mut buf = shard.scratch.borrow_mut();
             let r = decoder.decode(&mut buf[..n], &mut on_event);
