@@ -229,6 +229,35 @@ async fn api_limits(
     Ok(tightest)
 }
 
+/// Take a WebSocket slot for `client` and write the 101 answer; `Err` is the
+/// refusal to send instead (429 per-IP limit, 503 process-wide limit).
+async fn accept_upgrade(
+    shard: &Shard,
+    client: IpAddr,
+    key: &str,
+    route: &'static str,
+    started: Instant,
+    out: &mut Vec<u8>,
+) -> Result<(), Response> {
+    match limits::acquire_ws_slot(shard, client).await {
+        Ok(()) => {
+            handshake::accept(key, shard.id, out);
+            shard
+                .stats
+                .http_request(route, 101, started.elapsed().as_secs_f64());
+            Ok(())
+        }
+        Err(reason) => {
+            shard.stats.rejected.inc(reason as usize);
+            Err(if reason == Reject::PerIpLimit {
+                Response::error(429, "too many connections from this address")
+            } else {
+                Response::error(503, "server connection limit reached")
+            })
+        }
+    }
+}
+
 async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> HttpEnd {
     let cfg = shard.config.clone();
     let mut buf: Vec<u8> = Vec::new();
@@ -330,47 +359,21 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
                         Err(resp) => resp,
                     },
                     Action::UpgradeGame { key } => {
-                        match limits::acquire_ws_slot(shard, client).await {
+                        match accept_upgrade(shard, client, &key, route, started, &mut out).await {
                             Ok(()) => {
-                                handshake::accept(&key, shard.id, &mut out);
-                                shard.stats.http_request(
-                                    route,
-                                    101,
-                                    started.elapsed().as_secs_f64(),
-                                );
                                 game = Some(client);
                                 break;
                             }
-                            Err(reason) => {
-                                shard.stats.rejected.inc(reason as usize);
-                                if reason == Reject::PerIpLimit {
-                                    Response::error(429, "too many connections from this address")
-                                } else {
-                                    Response::error(503, "server connection limit reached")
-                                }
-                            }
+                            Err(resp) => resp,
                         }
                     }
                     Action::UpgradeRelay { room, key } => {
-                        match limits::acquire_ws_slot(shard, client).await {
+                        match accept_upgrade(shard, client, &key, route, started, &mut out).await {
                             Ok(()) => {
-                                handshake::accept(&key, shard.id, &mut out);
-                                shard.stats.http_request(
-                                    route,
-                                    101,
-                                    started.elapsed().as_secs_f64(),
-                                );
                                 upgrade = Some((room, client));
                                 break;
                             }
-                            Err(reason) => {
-                                shard.stats.rejected.inc(reason as usize);
-                                if reason == Reject::PerIpLimit {
-                                    Response::error(429, "too many connections from this address")
-                                } else {
-                                    Response::error(503, "server connection limit reached")
-                                }
-                            }
+                            Err(resp) => resp,
                         }
                     }
                 }

@@ -71,6 +71,24 @@ pub fn is_probe(route: &str) -> bool {
     matches!(route, "live" | "ready" | "health" | "metrics")
 }
 
+/// The checks every WebSocket upgrade passes (handshake, origin, not
+/// draining); `Ok` is the client's key for the 101 answer, `Err` the refusal.
+fn upgrade_key(shard: &Shard, req: &Request<'_>, draining: bool) -> Result<String, Response> {
+    if let Err(resp) = handshake::validate(req) {
+        shard.stats.validation_errors.inc(Validation::Http as usize);
+        return Err(resp);
+    }
+    if !security::origin_allowed(&shard.config, req.origin) {
+        shard.stats.rejected.inc(Reject::Origin as usize);
+        return Err(Response::error(403, "origin not allowed"));
+    }
+    if draining {
+        shard.stats.rejected.inc(Reject::Draining as usize);
+        return Err(Response::error(503, "server is shutting down").closing());
+    }
+    Ok(req.ws_key.unwrap_or_default().to_string())
+}
+
 /// Decide how to answer `req`.
 pub fn route(shard: &Shard, req: &Request<'_>, peer: std::net::SocketAddr) -> Routed {
     let route = route_label(req.path);
@@ -132,40 +150,15 @@ fn decide(shard: &Shard, req: &Request<'_>, peer: std::net::SocketAddr) -> Actio
                     return Action::Respond(Response::error(400, &e.to_string()));
                 }
             };
-            if let Err(resp) = handshake::validate(req) {
-                shard.stats.validation_errors.inc(Validation::Http as usize);
-                return Action::Respond(resp);
-            }
-            if !security::origin_allowed(&shard.config, req.origin) {
-                shard.stats.rejected.inc(Reject::Origin as usize);
-                return Action::Respond(Response::error(403, "origin not allowed"));
-            }
-            if draining {
-                shard.stats.rejected.inc(Reject::Draining as usize);
-                return Action::Respond(Response::error(503, "server is shutting down").closing());
-            }
-            Action::UpgradeRelay {
-                room,
-                key: req.ws_key.unwrap_or_default().to_string(),
+            match upgrade_key(shard, req, draining) {
+                Ok(key) => Action::UpgradeRelay { room, key },
+                Err(refused) => Action::Respond(refused),
             }
         }
-        "/ws" => {
-            if let Err(resp) = handshake::validate(req) {
-                shard.stats.validation_errors.inc(Validation::Http as usize);
-                return Action::Respond(resp);
-            }
-            if !security::origin_allowed(&shard.config, req.origin) {
-                shard.stats.rejected.inc(Reject::Origin as usize);
-                return Action::Respond(Response::error(403, "origin not allowed"));
-            }
-            if draining {
-                shard.stats.rejected.inc(Reject::Draining as usize);
-                return Action::Respond(Response::error(503, "server is shutting down").closing());
-            }
-            Action::UpgradeGame {
-                key: req.ws_key.unwrap_or_default().to_string(),
-            }
-        }
+        "/ws" => match upgrade_key(shard, req, draining) {
+            Ok(key) => Action::UpgradeGame { key },
+            Err(refused) => Action::Respond(refused),
+        },
         p if p.starts_with("/api/") && !draining => {
             Action::Api(ApiRequest::from_request(req, peer))
         }
