@@ -423,27 +423,32 @@ async fn mesh_loop(shard: Rc<Shard>, rx: ConnectedReceiver<ShardMsg>) {
     }
 }
 
+/// Read memory use; shard 0 warns when it crosses the watermark upward.
+fn refresh_memory(shard: &Shard) {
+    if shard.memory.refresh(shard.config.memory_limit_bytes) && shard.id == 0 {
+        let m = shard.memory.get();
+        log!(
+            Warn,
+            "memory above 85% of the limit",
+            rss_bytes = m.rss,
+            limit_bytes = m.limit
+        );
+    }
+}
+
 async fn housekeeping(shard: Rc<Shard>, acceptor: Task<()>) {
     let period = shard.tick_period();
     let mut acceptor = Some(acceptor);
     let mut drain_deadline: Option<Instant> = None;
     let mut last_slow_pass = Instant::now();
-    shard.memory.refresh(shard.config.memory_limit_bytes);
+    refresh_memory(&shard);
     loop {
         glommio::timer::sleep(period).await;
         let now = Instant::now();
         if now.duration_since(last_slow_pass) >= Duration::from_secs(5) {
             last_slow_pass = now;
             shard.ips.sweep(now);
-            if shard.memory.refresh(shard.config.memory_limit_bytes) && shard.id == 0 {
-                let m = shard.memory.get();
-                log!(
-                    Warn,
-                    "memory above 85% of the limit",
-                    rss_bytes = m.rss,
-                    limit_bytes = m.limit
-                );
-            }
+            refresh_memory(&shard);
         }
         if shard.global.draining() && !shard.draining.get() {
             if let Some(a) = acceptor.take() {

@@ -164,3 +164,26 @@ fn alert_and_recording_rules_are_valid() {
     }
     assert!(links > 0, "alerts carry no runbook links");
 }
+
+#[test]
+fn memory_watermark_sets_the_gauge() {
+    // A limit far below the process's resident size: over the 85 % watermark at once.
+    let s = Server::start_in(
+        &crate::common::temp_dir("mem"),
+        &[],
+        &[("MEMORY_LIMIT_BYTES", "1000000")],
+    );
+    let m = s.get("/metrics").1;
+    assert!(m.contains("roomcore_memory_watermark_exceeded 1\n"), "{m}");
+    assert!(m.contains("roomcore_memory_limit_bytes 1000000\n"), "{m}");
+    let rss = m
+        .lines()
+        .find_map(|l| l.strip_prefix("roomcore_memory_resident_bytes "))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap();
+    assert!(rss > 850_000.0, "rss {rss}");
+    // Without MEMORY_LIMIT_BYTES the limit is the cgroup's, if any: only check the reading.
+    let s = Server::start(&[]);
+    let m = s.get("/metrics").1;
+    assert!(m.contains("roomcore_memory_resident_bytes "), "{m}");
+}
