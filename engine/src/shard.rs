@@ -130,7 +130,22 @@ impl Shard {
     pub fn new_request_id(&self) -> String {
         let n = self.next_request.get();
         self.next_request.set(n + 1);
-        format!("{:08x}-{}-{n:x}", self.request_prefix, self.id)
+        // `<prefix hex>-<shard>-<n hex>`, written without the fmt machinery.
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut id = String::with_capacity(24);
+        for i in (0..8).rev() {
+            id.push(HEX[(self.request_prefix >> (i * 4)) as usize & 15] as char);
+        }
+        id.push('-');
+        let mut shard = Vec::with_capacity(3);
+        crate::http::response::push_decimal(&mut shard, self.id as u64);
+        id.push_str(std::str::from_utf8(&shard).unwrap_or("0"));
+        id.push('-');
+        let digits = (64 - n.leading_zeros()).div_ceil(4).max(1);
+        for i in (0..digits).rev() {
+            id.push(HEX[(n >> (i * 4)) as usize & 15] as char);
+        }
+        id
     }
 
     /// Whether chaos injection should fail this request/message (counted).

@@ -40,6 +40,21 @@ pub fn reason(status: u16) -> &'static str {
     }
 }
 
+/// Append the decimal digits of `n`.
+pub fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
 /// Append `s` to `out` as a JSON string literal (with quotes).
 pub fn json_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
@@ -103,17 +118,22 @@ impl Response {
 
     /// Encode into `out`; `head_only` omits the body (HEAD requests).
     pub fn encode(&self, out: &mut Vec<u8>, head_only: bool) {
-        let _ = write!(
-            out,
-            "HTTP/1.1 {} {}\r\nServer: roomcore\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
-            self.status,
-            reason(self.status),
-            self.content_type,
-            self.body.len()
-        );
+        // Plain byte pushes: this runs once per response.
+        out.extend_from_slice(b"HTTP/1.1 ");
+        push_decimal(out, u64::from(self.status));
+        out.push(b' ');
+        out.extend_from_slice(reason(self.status).as_bytes());
+        out.extend_from_slice(b"\r\nServer: roomcore\r\nContent-Type: ");
+        out.extend_from_slice(self.content_type.as_bytes());
+        out.extend_from_slice(b"\r\nContent-Length: ");
+        push_decimal(out, self.body.len() as u64);
+        out.extend_from_slice(b"\r\n");
         out.extend_from_slice(SECURITY_HEADERS);
         for (n, v) in &self.headers {
-            let _ = write!(out, "{n}: {v}\r\n");
+            out.extend_from_slice(n.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(v.as_bytes());
+            out.extend_from_slice(b"\r\n");
         }
         if self.close {
             out.extend_from_slice(b"Connection: close\r\n");
@@ -128,6 +148,15 @@ impl Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals() {
+        for n in [0u64, 7, 10, 404, 65_535, u64::MAX] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, n);
+            assert_eq!(out, n.to_string().into_bytes());
+        }
+    }
 
     #[test]
     fn error_bodies_are_json() {
