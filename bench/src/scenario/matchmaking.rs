@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::Serialize;
 
+use super::open_loop::OpenLoop;
 use super::typed::{guest_tokens, meta_for, parse, TokenPhase};
 use super::RunMeta;
 use crate::clock::{secs_to_ns, Clock};
@@ -19,9 +20,8 @@ use crate::hist::LatencyHist;
 use crate::model::{Counts, LatencyRecord, Metric, RunResult};
 use crate::net::ws;
 use crate::net::wspool::{Failure, WsHandler, WsPool};
-use crate::pacer::{Pacer, Phase, Window};
+use crate::pacer::Window;
 use crate::report::slo::SloRow;
-use crate::usage::{Probe, Usage};
 
 /// Parameters of a matchmaking run.
 #[derive(Clone, Debug, Serialize)]
@@ -247,27 +247,20 @@ pub fn run(
         ));
     }
 
-    let start = clock.now_ns() + 1_000_000;
-    let window = Window::new(start, secs_to_ns(p.warmup_secs), secs_to_ns(p.secs));
+    let mut sched = OpenLoop::new(
+        clock.now_ns() + 1_000_000,
+        secs_to_ns(p.warmup_secs),
+        secs_to_ns(p.secs),
+        p.rate,
+        secs_to_ns(p.drain_secs),
+        meta.server_pid,
+    );
+    let window = sched.window;
     book.window = window;
-    let mut pacer = Pacer::new(window, p.rate);
-    let drain = secs_to_ns(p.drain_secs);
-    let mut due: VecDeque<u64> = VecDeque::new();
-    let (mut sends, mut waits) = (0u64, 0u64);
-    let mut probe: Option<Probe> = None;
-    let mut usage: Option<Usage> = None;
     loop {
         let now = clock.now_ns();
-        if probe.is_none() && now >= window.measure_from_ns {
-            probe = Some(Probe::start(meta.server_pid));
-        }
-        while let Some(t) = pacer.poll(now) {
-            if window.phase(t) == Phase::Measured {
-                sends += 1;
-            }
-            due.push_back(t);
-        }
-        while let Some(&t) = due.front() {
+        sched.advance(now);
+        while let Some(&t) = sched.due.front() {
             let Some(c) = book.idle.pop_front() else {
                 break;
             };
@@ -279,43 +272,28 @@ pub fn run(
             };
             out.extend_from_slice(&queue_frame);
             book.st[c as usize] = St::Queued(t);
-            if book.measured(t) {
+            if sched.sent(t, now) && book.measured(t) {
                 book.measured_waiting += 1;
-                if now.saturating_sub(t) > 1_000_000 {
-                    waits += 1;
-                }
             }
-            due.pop_front();
+            sched.due.pop_front();
         }
         apply(&mut pool, &mut book, &cancel_frame);
-        if usage.is_none() && now >= window.end_ns {
-            let pr = probe.get_or_insert_with(|| Probe::start(meta.server_pid));
-            usage = Some(pr.finish(book.matched, "match"));
-        }
+        sched.settle(now, book.matched, "match");
         // a lone player may wait for a partner that never comes: stop when at most one
         // measured player (a chess pair) is still waiting
-        if pacer.done()
-            && now >= window.end_ns
-            && ((book.measured_waiting <= 1 && due.is_empty()) || now >= window.end_ns + drain)
-        {
+        if sched.finished(now, book.measured_waiting <= 1) {
             break;
         }
         pool.flush(&mut book);
-        let timeout = match pacer.next_due() {
-            Some(t) => t.saturating_sub(now).min(10_000_000),
-            None => 1_000_000,
-        };
         if pool
-            .poll(Some(timeout), || clock.now_ns(), &mut book)
+            .poll(Some(sched.poll_timeout(now)), || clock.now_ns(), &mut book)
             .is_err()
         {
             break;
         }
     }
-    let mut usage = usage.unwrap_or_default();
-    if book.matched > 0 {
-        usage.client.cpu_us_per_unit = usage.client.cpu_us as f64 / book.matched as f64;
-    }
+    let usage = sched.usage(book.matched);
+    let (sends, waits) = (sched.sends, sched.waits);
     let secs = window.measured_secs();
     let pc = pool.counters;
     let attempts = pool.conns.len() as u64;

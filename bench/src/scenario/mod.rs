@@ -4,12 +4,14 @@
 //! message latency), [`stress`] (ramp one of them to its breaking point), and the account-based
 //! ones on roomcore's API ([`typed`] holds what they share: guest tokens, message parsing):
 //! [`scores`] (durable score writes), [`chess`] (concurrent games, move round trip) and
-//! [`matchmaking`] (queue inflow, time to match). This module holds what they all share: run
+//! [`matchmaking`] (queue inflow, time to match); [`open_loop`] is the schedule the last two
+//! share. This module holds what they all share: run
 //! metadata and the step interface stress drives.
 
 pub mod chess;
 pub mod http;
 pub mod matchmaking;
+pub mod open_loop;
 pub mod relay;
 pub mod scores;
 pub mod stress;
