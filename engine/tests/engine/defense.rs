@@ -379,3 +379,35 @@ fn chaos_injection_fails_api_requests_but_not_probes() {
         "{m}"
     );
 }
+
+#[test]
+fn forwarded_for_is_trusted_only_from_trusted_proxies() {
+    let get = |s: &Server, xff: &str| {
+        s.request(
+            "GET",
+            "/api/leaderboard?game=g",
+            &[("X-Forwarded-For", xff)],
+            b"",
+        )
+        .status
+    };
+    // Behind a trusted proxy (the test client is 127.0.0.1): each forwarded
+    // client has its own allowance.
+    let s = start_with(&[
+        ("HTTP_API_RATE_PER_MIN", "2"),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+    ]);
+    assert_ne!(get(&s, "203.0.113.1"), 429);
+    assert_ne!(get(&s, "203.0.113.1"), 429);
+    assert_eq!(get(&s, "203.0.113.1"), 429);
+    assert_ne!(
+        get(&s, "198.51.100.7, 203.0.113.9"),
+        429,
+        "last untrusted hop counts"
+    );
+    // Without trusting the proxy, X-Forwarded-For is ignored: one shared allowance.
+    let s = start_with(&[("HTTP_API_RATE_PER_MIN", "2")]);
+    assert_ne!(get(&s, "203.0.113.1"), 429);
+    assert_ne!(get(&s, "203.0.113.2"), 429);
+    assert_eq!(get(&s, "203.0.113.3"), 429);
+}
