@@ -43,10 +43,20 @@ enum HttpEnd {
 pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
     let entry = shard.register(fd_of(&stream), peer);
     let work = serve_inner(&shard, stream, &entry);
+    guarded(&shard, &entry, work).await;
+}
+
+/// Run a registered connection's `work` to its end; a panic inside it is
+/// caught and cleaned up by [`crashed`]. The entry leaves the table after.
+pub async fn guarded(
+    shard: &Shard,
+    entry: &ConnEntry,
+    work: impl std::future::Future<Output = ()>,
+) {
     if let Err(panic) = AssertUnwindSafe(work).catch_unwind().await {
-        crashed(&shard, &entry, &*panic);
+        crashed(shard, entry, &*panic);
     }
-    shard.deregister(&entry);
+    shard.deregister(entry);
 }
 
 /// Clean up after a panic caught in a connection's task.

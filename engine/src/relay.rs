@@ -14,7 +14,6 @@ use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::time::Instant;
 
-use futures_lite::FutureExt;
 use glommio::net::TcpStream;
 use glommio::spawn_local;
 use shards::outbox::OutState;
@@ -50,10 +49,7 @@ pub async fn adopt(
         slot_ip,
         pending,
     );
-    if let Err(panic) = AssertUnwindSafe(work).catch_unwind().await {
-        conn::crashed(&shard, &entry, &*panic);
-    }
-    shard.deregister(&entry);
+    conn::guarded(&shard, &entry, work).await;
 }
 
 fn notice(code: &str, message: &str) -> Frame {

@@ -60,12 +60,7 @@ pub async fn adopt(shard: Rc<Shard>, m: Box<Moving>) {
         state,
         inbox,
     );
-    if let Err(panic) =
-        futures_lite::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(work)).await
-    {
-        conn::crashed(&shard, &entry, &*panic);
-    }
-    shard.deregister(&entry);
+    conn::guarded(&shard, &entry, work).await;
 }
 
 /// One JSON text frame.
