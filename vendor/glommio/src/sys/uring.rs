@@ -1064,6 +1064,23 @@ impl SleepableRing {
         }
     }
 
+    /// Waits for one completion while the link poll is already armed
+    /// (roomcore patch).
+    fn wait_linked(&mut self) -> io::Result<usize> {
+        assert_eq!(
+            self.waiting_kernel_submission(),
+            0,
+            "sleeping with pending SQEs"
+        );
+        self.ring
+            .cq()
+            .wait(1)
+            .map(|_| 1)
+            .or_else(Reactor::busy_ok)
+            .or_else(Reactor::again_ok)
+            .or_else(Reactor::intr_ok)
+    }
+
     fn sleep(&mut self, link: &Source) -> io::Result<usize> {
         assert_eq!(
             self.waiting_kernel_submission(),
@@ -1242,7 +1259,12 @@ pub(crate) struct Reactor {
     poll_ring: RefCell<PollRing>,
 
     latency_preemption_timeout_src: Cell<Option<Source>>,
+    /// Absolute expiry of `latency_preemption_timeout_src` (roomcore patch).
+    latency_preemption_deadline: Cell<Option<Instant>>,
     throughput_preemption_timeout_src: Cell<Option<Source>>,
+    /// The poll that links the latency ring into the main ring while asleep,
+    /// kept armed across sleeps (roomcore patch).
+    link_rings_src: Cell<Option<Source>>,
 
     link_fd: RawFd,
 
@@ -1373,7 +1395,9 @@ impl Reactor {
             latency_ring: RefCell::new(latency_ring),
             poll_ring: RefCell::new(poll_ring),
             latency_preemption_timeout_src: Cell::new(None),
+            latency_preemption_deadline: Cell::new(None),
             throughput_preemption_timeout_src: Cell::new(None),
+            link_rings_src: Cell::new(None),
             blocking_thread,
             link_fd,
             notifier,
@@ -1746,6 +1770,17 @@ impl Reactor {
     /// We may not be able to register an `SQE` at this point, so we return an
     /// Error and will just not sleep.
     fn link_rings_and_sleep(&self, ring: &mut SleepableRing) -> io::Result<()> {
+        // roomcore patch: the link poll stays armed across sleeps. Upstream
+        // dropped it after every wake-up, which cancelled it (an
+        // IORING_OP_ASYNC_CANCEL that searches the main ring's poll table, as
+        // long as the number of sockets being polled) and re-armed it on the
+        // next sleep.
+        if let Some(armed) = self.link_rings_src.take() {
+            if armed.is_in_flight() {
+                self.link_rings_src.set(Some(armed));
+                return ring.wait_linked().or_else(Self::busy_ok).map(|_| {});
+            }
+        }
         let link_rings = Source::new(
             IoRequirements::default(),
             self.link_fd,
@@ -1753,7 +1788,32 @@ impl Reactor {
             None,
             None,
         );
-        ring.sleep(&link_rings).or_else(Self::busy_ok).map(|_| {})
+        let res = ring.sleep(&link_rings).or_else(Self::busy_ok).map(|_| {});
+        self.link_rings_src.set(Some(link_rings));
+        res
+    }
+
+    /// Arms the latency-ring timer to fire within `dur`, keeping the one
+    /// already armed when it fires no later (roomcore patch: upstream
+    /// cancelled and re-armed it on every turn of the event loop). Returns
+    /// whether a new timer was queued.
+    fn arm_latency_timer(&self, lat_ring: &mut SleepableRing, dur: Duration) -> bool {
+        let want = Instant::now() + dur;
+        if let Some(armed) = self.latency_preemption_timeout_src.take() {
+            let keep = armed.is_in_flight()
+                && self
+                    .latency_preemption_deadline
+                    .get()
+                    .is_some_and(|at| at <= want);
+            if keep {
+                self.latency_preemption_timeout_src.set(Some(armed));
+                return false;
+            }
+        }
+        self.latency_preemption_timeout_src
+            .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
+        self.latency_preemption_deadline.set(Some(want));
+        true
     }
 
     pub(crate) fn poll_io(&self, woke: &mut usize) -> io::Result<()> {
@@ -1840,16 +1900,24 @@ impl Reactor {
         //
         // But if we will sleep, there might be a timer registered that needs
         // to be removed otherwise we'll wake up when it expires.
-        drop(self.latency_preemption_timeout_src.take());
+        //
+        // roomcore patch: the latency timer is kept when it fires no later than
+        // needed (`arm_latency_timer`); an early expiry only costs one extra
+        // turn of the loop.
 
         // Schedule the throughput-based timeout immediately: it won't matter if we end
-        // up sleeping.
-        self.throughput_preemption_timeout_src.replace(Some(
-            main_ring.prepare_throughput_preemption_timer(
+        // up sleeping. roomcore patch: re-armed only once it has fired; upstream
+        // cancelled and re-armed it on every turn of the loop, and each cancel
+        // searched the main ring's poll table (one entry per polled socket).
+        let throughput = self.throughput_preemption_timeout_src.take();
+        let throughput = match throughput {
+            Some(armed) if armed.is_in_flight() => armed,
+            _ => main_ring.prepare_throughput_preemption_timer(
                 self.ring_depth() as u32,
                 self.eventfd_src.raw(),
             ),
-        ));
+        };
+        self.throughput_preemption_timeout_src.set(Some(throughput));
 
         // This will only dispatch if we run out of sqes. Which means until
         // flush_rings! nothing is really send to the kernel...
@@ -1871,9 +1939,9 @@ impl Reactor {
             // We are about to go to sleep. It's ok to sleep, but if there
             // is a timer set, we need to make sure we wake up to handle it.
             if let Some(dur) = user_timer {
-                self.latency_preemption_timeout_src
-                    .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
-                assert!(flush_rings!(lat_ring)? > 0);
+                if self.arm_latency_timer(&mut lat_ring, dur) {
+                    assert!(flush_rings!(lat_ring)? > 0);
+                }
             }
             // From this moment on the remote executors are aware that we are sleeping
             // We have to sweep the remote channels function once more because since
@@ -1900,8 +1968,7 @@ impl Reactor {
         }
 
         if let Some(preempt) = preempt_timer() {
-            self.latency_preemption_timeout_src
-                .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
+            self.arm_latency_timer(&mut lat_ring, preempt);
             flush_rings!(lat_ring, main_ring)?;
         }
 
