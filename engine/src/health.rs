@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use shards::ShardStats;
 
+use crate::http::response::push_decimal;
 use crate::http::Response;
 use crate::shard::Shard;
 
@@ -21,7 +22,7 @@ pub const STORAGE_CHECK_MAX_AGE: Duration = Duration::from_secs(1);
 /// Results are cached per shard for [`STORAGE_CHECK_MAX_AGE`], so a load
 /// balancer hammering `/health` does not turn into one SQLite round trip per
 /// request; the report says how old the check is.
-async fn storage_check(shard: &Shard) -> (bool, String) {
+async fn storage_check(shard: &Shard) -> (bool, Vec<u8>) {
     let fresh = shard
         .storage_check
         .borrow()
@@ -40,14 +41,14 @@ async fn storage_check(shard: &Shard) -> (bool, String) {
             (now, ok, r)
         }
     };
-    let sep = if rendered.len() > 1 { "," } else { "" };
-    (
-        ok,
-        format!(
-            "{rendered}{sep}\"checked_ms_ago\":{}}}",
-            at.elapsed().as_millis()
-        ),
-    )
+    let mut out = rendered.into_bytes();
+    if out.len() > 1 {
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"checked_ms_ago\":");
+    push_decimal(&mut out, at.elapsed().as_millis() as u64);
+    out.push(b'}');
+    (ok, out)
 }
 
 async fn run_storage_check(shard: &Shard) -> (bool, serde_json::Value) {
@@ -80,6 +81,14 @@ async fn run_storage_check(shard: &Shard) -> (bool, serde_json::Value) {
     (error.is_none(), report)
 }
 
+/// Append `,"name":value`.
+fn field(body: &mut Vec<u8>, name: &str, value: u64) {
+    body.extend_from_slice(b",\"");
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(b"\":");
+    push_decimal(body, value);
+}
+
 /// Build the `/health` response.
 pub async fn health(shard: &Shard) -> Response {
     let all = shard.gather_stats().await;
@@ -92,30 +101,36 @@ pub async fn health(shard: &Shard) -> Response {
     } else {
         "ok"
     };
-    // Hand-written: /health is polled hard by load balancers.
-    let body = format!(
-        concat!(
-            r#"{{"status":"{}","version":"{}","uptime_secs":{},"shards":{},"shard":{},"#,
-            r#""shards_reporting":{},"ready":{},"connections":{},"websockets":{},"rooms":{},"#,
-            r#""http_requests_total":{},"ws_messages_in_total":{},"ws_messages_out_total":{},"#,
-            r#""slow_consumers_total":{},"storage":{}}}"#
-        ),
-        status,
-        env!("CARGO_PKG_VERSION"),
+    // Plain byte pushes, no `fmt`: /health is polled hard by load balancers.
+    let mut body = Vec::with_capacity(400 + storage.len());
+    body.extend_from_slice(b"{\"status\":\"");
+    body.extend_from_slice(status.as_bytes());
+    body.extend_from_slice(b"\",\"version\":\"");
+    body.extend_from_slice(env!("CARGO_PKG_VERSION").as_bytes());
+    body.push(b'"');
+    field(
+        &mut body,
+        "uptime_secs",
         shard.global.started.elapsed().as_secs(),
-        shard.shards(),
-        shard.id,
-        all.len(),
-        shard.global.ready(),
-        t.connections,
-        t.websockets,
-        t.rooms,
-        t.http_requests_total,
-        t.ws_messages_in_total,
-        t.ws_messages_out_total,
-        t.slow_consumers_total,
-        storage,
     );
+    field(&mut body, "shards", shard.shards() as u64);
+    field(&mut body, "shard", shard.id as u64);
+    field(&mut body, "shards_reporting", all.len() as u64);
+    body.extend_from_slice(if shard.global.ready() {
+        b",\"ready\":true".as_slice()
+    } else {
+        b",\"ready\":false".as_slice()
+    });
+    field(&mut body, "connections", t.connections);
+    field(&mut body, "websockets", t.websockets);
+    field(&mut body, "rooms", t.rooms);
+    field(&mut body, "http_requests_total", t.http_requests_total);
+    field(&mut body, "ws_messages_in_total", t.ws_messages_in_total);
+    field(&mut body, "ws_messages_out_total", t.ws_messages_out_total);
+    field(&mut body, "slow_consumers_total", t.slow_consumers_total);
+    body.extend_from_slice(b",\"storage\":");
+    body.extend_from_slice(&storage);
+    body.push(b'}');
     let code = if storage_ok { 200 } else { 503 };
-    Response::json(code, body.into_bytes())
+    Response::json(code, body)
 }
