@@ -141,7 +141,17 @@ pub fn ramp(
             }
         }
     }
-    let first_failure = steps.iter().find(|s| !s.ok).cloned();
+    // The first failing step that no passing step at the same or a higher rate overruled (a
+    // stall rescued by its retry is not where the server broke).
+    let first_failure = steps
+        .iter()
+        .find(|s| {
+            !s.ok
+                && !steps
+                    .iter()
+                    .any(|t| t.ok && t.offered_rate >= s.offered_rate)
+        })
+        .cloned();
     let hist = best.as_ref().map(|b| b.hist.clone());
     let result = StressResult {
         kind: String::new(),
@@ -352,6 +362,8 @@ mod tests {
         let (r, _) = ramp(&mut f, &params(), |_| {});
         assert!(r.breaking_point.unwrap().offered_rate >= 2250.0);
         assert!(r.steps.iter().any(|s| s.kind == "ramp (retry)" && s.ok));
+        // the rescued stall at 1500 is not reported as the first failure
+        assert!(r.first_failure.unwrap().offered_rate > 3000.0);
     }
 
     #[test]
