@@ -8,6 +8,43 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Storage, auth and game knobs. They are parsed and validated by the services
+/// that own them (`api/settings.rs`, `game/mod.rs`), which read them through
+/// [`Config::service_var`]: a flag (`STORAGE_BATCH_MAX` is `--storage-batch-max`)
+/// wins over the environment variable. `ROOMCORE_TOKEN_SECRET` is deliberately
+/// not here: a secret on the command line is visible to every local user.
+pub const SERVICE_KEYS: &[&str] = &[
+    "STORAGE_DB_PATH",
+    "STORAGE_SYNCHRONOUS",
+    "STORAGE_QUEUE_CAPACITY",
+    "STORAGE_BATCH_MAX",
+    "STORAGE_RETRY_AFTER_SECS",
+    "TOKEN_TTL_SECS",
+    "PASSWORD_HASH_MEMORY_KIB",
+    "PASSWORD_HASH_ITERATIONS",
+    "AUTH_MAX_INFLIGHT_HASHES",
+    "LEADERBOARD_SIZE",
+    "LEADERBOARD_MAX_GAMES",
+    "SCORE_MAX",
+    "ROOM_STATE_MAX_BYTES",
+    "ROOM_STATE_MAX_ROOMS",
+    "ROOM_SNAPSHOT_INTERVAL_SECS",
+    "ROOM_SNAPSHOT_TTL_SECS",
+    "MAX_ROOMS",
+    "RECONNECT_GRACE_SECS",
+    "GAME_TICK_MS",
+    "MM_WINDOW_BASE",
+    "MM_WINDOW_PER_SEC",
+    "MM_WINDOW_MAX",
+    "MM_TICKET_TTL_SECS",
+    "MM_MAX_QUEUE",
+];
+
+/// The flag of a service knob: `STORAGE_BATCH_MAX` -> `--storage-batch-max`.
+pub fn service_flag(env: &str) -> String {
+    format!("--{}", env.to_ascii_lowercase().replace('_', "-"))
+}
+
 /// Validated server configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -78,6 +115,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Minimum level logged.
     pub log_level: Level,
+    /// Service knobs given as flags (environment-variable name, value); see
+    /// [`SERVICE_KEYS`].
+    pub services: Vec<(&'static str, String)>,
 }
 
 /// Log line format.
@@ -144,6 +184,7 @@ impl Default for Config {
             test_hooks: false,
             log_format: LogFormat::Json,
             log_level: Level::Info,
+            services: Vec::new(),
         }
     }
 }
@@ -481,6 +522,15 @@ pub fn usage() -> String {
             k.env
         ));
     }
+    s.push_str("\nStorage, auth and game knobs (validated when the services start):\n");
+    for env in SERVICE_KEYS {
+        s.push_str(&format!(
+            "  {:<34} {}\n",
+            format!("{} VALUE", service_flag(env)),
+            env
+        ));
+    }
+    s.push_str("\nROOMCORE_TOKEN_SECRET is read from the environment only.\n");
     s
 }
 
@@ -504,9 +554,11 @@ impl Config {
                 Some((n, v)) => (n, Some(v.to_string())),
                 None => (a.as_str(), None),
             };
-            let Some(k) = KEYS.iter().find(|k| k.flag == name) else {
+            let key = KEYS.iter().find(|k| k.flag == name);
+            let service = SERVICE_KEYS.iter().find(|e| service_flag(e) == name);
+            if key.is_none() && service.is_none() {
                 return Err(format!("unknown flag {a:?}\n\n{}", usage()));
-            };
+            }
             let v = match inline {
                 Some(v) => v,
                 None => {
@@ -516,7 +568,14 @@ impl Config {
                         .ok_or_else(|| format!("{name} needs a value"))?
                 }
             };
-            (k.set)(&mut c, &v)?;
+            match (key, service) {
+                (Some(k), _) => (k.set)(&mut c, &v)?,
+                (None, Some(env)) => {
+                    c.services.retain(|(e, _)| e != env);
+                    c.services.push((env, v));
+                }
+                (None, None) => unreachable!("checked above"),
+            }
             i += 1;
         }
         c.validate()?;
@@ -527,6 +586,16 @@ impl Config {
     pub fn from_env_and_args() -> Result<Config, String> {
         let args: Vec<String> = std::env::args().skip(1).collect();
         Config::from_sources(|k| std::env::var(k).ok(), &args)
+    }
+
+    /// A service knob (one of [`SERVICE_KEYS`], or any other environment
+    /// variable): its flag value if one was given, else the environment.
+    pub fn service_var(&self, env: &str) -> Option<String> {
+        self.services
+            .iter()
+            .find(|(e, _)| *e == env)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(env).ok())
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -555,6 +624,33 @@ mod tests {
 
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn service_knobs_are_flags_and_the_last_one_wins() {
+        let c = Config::from_sources(
+            |_| None,
+            &args(&[
+                "--storage-batch-max",
+                "7",
+                "--mm-window-max=300",
+                "--storage-batch-max=9",
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.service_var("STORAGE_BATCH_MAX").as_deref(), Some("9"));
+        assert_eq!(c.service_var("MM_WINDOW_MAX").as_deref(), Some("300"));
+        assert_eq!(
+            service_flag("RECONNECT_GRACE_SECS"),
+            "--reconnect-grace-secs"
+        );
+        assert!(usage().contains("--reconnect-grace-secs VALUE"));
+        // the token secret never becomes a flag
+        let e =
+            Config::from_sources(|_| None, &args(&["--roomcore-token-secret", "x"])).unwrap_err();
+        assert!(e.contains("unknown flag"), "{e}");
+        let e = Config::from_sources(|_| None, &args(&["--score-max"])).unwrap_err();
+        assert!(e.contains("needs a value"), "{e}");
     }
 
     #[test]

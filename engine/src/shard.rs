@@ -101,6 +101,7 @@ impl Shard {
         mesh: Mesh,
         services: Services,
     ) -> Shard {
+        let games = crate::game::Games::new(&config);
         Shard {
             id,
             config,
@@ -112,7 +113,7 @@ impl Shard {
             scratch: RefCell::new(vec![0u8; SCRATCH_BYTES]),
             services,
             draining: Cell::new(false),
-            games: crate::game::Games::new(),
+            games,
             ips: IpTable::default(),
             rng: Rng::new(id as u64 + 1),
             memory: MemoryGauge::default(),

@@ -713,3 +713,67 @@ fn an_unopenable_database_stops_start_up_with_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("roomcore.db"), "{err}");
 }
+
+#[test]
+fn storage_and_game_knobs_are_flags_too_and_the_flag_wins() {
+    // SCORE_MAX=1000 in the environment, --score-max 10 on the command line.
+    let s = Server::start_in(
+        &temp_dir("service-flags"),
+        &["--score-max", "10", "--leaderboard-size=5"],
+        &env(&[("SCORE_MAX", "1000"), ("LEADERBOARD_SIZE", "50")]),
+    );
+    let mut c = s.client();
+    let (t, _) = guest(&mut c);
+    let r = post_score(&mut c, &t, "g", 11).unwrap();
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        error_of(&r).contains("score must be between 0 and 10"),
+        "{}",
+        r.body
+    );
+    let r = post_score(&mut c, &t, "g", 10).unwrap();
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = c.get_auth("/api/leaderboard?game=g&limit=6", None).unwrap();
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        error_of(&r).contains("limit must be between 1 and 5"),
+        "{}",
+        r.body
+    );
+    let r = c.get_auth("/api/leaderboard?game=g&limit=5", None).unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["entries"][0]["score"], 10, "{}", r.body);
+}
+
+#[test]
+fn a_bad_service_flag_stops_start_up_with_a_clear_error() {
+    let dir = temp_dir("service-flags-bad");
+    for (args, needle) in [
+        (vec!["--score-max", "lots"], "SCORE_MAX"),
+        (
+            vec!["--storage-synchronous", "sometimes"],
+            "STORAGE_SYNCHRONOUS",
+        ),
+        (vec!["--game-tick-ms", "fast"], "GAME_TICK_MS"),
+        (vec!["--storage-batch-max"], "needs a value"),
+        // secrets are environment-only: a flag would show them in `ps`
+        (vec!["--roomcore-token-secret", SECRET], "unknown flag"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_roomcore"))
+            .args(["--listen", "127.0.0.1:0", "--shards", "2", "--data-dir"])
+            .arg(&dir)
+            .args(&args)
+            .env("LOG_LEVEL", "warn")
+            .envs(env(&[]))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run roomcore");
+        assert!(!out.status.success(), "{args:?} started");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("listening"),
+            "{args:?} listened"
+        );
+    }
+}

@@ -88,9 +88,10 @@ impl ServicesSeed {
     /// Open storage (database, migrations, boards), load the token key, and
     /// sweep stale room snapshots. Returns once the database is open.
     pub fn open(config: &Config) -> Result<ServicesSeed, String> {
-        let settings = ApiSettings::from_env(|k| std::env::var(k).ok(), &config.data_dir)?;
+        let mut settings = ApiSettings::from_env(|k| config.service_var(k), &config.data_dir)?;
+        settings.test_hooks |= config.test_hooks;
         // Game knobs are read by each shard; refuse bad values at start-up.
-        crate::game::GameConfig::from_env(|k| std::env::var(k).ok())?;
+        crate::game::GameConfig::from_env(|k| config.service_var(k))?;
         let tokens = TokenKey::load_or_create(settings.token_secret.as_deref(), &config.data_dir)
             .map_err(|e| e.to_string())?;
         let passwords = Passwords::new(settings.hash_memory_kib, settings.hash_iterations)

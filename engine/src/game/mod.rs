@@ -52,7 +52,8 @@ pub const LIST_MAX: usize = 100;
 /// The `kind` column of game room snapshots.
 pub const SNAPSHOT_KIND: &str = "game";
 
-/// Knobs of the game layer (environment variables, see the README).
+/// Knobs of the game layer (flags or environment variables, read through
+/// `Config::service_var`; see the README).
 #[derive(Debug, Clone)]
 pub struct GameConfig {
     /// `MAX_ROOMS`: game rooms in the whole process (each shard may hold
@@ -214,8 +215,9 @@ impl std::fmt::Debug for Games {
 }
 
 impl Games {
-    pub fn new() -> Games {
-        let cfg = GameConfig::from_env(|k| std::env::var(k).ok()).unwrap_or_else(|e| {
+    /// The game tables of one shard, configured from `config`'s service knobs.
+    pub fn new(config: &crate::config::Config) -> Games {
+        let cfg = GameConfig::from_env(|k| config.service_var(k)).unwrap_or_else(|e| {
             log!(Error, "bad game configuration, using defaults", error = e);
             GameConfig::from_env(|_| None).expect("defaults are valid")
         });
@@ -233,12 +235,6 @@ impl Games {
     /// Rooms one shard may hold.
     pub fn per_shard_limit(&self, shards: usize) -> usize {
         self.cfg.max_rooms.div_ceil(shards.max(1))
-    }
-}
-
-impl Default for Games {
-    fn default() -> Self {
-        Games::new()
     }
 }
 
