@@ -209,5 +209,8 @@ bitflags::bitflags! {
     #[derive(Debug, Clone, Copy)]
     pub struct CompletionFlags: u32 {
         const BUFFER_SHIFT    = 1 << 0;
+        /// IORING_CQE_F_MORE: a multishot request stays armed after this
+        /// completion (roomcore patch: the flag was truncated away before).
+        const MORE            = 1 << 1;
     }
 }

@@ -3,6 +3,7 @@
 //
 // This product includes software developed at Datadog (https://www.datadoghq.com/). Copyright 2020 Datadog, Inc.
 //
+use std::sync::atomic::{AtomicBool, Ordering};
 use crate::{
     reactor::Reactor,
     sys::{self, Source, SourceType},
@@ -215,12 +216,21 @@ impl Timeout {
     }
 }
 
+/// roomcore patch: set once a multishot poll was refused with EINVAL; reads
+/// then arm one-shot polls.
+static MULTISHOT_POLL_UNSUPPORTED: AtomicBool = AtomicBool::new(false);
+
 #[derive(Debug)]
 pub(crate) struct NonBufferedStream<S> {
     reactor: Weak<Reactor>,
     stream: S,
     source_tx: Option<Source>,
+    /// roomcore patch: a multishot read-readiness poll, armed once and kept
+    /// while the stream lives (upstream armed a one-shot poll after every
+    /// short read).
     source_rx: Option<Source>,
+    /// Data may be waiting: try `recv` before waiting for the poll.
+    rx_maybe_ready: bool,
     write_timeout: Timeout,
     read_timeout: Timeout,
 }
@@ -229,7 +239,12 @@ impl<S: AsRawFd> NonBufferedStream<S> {
     fn init(&mut self) {
         let reactor = self.reactor.upgrade().unwrap();
         let stream_fd = self.stream.as_raw_fd();
-        self.source_rx = Some(reactor.poll_read_ready(stream_fd));
+        self.source_rx = Some(if MULTISHOT_POLL_UNSUPPORTED.load(Ordering::Relaxed) {
+            reactor.poll_read_ready(stream_fd)
+        } else {
+            reactor.poll_read_ready_multi(stream_fd)
+        });
+        self.rx_maybe_ready = true;
     }
 
     pub(crate) fn try_peek(&self, buf: &mut [u8]) -> Option<io::Result<usize>> {
@@ -258,44 +273,59 @@ impl<S: AsRawFd> NonBufferedStream<S> {
         cx: &Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
+        // roomcore patch: read first while data may be waiting; a short read
+        // drained the socket, so wait for the multishot poll to report more
+        // (it stays armed, so nothing is re-armed per read).
         let reactor = self.reactor.upgrade().unwrap();
         let reactor = reactor.as_ref();
-
-        let no_pending_poll = self
-            .source_rx
-            .as_ref()
-            .map(|src| src.result().is_some())
-            .unwrap_or(true);
-
-        if no_pending_poll {
-            if let Some(result) = super::yolo_recv(self.stream.as_raw_fd(), buf) {
-                self.source_rx.take();
-                self.read_timeout.cancel_timer(reactor);
-                let result = poll_err!(result);
-                // Start an early poll if the buffer is not fully filled. So when
-                // the next time `poll_read` is called, it will be known immediately
-                // whether the underlying stream is ready for reading.
-                if result > 0 && result < buf.len() {
-                    self.source_rx = Some(reactor.poll_read_ready(self.stream.as_raw_fd()));
-                    // The `rush_dispatch`s here and after could be removed to
-                    // improve performance if #458 is handled appropriately.
-                    // reactor.rush_dispatch(self.source_rx.as_ref().unwrap());
+        let fd = self.stream.as_raw_fd();
+        loop {
+            let reported = match self.source_rx.as_ref().and_then(|src| src.take_result()) {
+                Some(Err(e)) if e.raw_os_error() == Some(libc::EINVAL) => {
+                    // A kernel without multishot poll (before 5.13).
+                    MULTISHOT_POLL_UNSUPPORTED.store(true, Ordering::Relaxed);
+                    true
                 }
-                return Poll::Ready(Ok(result));
+                Some(_) => true,
+                None => false,
+            };
+            if self.rx_maybe_ready || reported {
+                match super::yolo_recv(fd, buf) {
+                    Some(result) => {
+                        self.read_timeout.cancel_timer(reactor);
+                        // A short read drained the socket; end of stream and
+                        // errors are sticky (no new wake-up will report them).
+                        self.rx_maybe_ready =
+                            !matches!(result, Ok(n) if n > 0 && n < buf.len());
+                        return Poll::Ready(result);
+                    }
+                    None => self.rx_maybe_ready = false,
+                }
             }
+
+            poll_err!(self.read_timeout.check(reactor));
+
+            let armed = self
+                .source_rx
+                .as_ref()
+                .is_some_and(|src| src.is_in_flight());
+            if !armed {
+                // Never armed, or ended by the kernel: arm a new one. If data
+                // is already there it completes at once.
+                self.source_rx = Some(if MULTISHOT_POLL_UNSUPPORTED.load(Ordering::Relaxed) {
+                    reactor.poll_read_ready(fd)
+                } else {
+                    reactor.poll_read_ready_multi(fd)
+                });
+            }
+            let source = self.source_rx.as_ref().unwrap();
+            if source.result().is_some() {
+                continue;
+            }
+            source.add_waiter_single(cx.waker());
+            self.read_timeout.maybe_set_timer(reactor, cx.waker());
+            return Poll::Pending;
         }
-
-        poll_err!(self.read_timeout.check(reactor));
-
-        if no_pending_poll {
-            self.source_rx = Some(reactor.poll_read_ready(self.stream.as_raw_fd()));
-            // reactor.rush_dispatch(self.source_rx.as_ref().unwrap());
-        }
-
-        let source = self.source_rx.as_ref().unwrap();
-        source.add_waiter_single(cx.waker());
-        self.read_timeout.maybe_set_timer(reactor, cx.waker());
-        Poll::Pending
     }
 
     pub(crate) fn poll_write(&mut self, cx: &Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
@@ -366,6 +396,7 @@ where
             stream: socket.into(),
             source_tx: None,
             source_rx: None,
+            rx_maybe_ready: true,
             write_timeout: Timeout::new(reactor.register_timer()),
             read_timeout: Timeout::new(reactor.register_timer()),
         };

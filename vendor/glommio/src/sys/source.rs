@@ -287,8 +287,19 @@ impl Source {
         self.inner.borrow_mut().wakers.waiters.push(waker)
     }
 
+    /// Takes the result of a completion, leaving none: for a multishot poll,
+    /// which reports readiness many times (roomcore patch).
+    pub(crate) fn take_result(&self) -> Option<io::Result<usize>> {
+        self.inner
+            .borrow_mut()
+            .wakers
+            .result
+            .take()
+            .map(|x| OsResult::from(&x).into())
+    }
+
     /// The request is queued or in the kernel (its completion not consumed yet).
-    pub(super) fn is_in_flight(&self) -> bool {
+    pub(crate) fn is_in_flight(&self) -> bool {
         self.inner.borrow().enqueued.is_some()
     }
 

@@ -57,6 +57,8 @@ const MSG_ZEROCOPY: i32 = 0x4000000;
 #[derive(Debug)]
 enum UringOpDescriptor {
     PollAdd(PollFlags),
+    /// roomcore patch: `IORING_POLL_ADD_MULTI`, one completion per wake-up.
+    PollAddMulti(PollFlags),
     PollRemove(*const u8),
     Cancel(u64),
     Write(*const u8, usize, u64),
@@ -274,6 +276,11 @@ fn fill_sqe<F>(
         match op.args {
             UringOpDescriptor::PollAdd(events) => {
                 sqe.prep_poll_add(op.fd, events);
+            }
+            UringOpDescriptor::PollAddMulti(events) => {
+                sqe.prep_poll_add(op.fd, events);
+                // IORING_POLL_ADD_MULTI lives in the length field.
+                sqe.raw_mut().len = 1;
             }
             UringOpDescriptor::PollRemove(to_remove) => {
                 user_data = 0;
@@ -550,6 +557,26 @@ where
         // No user data is `POLL_REMOVE` or `CANCEL`, we won't process.
         if value.user_data() == 0 {
             return Some(false);
+        }
+
+        // roomcore patch: a multishot request that stays armed keeps its
+        // source; its waiters learn of each completion through the result.
+        if value.flags().contains(iou::cqe::CompletionFlags::MORE) {
+            let result = transmute_error(value.result());
+            return Some(source_map.borrow_mut().peek_source_mut(
+                from_user_data(value.user_data()),
+                |mut src| {
+                    let cancelled = matches!(
+                        src.enqueued.as_ref().map(|e| e.status),
+                        Some(EnqueuedStatus::Canceled)
+                    );
+                    if cancelled {
+                        return false;
+                    }
+                    src.wakers.result = Some(result);
+                    src.wakers.wake_waiters()
+                },
+            ));
         }
 
         let src = source_map
@@ -842,8 +869,14 @@ impl UringCommon for PollRing {
 
     fn consume_one_event(&mut self) -> Option<bool> {
         let source_map = self.source_map.clone();
+        let cqe = self.ring.peek_for_cqe();
+        // roomcore patch: a multishot request is still in the kernel after a
+        // completion flagged MORE.
+        let more = cqe
+            .as_ref()
+            .is_some_and(|c| c.flags().contains(iou::cqe::CompletionFlags::MORE));
         process_one_event(
-            self.ring.peek_for_cqe(),
+            cqe,
             |_| None,
             |mut src, res| {
                 record_stats(self, &mut src, &res);
@@ -852,7 +885,9 @@ impl UringCommon for PollRing {
             source_map,
         )
         .map(|x| {
-            self.in_kernel -= 1;
+            if !more {
+                self.in_kernel -= 1;
+            }
             x
         })
     }
@@ -1205,8 +1240,13 @@ impl UringCommon for SleepableRing {
 
     fn consume_one_event(&mut self) -> Option<bool> {
         let source_map = self.source_map.clone();
+        let cqe = self.ring.peek_for_cqe();
+        // roomcore patch: see the poll ring's `consume_one_event`.
+        let more = cqe
+            .as_ref()
+            .is_some_and(|c| c.flags().contains(iou::cqe::CompletionFlags::MORE));
         process_one_event(
-            self.ring.peek_for_cqe(),
+            cqe,
             |source| match source.source_type {
                 SourceType::LinkRings => Some(()),
                 _ => None,
@@ -1221,7 +1261,9 @@ impl UringCommon for SleepableRing {
             source_map,
         )
         .map(|x| {
-            self.in_kernel -= 1;
+            if !more {
+                self.in_kernel -= 1;
+            }
             x
         })
     }
@@ -1484,6 +1526,18 @@ impl Reactor {
 
     pub(crate) fn read_buffered(&self, source: &Source, pos: u64, size: usize) {
         let op = UringOpDescriptor::Read(pos, size);
+        queue_request_into_ring(
+            &mut *self.ring_for_source(source),
+            source,
+            op,
+            &mut self.source_map.borrow_mut(),
+        );
+    }
+
+    /// roomcore patch: a multishot readiness poll (one completion per wake-up
+    /// of the file, until cancelled or ended by the kernel).
+    pub(crate) fn poll_ready_multi(&self, source: &Source, flags: PollFlags) {
+        let op = UringOpDescriptor::PollAddMulti(flags);
         queue_request_into_ring(
             &mut *self.ring_for_source(source),
             source,
