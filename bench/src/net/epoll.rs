@@ -1,5 +1,7 @@
-//! Thin level-triggered epoll wrapper with nanosecond wait timeouts (epoll_pwait2, falling back
-//! to epoll_wait with millisecond rounding on kernels without it).
+//! Thin epoll wrapper with nanosecond wait timeouts (epoll_pwait2, falling back to epoll_wait
+//! with millisecond rounding on kernels without it). Level-triggered by default;
+//! [`Poller::new_edge_triggered`] for users that read and write until `EAGAIN` (or a short
+//! read), which spares the kernel re-polling every ready socket on each wait.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -23,6 +25,7 @@ pub struct Poller {
     events: Vec<libc::epoll_event>,
     ready: usize,
     pwait2: bool,
+    edge: bool,
 }
 
 fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
@@ -46,13 +49,25 @@ impl Poller {
             events: vec![empty; capacity.max(16)],
             ready: 0,
             pwait2: true,
+            edge: false,
         })
+    }
+
+    /// An edge-triggered poller (`EPOLLET`): an event reports new readiness once, so its user
+    /// must read until a short read or `EAGAIN`, and write until done or `EAGAIN`.
+    pub fn new_edge_triggered(capacity: usize) -> io::Result<Self> {
+        let mut p = Self::new(capacity)?;
+        p.edge = true;
+        Ok(p)
     }
 
     fn ctl(&self, op: libc::c_int, fd: RawFd, token: u64, write: bool) -> io::Result<()> {
         let mut flags = libc::EPOLLIN | libc::EPOLLRDHUP;
         if write {
             flags |= libc::EPOLLOUT;
+        }
+        if self.edge {
+            flags |= libc::EPOLLET;
         }
         let mut ev = libc::epoll_event {
             events: flags as u32,
@@ -161,5 +176,26 @@ mod tests {
         assert!(p.event(0).writable);
         p.delete(a.as_raw_fd()).unwrap();
         assert_eq!(p.wait(Some(0)).unwrap(), 0);
+    }
+
+    #[test]
+    fn edge_triggered_reports_new_data_once() {
+        let mut p = Poller::new_edge_triggered(8).unwrap();
+        let (a, mut b) = UnixStream::pair().unwrap();
+        p.add(a.as_raw_fd(), 3, false).unwrap();
+        b.write_all(b"x").unwrap();
+        assert_eq!(p.wait(Some(1_000_000_000)).unwrap(), 1);
+        assert!(p.event(0).readable);
+        // not read: level-triggered would report it again, edge-triggered does not
+        assert_eq!(p.wait(Some(0)).unwrap(), 0);
+        // new data is a new edge
+        b.write_all(b"y").unwrap();
+        assert_eq!(p.wait(Some(1_000_000_000)).unwrap(), 1);
+        assert_eq!(p.event(0).token, 3);
+        // the level-triggered poller keeps reporting unread data
+        let mut lt = Poller::new(8).unwrap();
+        lt.add(a.as_raw_fd(), 4, false).unwrap();
+        assert_eq!(lt.wait(Some(0)).unwrap(), 1);
+        assert_eq!(lt.wait(Some(0)).unwrap(), 1);
     }
 }

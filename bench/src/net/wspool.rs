@@ -145,7 +145,9 @@ impl WsPool {
         let seed = std::process::id() ^ (crate::procstat::self_cpu_us() as u32);
         let mask = (seed.wrapping_mul(0x9E37_79B9) | 0x0101_0101).to_le_bytes();
         Ok(Self {
-            poller: Poller::new(1024)?,
+            // Reads go until a short read or EAGAIN and writes until EAGAIN (`read_conn`,
+            // `write_out`), so edge-triggered readiness is enough.
+            poller: Poller::new_edge_triggered(1024)?,
             conns: Vec::new(),
             scratch: vec![0; SCRATCH],
             dirty: Vec::new(),
