@@ -94,6 +94,12 @@ bitflags::bitflags! {
         const ATTACH_WQ = 1 << 5;
         /// No IPI to run task work: it runs on the next kernel entry.
         const COOP_TASKRUN = 1 << 8;
+        /// Report pending task work in the SQ flags (`IORING_SQ_TASKRUN`).
+        const TASKRUN_FLAG = 1 << 9;
+        /// Only the creating thread submits.
+        const SINGLE_ISSUER = 1 << 12;
+        /// Task work runs only when the thread asks (`io_uring_enter` with GETEVENTS).
+        const DEFER_TASKRUN = 1 << 13;
     }
 }
 

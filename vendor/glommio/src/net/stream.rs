@@ -220,6 +220,14 @@ impl Timeout {
 /// then arm one-shot polls.
 static MULTISHOT_POLL_UNSUPPORTED: AtomicBool = AtomicBool::new(false);
 
+/// Whether reads arm one-shot polls: after an EINVAL from the kernel, or when
+/// `GLOMMIO_NO_MULTISHOT=1` asks for it (A/B measurements).
+fn one_shot_polls() -> bool {
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *OFF.get_or_init(|| std::env::var_os("GLOMMIO_NO_MULTISHOT").is_some_and(|v| v == "1"))
+        || MULTISHOT_POLL_UNSUPPORTED.load(Ordering::Relaxed)
+}
+
 #[derive(Debug)]
 pub(crate) struct NonBufferedStream<S> {
     reactor: Weak<Reactor>,
@@ -239,7 +247,7 @@ impl<S: AsRawFd> NonBufferedStream<S> {
     fn init(&mut self) {
         let reactor = self.reactor.upgrade().unwrap();
         let stream_fd = self.stream.as_raw_fd();
-        self.source_rx = Some(if MULTISHOT_POLL_UNSUPPORTED.load(Ordering::Relaxed) {
+        self.source_rx = Some(if one_shot_polls() {
             reactor.poll_read_ready(stream_fd)
         } else {
             reactor.poll_read_ready_multi(stream_fd)
@@ -312,7 +320,7 @@ impl<S: AsRawFd> NonBufferedStream<S> {
             if !armed {
                 // Never armed, or ended by the kernel: arm a new one. If data
                 // is already there it completes at once.
-                self.source_rx = Some(if MULTISHOT_POLL_UNSUPPORTED.load(Ordering::Relaxed) {
+                self.source_rx = Some(if one_shot_polls() {
                     reactor.poll_read_ready(fd)
                 } else {
                     reactor.poll_read_ready_multi(fd)

@@ -724,7 +724,12 @@ pub(crate) trait UringCommon {
         self.consume_sqe_queue(&mut queue.submissions, true)
     }
 
+    /// roomcore patch: a ring with deferred task work runs it here, so that
+    /// its completions are posted before they are consumed.
+    fn run_deferred_work(&mut self) {}
+
     fn consume_completion_queue(&mut self, woke: &mut usize) -> usize {
+        self.run_deferred_work();
         let mut completed = 0;
         loop {
             match self.consume_one_event() {
@@ -932,6 +937,8 @@ struct SleepableRing {
     task_queue_stats: AHashMap<TaskQueueHandle, RingIoStats>,
     source_map: Rc<RefCell<SourceMap>>,
     in_kernel: usize,
+    /// roomcore patch: created with `IORING_SETUP_DEFER_TASKRUN`.
+    deferred: bool,
 }
 
 /// roomcore patch: create sleepable rings with IORING_SETUP_COOP_TASKRUN so that
@@ -940,6 +947,38 @@ struct SleepableRing {
 /// every park and roomcore on every socket syscall). Falls back to plain rings on
 /// kernels older than 5.19 (EINVAL). `GLOMMIO_NO_COOP_TASKRUN=1` turns it off.
 fn new_sleepable_ring(size: usize) -> io::Result<iou::IoUring> {
+    Ok(new_sleepable_ring_with(size, false)?.0)
+}
+
+/// roomcore patch: `defer` asks for `IORING_SETUP_DEFER_TASKRUN` (with
+/// `SINGLE_ISSUER` and `TASKRUN_FLAG`): completions of this ring then run as
+/// task work only when the reactor asks (`run_deferred_work`), in one batch,
+/// instead of at the exit of whatever syscall the shard makes next (with
+/// multishot polls that was most `send`s and `recv`s, one small batch each).
+/// Needs Linux 6.1; EINVAL falls back to the other flags, and
+/// `GLOMMIO_NO_DEFER_TASKRUN=1` turns it off. Returns whether it is deferred.
+fn new_sleepable_ring_with(size: usize, defer: bool) -> io::Result<(iou::IoUring, bool)> {
+    if defer
+        && std::env::var_os("GLOMMIO_NO_DEFER_TASKRUN").is_none()
+        && std::env::var_os("GLOMMIO_NO_COOP_TASKRUN").is_none()
+    {
+        match iou::IoUring::new_with_flags(
+            size as _,
+            iou::SetupFlags::COOP_TASKRUN
+                | iou::SetupFlags::TASKRUN_FLAG
+                | iou::SetupFlags::SINGLE_ISSUER
+                | iou::SetupFlags::DEFER_TASKRUN,
+            iou::SetupFeatures::empty(),
+        ) {
+            Ok(ring) => return Ok((ring, true)),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((new_sleepable_ring_plain(size)?, false))
+}
+
+fn new_sleepable_ring_plain(size: usize) -> io::Result<iou::IoUring> {
     if std::env::var_os("GLOMMIO_NO_COOP_TASKRUN").is_none() {
         match iou::IoUring::new_with_flags(
             size as _,
@@ -961,9 +1000,21 @@ impl SleepableRing {
         allocator: Rc<UringBufferAllocator>,
         source_map: Rc<RefCell<SourceMap>>,
     ) -> io::Result<Self> {
+        Self::new_with(size, name, allocator, source_map, false)
+    }
+
+    fn new_with(
+        size: usize,
+        name: &'static str,
+        allocator: Rc<UringBufferAllocator>,
+        source_map: Rc<RefCell<SourceMap>>,
+        defer: bool,
+    ) -> io::Result<Self> {
         assert!(*IO_URING_RECENT_ENOUGH);
+        let (ring, deferred) = new_sleepable_ring_with(size, defer)?;
         Ok(SleepableRing {
-            ring: new_sleepable_ring(size)?,
+            ring,
+            deferred,
             size,
             submission_queue: UringQueueState::with_capacity(size * 4),
             name,
@@ -1188,6 +1239,31 @@ impl UringCommon for SleepableRing {
         self.name
     }
 
+    fn run_deferred_work(&mut self) {
+        const IORING_SQ_TASKRUN: u32 = 1 << 2;
+        const IORING_ENTER_GETEVENTS: libc::c_uint = 1;
+        if !self.deferred {
+            return;
+        }
+        // SAFETY: kflags points into the SQ ring mapped for the ring's life.
+        let flags = unsafe { std::ptr::read_volatile(self.ring.raw().sq.kflags) };
+        if flags & IORING_SQ_TASKRUN == 0 {
+            return;
+        }
+        // SAFETY: plain io_uring_enter on our own ring fd, nothing to submit.
+        unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_enter,
+                self.ring_fd(),
+                0 as libc::c_uint,
+                0 as libc::c_uint,
+                IORING_ENTER_GETEVENTS,
+                std::ptr::null::<libc::c_void>(),
+                0usize,
+            );
+        }
+    }
+
     fn io_stats_mut(&mut self) -> &mut RingIoStats {
         &mut self.stats
     }
@@ -1394,8 +1470,16 @@ impl Reactor {
         let allocator = Rc::new(UringBufferAllocator::new(io_memory));
         let registry = vec![allocator.as_bytes()];
 
-        let main_ring =
-            SleepableRing::new(ring_depth, "main", allocator.clone(), source_map.clone())?;
+        // roomcore patch: only the main ring defers its task work; the latency
+        // ring must post its completions on its own (`need_preempt` reads its
+        // completion queue without entering the kernel).
+        let main_ring = SleepableRing::new_with(
+            ring_depth,
+            "main",
+            allocator.clone(),
+            source_map.clone(),
+            true,
+        )?;
         let poll_ring = PollRing::new(ring_depth, allocator.clone(), source_map.clone())?;
         let mut latency_ring =
             SleepableRing::new(ring_depth, "latency", allocator.clone(), source_map.clone())?;
