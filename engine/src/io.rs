@@ -99,26 +99,6 @@ pub async fn flush_outbox(stream: &Stream, fd: RawFd, outbox: &Outbox) -> io::Re
     Ok(())
 }
 
-/// Outboxes whose parked writers were left asleep by deferred pushes
-/// (`RelayRoom::broadcast_deferred`), with their sockets.
-pub type Parked = Vec<(RawFd, Rc<Outbox>)>;
-
-/// Write each parked outbox from the calling task (one `sendmsg` each, every
-/// frame queued for it in this batch coalesced); wake the writer task of any
-/// that the socket did not take whole, so it waits for writability as usual.
-pub fn flush_parked(parked: &mut Parked) {
-    for (fd, outbox) in parked.drain(..) {
-        if outbox.state() != OutState::Open || outbox.is_empty() {
-            // closing or killed meanwhile: that already woke the writer
-            continue;
-        }
-        match try_send_outbox(fd, &outbox) {
-            Ok(Some(_)) if outbox.is_empty() => {}
-            _ => outbox.wake_writer(),
-        }
-    }
-}
-
 /// A WebSocket's writer task: drain `outbox` into the socket until the session
 /// closes. `Closing` flushes the final frames and leaves the socket to the
 /// reader (or its deadline); `Dead` makes one non-blocking attempt and shuts

@@ -115,7 +115,6 @@ async fn session(
         Member {
             conn: entry.id,
             outbox: outbox.clone(),
-            fd: entry.fd,
         },
     );
     *entry.room.borrow_mut() = Some(room.clone());
@@ -127,9 +126,6 @@ async fn session(
     // One clock read per batch of frames read together, not one per message.
     let batch_now = std::cell::Cell::new(Instant::now());
     let mut room_crashed = false;
-    // Recipients whose writers stayed parked: written by this task at the end
-    // of each read (no writer task wake-up per delivery).
-    let parked: std::cell::RefCell<io::Parked> = std::cell::RefCell::new(Vec::new());
     let s = &shard.stats;
     // Handle one decoded event; returns whether to stop reading.
     let mut on_event = |ev: WsEvent<'_>| -> Flow {
@@ -190,15 +186,10 @@ async fn session(
                         panic!("test hook: panic inside a room handler");
                     }
                     let frame = ws::encode(OpCode::Data(op), payload);
-                    room.broadcast_deferred(
-                        entry.id,
-                        &frame,
-                        |ob| {
-                            ob.set_reason(Disconnect::SlowConsumer);
-                            ob.kill(Some(slow_close.clone()));
-                        },
-                        |m| parked.borrow_mut().push((m.fd, m.outbox.clone())),
-                    )
+                    room.broadcast(entry.id, &frame, |ob| {
+                        ob.set_reason(Disconnect::SlowConsumer);
+                        ob.kill(Some(slow_close.clone()));
+                    })
                 }));
                 match handled {
                     Ok(d) => {
@@ -268,7 +259,6 @@ async fn session(
                 done = true;
             }
         }
-        io::flush_parked(&mut parked.borrow_mut());
     }
     while !done && outbox.state() == OutState::Open {
         let n = match io::read_some(&stream, &shard.scratch).await {
@@ -298,7 +288,6 @@ async fn session(
             r.map(|_| ())
         };
         s.ws_handle_latency.observe(started.elapsed().as_secs_f64());
-        io::flush_parked(&mut parked.borrow_mut());
         if let Err(e) = result {
             fail(e);
             done = true;

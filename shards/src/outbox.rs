@@ -105,32 +105,6 @@ impl Outbox {
         Ok(())
     }
 
-    /// Queue a data frame like [`Outbox::push`], but leave a parked writer
-    /// asleep. `Ok(true)` means the writer was parked with an empty queue: the
-    /// caller now owns the flush, i.e. it writes the queue itself or calls
-    /// [`Outbox::wake_writer`]. It is returned once per parked period (for the
-    /// first frame), so a caller can collect each outbox once. `Ok(false)`: the
-    /// writer is awake or busy and will write the frame.
-    pub fn push_deferred(&self, frame: Frame) -> Result<bool, PushError> {
-        if self.state.get() != OutState::Open {
-            return Err(PushError::Closed);
-        }
-        if self.queued.get() + frame.len() > self.limit {
-            return Err(PushError::Full);
-        }
-        self.queued.set(self.queued.get() + frame.len());
-        let mut inner = self.inner.borrow_mut();
-        let first = inner.queue.is_empty();
-        inner.queue.push_back(frame);
-        Ok(first && inner.waker.is_some())
-    }
-
-    /// Wake the writer (after a deferred push whose flush the caller could
-    /// not finish).
-    pub fn wake_writer(&self) {
-        self.wake();
-    }
-
     /// Queue a control frame (pong, ping, notice): not subject to the bound,
     /// refused only once the connection is closing.
     pub fn push_control(&self, frame: Frame) -> Result<(), PushError> {
@@ -263,44 +237,6 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-    use std::task::Wake;
-
-    struct CountWakes(AtomicUsize);
-    impl Wake for CountWakes {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    #[test]
-    fn deferred_push_leaves_a_parked_writer_asleep_once_per_parked_period() {
-        let ob = Outbox::new(100);
-        let wakes = Arc::new(CountWakes(AtomicUsize::new(0)));
-        let waker = Waker::from(wakes.clone());
-        let mut cx = Context::from_waker(&waker);
-        // no writer parked yet: nobody to hand the flush to
-        assert_eq!(ob.push_deferred(vec![1u8; 4].into()), Ok(false));
-        ob.advance(4);
-        assert!(ob.poll_ready(&mut cx).is_pending());
-        // writer parked: the first deferred frame hands the flush to the caller...
-        assert_eq!(ob.push_deferred(vec![2u8; 4].into()), Ok(true));
-        // ...the next ones of the same period do not (the caller already holds it)
-        assert_eq!(ob.push_deferred(vec![3u8; 4].into()), Ok(false));
-        assert_eq!(wakes.0.load(Ordering::SeqCst), 0);
-        assert_eq!(ob.queued_bytes(), 8);
-        // the bound and the state still apply
-        assert_eq!(ob.push_deferred(vec![0u8; 93].into()), Err(PushError::Full));
-        ob.wake_writer();
-        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
-        ob.kill(None);
-        assert_eq!(
-            ob.push_deferred(vec![0u8; 1].into()),
-            Err(PushError::Closed)
-        );
-    }
 
     fn frame(n: usize) -> Frame {
         vec![7u8; n].into()

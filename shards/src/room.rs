@@ -72,9 +72,6 @@ impl fmt::Display for RoomId {
 pub struct Member {
     pub conn: u64,
     pub outbox: Rc<Outbox>,
-    /// The connection's socket, as a number for the engine's writers (this
-    /// crate never uses it).
-    pub fd: i32,
 }
 
 /// One relay room (lives on its owner shard).
@@ -109,36 +106,21 @@ impl RelayRoom {
         self.members.borrow().iter().map(|m| m.conn).collect()
     }
 
-    /// Push `frame` to every member except `from`, waking their writers. A
-    /// member whose queue is full is handed to `on_slow` (which closes it) and
-    /// counted.
-    pub fn broadcast(&self, from: u64, frame: &Frame, on_slow: impl FnMut(&Outbox)) -> Delivery {
-        self.broadcast_deferred(from, frame, on_slow, |m| m.outbox.wake_writer())
-    }
-
-    /// Like [`RelayRoom::broadcast`], with deferred pushes: a member whose
-    /// writer was parked is handed to `on_parked`, which then owns its flush
-    /// (see [`Outbox::push_deferred`]). Lets the caller write every recipient
-    /// of a batch of frames itself instead of waking one writer task each.
-    pub fn broadcast_deferred(
+    /// Push `frame` to every member except `from`. A member whose queue is full
+    /// is handed to `on_slow` (which closes it) and counted.
+    pub fn broadcast(
         &self,
         from: u64,
         frame: &Frame,
         mut on_slow: impl FnMut(&Outbox),
-        mut on_parked: impl FnMut(&Member),
     ) -> Delivery {
         let mut d = Delivery::default();
         for m in self.members.borrow().iter() {
             if m.conn == from {
                 continue;
             }
-            match m.outbox.push_deferred(frame.clone()) {
-                Ok(parked) => {
-                    d.delivered += 1;
-                    if parked {
-                        on_parked(m);
-                    }
-                }
+            match m.outbox.push(frame.clone()) {
+                Ok(()) => d.delivered += 1,
                 Err(PushError::Full) => {
                     on_slow(&m.outbox);
                     d.slow += 1;
@@ -245,7 +227,6 @@ mod tests {
             Member {
                 conn: 1,
                 outbox: a.clone(),
-                fd: -1,
             },
         );
         rooms.join(
@@ -253,7 +234,6 @@ mod tests {
             Member {
                 conn: 2,
                 outbox: b.clone(),
-                fd: -1,
             },
         );
         let room = rooms.join(
@@ -261,7 +241,6 @@ mod tests {
             Member {
                 conn: 3,
                 outbox: c.clone(),
-                fd: -1,
             },
         );
         let frame: Frame = vec![1u8; 10].into();
