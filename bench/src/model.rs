@@ -68,6 +68,19 @@ impl LatencyRecord {
     }
 }
 
+/// A run's latency histograms as the report wants them: the summaries (for the run's
+/// `latencies`) and the histograms themselves (for the `.hgrm` files and plots), made from one
+/// list so that the two cannot disagree.
+pub fn latency_outputs(
+    hists: Vec<(Metric, Option<SloRow>, LatencyHist)>,
+) -> (Vec<LatencyRecord>, Vec<(Metric, LatencyHist)>) {
+    let records = hists
+        .iter()
+        .map(|(metric, row, h)| LatencyRecord::from_hist(*metric, *row, h))
+        .collect();
+    (records, hists.into_iter().map(|(m, _, h)| (m, h)).collect())
+}
+
 /// Counters of a run (fields a scenario does not use stay 0).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Counts {
@@ -277,5 +290,33 @@ impl RunResult {
     /// The latency series of `metric`, if measured.
     pub fn latency(&self, metric: Metric) -> Option<&LatencyRecord> {
         self.latencies.iter().find(|l| l.metric == metric)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_outputs_keep_metric_row_and_histogram_together() {
+        let mut a = LatencyHist::new();
+        a.record_us(100);
+        let mut b = LatencyHist::new();
+        b.record_us(2_000);
+        b.record_us(3_000);
+        let (records, hists) = latency_outputs(vec![
+            (Metric::WsMessage, Some(SloRow::WsMessage), a),
+            (Metric::Http, None, b),
+        ]);
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[0].metric, Metric::WsMessage);
+        assert_eq!(records[0].slo_row, Some(SloRow::WsMessage));
+        assert_eq!(records[1].metric, Metric::Http);
+        assert_eq!(records[1].slo_row, None);
+        assert_eq!(records[1].summary.count, 2);
+        assert_eq!(hists[0].0, Metric::WsMessage);
+        assert_eq!(hists[0].1.count(), 1);
+        assert_eq!(hists[1].0, Metric::Http);
+        assert_eq!(hists[1].1.count(), 2);
     }
 }

@@ -12,16 +12,6 @@ use common::{Client, Server};
 use serde_json::{json, Value};
 use tungstenite::Message;
 
-fn guest(c: &mut Client) -> (String, i64) {
-    let r = c.send("POST", "/api/auth/guest", &[], b"").unwrap();
-    assert_eq!(r.status, 201, "{}", r.body);
-    let v = r.json();
-    (
-        v["token"].as_str().unwrap().to_string(),
-        v["user"]["id"].as_i64().unwrap(),
-    )
-}
-
 /// A typed `/ws` client.
 struct Player {
     ws: common::Ws,
@@ -62,7 +52,7 @@ impl Player {
 
     /// A new guest on a shard other than `not` (when given).
     fn on_shard(s: &Server, c: &mut Client, want: Option<usize>, not: Option<usize>) -> Player {
-        let (token, id) = guest(c);
+        let (token, id) = c.guest();
         for _ in 0..40 {
             let p = Player::connect(s, &token, id);
             if want.is_none_or(|w| p.shard == w) && not.is_none_or(|n| p.shard != n) {
@@ -524,12 +514,12 @@ fn two_hundred_players_in_two_modes_are_matched_with_bounded_gaps() {
     // 100 chess players (solo), 100 party players: 50 solo + 25 parties of 2.
     for k in 0..175 {
         let mode = if k < 100 { "chess" } else { "party" };
-        let (t, id) = guest(&mut c);
+        let (t, id) = c.guest();
         let r = next_rating();
         let mut body = json!({"mode": mode, "region": "eu", "rating": r});
         rating.insert(id, r);
         if k >= 150 {
-            let (t2, id2) = guest(&mut c);
+            let (t2, id2) = c.guest();
             rating.insert(id2, r);
             body["party"] = json!([t2]);
         }

@@ -31,16 +31,6 @@ fn start(tag: &str, extra: &[(&str, &str)]) -> Server {
     Server::start_in(&temp_dir(tag), &[], &env(extra))
 }
 
-fn guest(c: &mut Client) -> (String, i64) {
-    let r = c.send("POST", "/api/auth/guest", &[], b"").unwrap();
-    assert_eq!(r.status, 201, "{}", r.body);
-    let v = r.json();
-    (
-        v["token"].as_str().unwrap().to_string(),
-        v["user"]["id"].as_i64().unwrap(),
-    )
-}
-
 fn error_of(r: &HttpResponse) -> String {
     r.json()["error"].as_str().unwrap_or_default().to_string()
 }
@@ -183,7 +173,7 @@ fn accounts_and_tokens_happy_paths_and_errors() {
     assert_eq!(r.status, 400);
 
     // Guests: instant identity, cannot sign in with a password.
-    let (gt, gid) = guest(&mut c);
+    let (gt, gid) = c.guest();
     let me = c.get_auth("/api/auth/me", Some(&gt)).unwrap().json();
     assert_eq!(me["guest"], true);
     assert_eq!(me["id"], gid);
@@ -269,7 +259,7 @@ fn accounts_and_tokens_happy_paths_and_errors() {
 fn score_and_leaderboard_validation() {
     let s = start("scores-errors", &[("SCORE_MAX", "1000")]);
     let mut c = s.client();
-    let (t, _) = guest(&mut c);
+    let (t, _) = c.guest();
     let r = c
         .post_json("/api/scores", None, &json!({"game": "g", "score": 1}))
         .unwrap();
@@ -338,7 +328,7 @@ fn score_and_leaderboard_validation() {
         (v["rank"].as_u64(), v["score"].as_i64()),
         (Some(1), Some(1000))
     );
-    let (t2, _) = guest(&mut c);
+    let (t2, _) = c.guest();
     let v = c
         .get_auth("/api/leaderboard/me?game=g", Some(&t2))
         .unwrap()
@@ -356,7 +346,7 @@ fn ten_thousand_scores_from_fifty_clients_are_stored_and_ranked() {
         .map(|i| {
             thread::spawn(move || {
                 let mut c = Client::connect(addr).unwrap();
-                let (t, id) = guest(&mut c);
+                let (t, id) = c.guest();
                 let best = 100_000 + i * 1_000;
                 let mut ids = Vec::with_capacity(PER_CLIENT as usize);
                 for j in 0..PER_CLIENT {
@@ -448,7 +438,7 @@ fn kill_9_keeps_every_acknowledged_score() {
             let stop = stop.clone();
             thread::spawn(move || {
                 let mut c = Client::connect(addr).unwrap();
-                let (t, _) = guest(&mut c);
+                let (t, _) = c.guest();
                 let mut acked = Vec::new();
                 let mut n = 0;
                 while !stop.load(Ordering::Relaxed) {
@@ -515,7 +505,7 @@ fn stalled_storage_answers_503_fast_and_health_still_answers() {
         ],
     );
     let mut c = s.client();
-    let (t, _) = guest(&mut c);
+    let (t, _) = c.guest();
     let r = c
         .send("POST", "/api/_test/storage/stall?ms=3000", &[], b"")
         .unwrap();
@@ -693,7 +683,7 @@ fn an_older_database_upgrades_in_place_at_start() {
         storage::schema::VERSION
     );
     let mut c = s.client();
-    let (t, _) = guest(&mut c);
+    let (t, _) = c.guest();
     assert_eq!(post_score(&mut c, &t, "up", 3).unwrap().status, 201);
 }
 
@@ -723,7 +713,7 @@ fn storage_and_game_knobs_are_flags_too_and_the_flag_wins() {
         &env(&[("SCORE_MAX", "1000"), ("LEADERBOARD_SIZE", "50")]),
     );
     let mut c = s.client();
-    let (t, _) = guest(&mut c);
+    let (t, _) = c.guest();
     let r = post_score(&mut c, &t, "g", 11).unwrap();
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(

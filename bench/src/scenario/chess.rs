@@ -18,7 +18,7 @@ use super::typed::{guest_tokens, meta_for, parse, TokenPhase};
 use super::RunMeta;
 use crate::clock::{secs_to_ns, Clock};
 use crate::hist::LatencyHist;
-use crate::model::{Counts, LatencyRecord, Metric, RunResult};
+use crate::model::{latency_outputs, Counts, Metric, RunResult};
 use crate::net::ws;
 use crate::net::wspool::{Failure, WsHandler, WsPool};
 use crate::pacer::Window;
@@ -531,6 +531,15 @@ pub fn run(
     pool.close_all(&mut book);
     let mut params = serde_json::to_value(&p).unwrap_or_default();
     params["plies_played_per_game"] = serde_json::json!(plies);
+    let (latencies, hists) = latency_outputs(vec![
+        (Metric::ChessMove, Some(SloRow::WsMessage), book.hist),
+        (
+            Metric::WsConnect,
+            Some(SloRow::WsConnect),
+            book.connect_hist,
+        ),
+        (Metric::AuthGuest, Some(SloRow::Auth), tokens.hist),
+    ]);
     let result = RunResult {
         scenario: "chess".into(),
         name: meta.name.clone(),
@@ -538,28 +547,13 @@ pub fn run(
         target: meta.target_url.clone(),
         params,
         measured_secs: secs,
-        latencies: vec![
-            LatencyRecord::from_hist(Metric::ChessMove, Some(SloRow::WsMessage), &book.hist),
-            LatencyRecord::from_hist(
-                Metric::WsConnect,
-                Some(SloRow::WsConnect),
-                &book.connect_hist,
-            ),
-            LatencyRecord::from_hist(Metric::AuthGuest, Some(SloRow::Auth), &tokens.hist),
-        ],
+        latencies,
         counts,
         server: usage.server,
         client: usage.client,
         ..RunResult::default()
     };
-    Ok((
-        result,
-        vec![
-            (Metric::ChessMove, book.hist),
-            (Metric::WsConnect, book.connect_hist),
-            (Metric::AuthGuest, tokens.hist),
-        ],
-    ))
+    Ok((result, hists))
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use socket2::Socket;
 use super::{RunMeta, StepOutcome, Stepper};
 use crate::clock::{secs_to_ns, Clock};
 use crate::hist::LatencyHist;
-use crate::model::{Counts, LatencyRecord, Metric, RunResult, StepResult};
+use crate::model::{latency_outputs, Counts, Metric, RunResult, StepResult};
 use crate::net::epoll::Poller;
 use crate::net::http::{build_request, parse_response, Response};
 use crate::net::socket::{self, SourceCycle};
@@ -541,6 +541,7 @@ pub fn run(
     let (usage, secs) = eng.run_window(rate, warm, secs);
     let counts = eng.counts(rate, secs);
     let hist = eng.hist().clone();
+    let (latencies, hists) = latency_outputs(vec![(Metric::Http, row, hist)]);
     let result = RunResult {
         scenario: "http".into(),
         name: meta.name.clone(),
@@ -548,13 +549,13 @@ pub fn run(
         target: meta.target_url.clone(),
         params: params_json,
         measured_secs: secs,
-        latencies: vec![LatencyRecord::from_hist(Metric::Http, row, &hist)],
+        latencies,
         counts,
         server: usage.server,
         client: usage.client,
         ..RunResult::default()
     };
-    Ok((result, vec![(Metric::Http, hist)]))
+    Ok((result, hists))
 }
 
 #[cfg(test)]

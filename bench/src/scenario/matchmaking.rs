@@ -17,7 +17,7 @@ use super::typed::{guest_tokens, meta_for, parse, TokenPhase};
 use super::RunMeta;
 use crate::clock::{secs_to_ns, Clock};
 use crate::hist::LatencyHist;
-use crate::model::{Counts, LatencyRecord, Metric, RunResult};
+use crate::model::{latency_outputs, Counts, Metric, RunResult};
 use crate::net::ws;
 use crate::net::wspool::{Failure, WsHandler, WsPool};
 use crate::pacer::Window;
@@ -329,6 +329,15 @@ pub fn run(
         ..Counts::default()
     };
     pool.close_all(&mut book);
+    let (latencies, hists) = latency_outputs(vec![
+        (Metric::TimeToMatch, None, book.hist),
+        (
+            Metric::WsConnect,
+            Some(SloRow::WsConnect),
+            book.connect_hist,
+        ),
+        (Metric::AuthGuest, Some(SloRow::Auth), tokens.hist),
+    ]);
     let result = RunResult {
         scenario: "matchmaking".into(),
         name: meta.name.clone(),
@@ -336,26 +345,11 @@ pub fn run(
         target: meta.target_url.clone(),
         params: serde_json::to_value(&p).unwrap_or_default(),
         measured_secs: secs,
-        latencies: vec![
-            LatencyRecord::from_hist(Metric::TimeToMatch, None, &book.hist),
-            LatencyRecord::from_hist(
-                Metric::WsConnect,
-                Some(SloRow::WsConnect),
-                &book.connect_hist,
-            ),
-            LatencyRecord::from_hist(Metric::AuthGuest, Some(SloRow::Auth), &tokens.hist),
-        ],
+        latencies,
         counts,
         server: usage.server,
         client: usage.client,
         ..RunResult::default()
     };
-    Ok((
-        result,
-        vec![
-            (Metric::TimeToMatch, book.hist),
-            (Metric::WsConnect, book.connect_hist),
-            (Metric::AuthGuest, tokens.hist),
-        ],
-    ))
+    Ok((result, hists))
 }

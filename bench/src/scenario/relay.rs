@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::{RunMeta, StepOutcome, Stepper};
 use crate::clock::{secs_to_ns, Clock};
 use crate::hist::LatencyHist;
-use crate::model::{Counts, LatencyRecord, Metric, RunResult, StepResult};
+use crate::model::{latency_outputs, Counts, Metric, RunResult, StepResult};
 use crate::net::ws::{FrameTemplate, Stamp};
 use crate::net::wspool::{ConnState, Failure, WsHandler, WsPool};
 use crate::pacer::{Pacer, Phase, Window};
@@ -410,6 +410,10 @@ pub fn run(
     let msg = eng.hist().clone();
     let conn = eng.connect_hist().clone();
     eng.close();
+    let (latencies, hists) = latency_outputs(vec![
+        (Metric::WsMessage, Some(SloRow::WsMessage), msg),
+        (Metric::WsConnect, Some(SloRow::WsConnect), conn),
+    ]);
     let result = RunResult {
         scenario: "relay".into(),
         name: meta.name.clone(),
@@ -417,17 +421,11 @@ pub fn run(
         target: meta.target_url.clone(),
         params: params_json,
         measured_secs: w.secs,
-        latencies: vec![
-            LatencyRecord::from_hist(Metric::WsMessage, Some(SloRow::WsMessage), &msg),
-            LatencyRecord::from_hist(Metric::WsConnect, Some(SloRow::WsConnect), &conn),
-        ],
+        latencies,
         counts,
         server: w.usage.server,
         client: w.usage.client,
         ..RunResult::default()
     };
-    Ok((
-        result,
-        vec![(Metric::WsMessage, msg), (Metric::WsConnect, conn)],
-    ))
+    Ok((result, hists))
 }

@@ -11,7 +11,7 @@ use super::http::{HttpEngine, HttpParams};
 use super::typed::{guest_tokens, meta_for};
 use super::RunMeta;
 use crate::hist::LatencyHist;
-use crate::model::{LatencyRecord, Metric, RunResult};
+use crate::model::{latency_outputs, Metric, RunResult};
 use crate::net::http::build_request;
 use crate::report::slo::SloRow;
 
@@ -115,6 +115,10 @@ pub fn run(
         s.unit = "write".into();
     }
     let hist = eng.hist().clone();
+    let (latencies, hists) = latency_outputs(vec![
+        (Metric::Http, None, hist),
+        (Metric::AuthGuest, Some(SloRow::Auth), tokens.hist),
+    ]);
     let result = RunResult {
         scenario: "scores".into(),
         name: meta.name.clone(),
@@ -122,19 +126,13 @@ pub fn run(
         target: m.target_url.clone(),
         params: serde_json::to_value(&p).unwrap_or_default(),
         measured_secs: secs,
-        latencies: vec![
-            LatencyRecord::from_hist(Metric::Http, None, &hist),
-            LatencyRecord::from_hist(Metric::AuthGuest, Some(SloRow::Auth), &tokens.hist),
-        ],
+        latencies,
         counts,
         server: usage.server,
         client: usage.client,
         ..RunResult::default()
     };
-    Ok((
-        result,
-        vec![(Metric::Http, hist), (Metric::AuthGuest, tokens.hist)],
-    ))
+    Ok((result, hists))
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use super::http::{slo_row_for, HttpEngine, HttpParams};
 use super::relay::{RelayEngine, RelayParams};
 use super::{RunMeta, StepOutcome, Stepper};
 use crate::hist::LatencyHist;
-use crate::model::{Counts, LatencyRecord, Metric, RunResult, StepResult, StressResult};
+use crate::model::{latency_outputs, Counts, Metric, RunResult, StepResult, StressResult};
 use crate::report::slo::SloRow;
 
 /// Ramp parameters.
@@ -256,6 +256,7 @@ pub fn run(
             serde_json::to_value(&p).unwrap_or_default(),
         );
     }
+    let (latencies, hists) = latency_outputs(vec![(metric, row, hist)]);
     let result = RunResult {
         scenario: "stress".into(),
         name: meta.name.clone(),
@@ -263,14 +264,14 @@ pub fn run(
         target: meta.target_url.clone(),
         params,
         measured_secs: p.step_secs,
-        latencies: vec![LatencyRecord::from_hist(metric, row, &hist)],
+        latencies,
         counts,
         server,
         client,
         stress: Some(outcome),
         ..RunResult::default()
     };
-    Ok((result, vec![(metric, hist)]))
+    Ok((result, hists))
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::RunMeta;
 use crate::clock::{secs_to_ns, Clock};
 use crate::hist::LatencyHist;
-use crate::model::{Counts, LatencyRecord, Metric, RunResult};
+use crate::model::{latency_outputs, Counts, Metric, RunResult};
 use crate::net::wspool::{ConnState, Failure, WsHandler, WsPool};
 use crate::pacer::{Pacer, Window};
 use crate::report::slo::SloRow;
@@ -177,6 +177,11 @@ pub fn run(
         }
         s
     });
+    let (latencies, hists) = latency_outputs(vec![(
+        Metric::WsConnect,
+        Some(SloRow::WsConnect),
+        book.hist,
+    )]);
     let result = RunResult {
         scenario: "ws-connect".into(),
         name: meta.name.clone(),
@@ -184,15 +189,11 @@ pub fn run(
         target: meta.target_url.clone(),
         params: serde_json::to_value(&p).unwrap_or_default(),
         measured_secs: (storm_end - start) as f64 / 1e9,
-        latencies: vec![LatencyRecord::from_hist(
-            Metric::WsConnect,
-            Some(SloRow::WsConnect),
-            &book.hist,
-        )],
+        latencies,
         counts: counters,
         server,
         client: storm_usage.client,
         ..RunResult::default()
     };
-    Ok((result, vec![(Metric::WsConnect, book.hist)]))
+    Ok((result, hists))
 }

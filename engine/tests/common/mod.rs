@@ -306,6 +306,17 @@ pub struct Client {
 }
 
 impl Client {
+    /// A guest account: (token, user id); asserts the 201.
+    pub fn guest(&mut self) -> (String, i64) {
+        let r = self.send("POST", "/api/auth/guest", &[], b"").unwrap();
+        assert_eq!(r.status, 201, "{}", r.body);
+        let v = r.json();
+        (
+            v["token"].as_str().unwrap().to_string(),
+            v["user"]["id"].as_i64().unwrap(),
+        )
+    }
+
     /// Connect to `addr` with a 10 s read timeout.
     pub fn connect(addr: SocketAddr) -> std::io::Result<Client> {
         let stream = TcpStream::connect(addr)?;
