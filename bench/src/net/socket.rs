@@ -74,7 +74,7 @@ pub fn connect(dst: SocketAddrV4, src: Option<Ipv4Addr>) -> io::Result<Socket> {
 #[inline]
 pub fn read(s: &Socket, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: buf is a valid writable region of buf.len() bytes.
-    let r = unsafe { libc::read(s.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    let r = unsafe { libc::recv(s.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
     if r < 0 {
         Err(io::Error::last_os_error())
     } else {

@@ -81,6 +81,9 @@ struct Tally {
 /// Keep-alive HTTP connections plus the open-loop request queue.
 pub struct HttpEngine {
     poller: Poller,
+    /// Read buffer shared by all connections (a response is copied out to its connection's
+    /// `inbuf`), so no per-read zeroing or per-connection buffer.
+    scratch: Box<[u8]>,
     conns: Vec<Conn>,
     idle: Vec<usize>,
     queue: VecDeque<u64>,
@@ -126,7 +129,8 @@ impl HttpEngine {
             return Err("http: no request to send".into());
         }
         let mut e = Self {
-            poller: Poller::new(1024).map_err(|e| e.to_string())?,
+            poller: Poller::new_edge_triggered(1024).map_err(|e| e.to_string())?,
+            scratch: vec![0u8; 16 * 1024].into_boxed_slice(),
             conns: Vec::new(),
             idle: Vec::new(),
             queue: VecDeque::new(),
@@ -248,12 +252,11 @@ impl HttpEngine {
     }
 
     fn on_readable(&mut self, i: usize, now: u64) {
-        let mut buf = [0u8; 16 * 1024];
         loop {
             let Some(s) = self.conns[i].sock.as_ref() else {
                 return;
             };
-            let (n, eof) = match socket::read(s, &mut buf) {
+            let (n, eof) = match socket::read(s, &mut self.scratch) {
                 Ok(0) => (0, true),
                 Ok(n) => (n, false),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -263,7 +266,7 @@ impl HttpEngine {
                     return;
                 }
             };
-            self.conns[i].inbuf.extend_from_slice(&buf[..n]);
+            self.conns[i].inbuf.extend_from_slice(&self.scratch[..n]);
             loop {
                 let c = &mut self.conns[i];
                 if c.inbuf.is_empty() && !eof {
@@ -330,7 +333,7 @@ impl HttpEngine {
                 self.drop_conn(i, true);
                 return;
             }
-            if n < buf.len() {
+            if n < self.scratch.len() {
                 return;
             }
         }
