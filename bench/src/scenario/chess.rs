@@ -15,10 +15,10 @@ use serde::Serialize;
 
 use super::open_loop::OpenLoop;
 use super::typed::{guest_tokens, meta_for, parse, TokenPhase};
-use super::RunMeta;
+use super::{Measured, RunMeta, RunOutput};
 use crate::clock::{secs_to_ns, Clock};
 use crate::hist::LatencyHist;
-use crate::model::{latency_outputs, Counts, Metric, RunResult};
+use crate::model::{Counts, Metric};
 use crate::net::ws;
 use crate::net::wspool::{Failure, WsHandler, WsPool};
 use crate::pacer::Window;
@@ -331,10 +331,7 @@ fn apply_actions(pool: &mut WsPool, book: &mut Book) {
 }
 
 /// Runs the chess scenario.
-pub fn run(
-    meta: &RunMeta,
-    p: ChessParams,
-) -> Result<(RunResult, Vec<(Metric, LatencyHist)>), String> {
+pub fn run(meta: &RunMeta, p: ChessParams) -> Result<RunOutput, String> {
     if p.games == 0 {
         return Err("chess needs --games >= 1".into());
     }
@@ -531,29 +528,23 @@ pub fn run(
     pool.close_all(&mut book);
     let mut params = serde_json::to_value(&p).unwrap_or_default();
     params["plies_played_per_game"] = serde_json::json!(plies);
-    let (latencies, hists) = latency_outputs(vec![
-        (Metric::ChessMove, Some(SloRow::WsMessage), book.hist),
-        (
-            Metric::WsConnect,
-            Some(SloRow::WsConnect),
-            book.connect_hist,
-        ),
-        (Metric::AuthGuest, Some(SloRow::Auth), tokens.hist),
-    ]);
-    let result = RunResult {
-        scenario: "chess".into(),
-        name: meta.name.clone(),
-        label: meta.label.clone(),
-        target: meta.target_url.clone(),
+    let measured = Measured {
         params,
-        measured_secs: secs,
-        latencies,
+        secs,
+        hists: vec![
+            (Metric::ChessMove, Some(SloRow::WsMessage), book.hist),
+            (
+                Metric::WsConnect,
+                Some(SloRow::WsConnect),
+                book.connect_hist,
+            ),
+            (Metric::AuthGuest, Some(SloRow::Auth), tokens.hist),
+        ],
         counts,
         server: usage.server,
         client: usage.client,
-        ..RunResult::default()
     };
-    Ok((result, hists))
+    Ok(meta.output("chess", measured))
 }
 
 #[cfg(test)]

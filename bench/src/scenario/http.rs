@@ -11,10 +11,10 @@ use std::os::fd::AsRawFd;
 use serde::Serialize;
 use socket2::Socket;
 
-use super::{RunMeta, StepOutcome, Stepper};
+use super::{Measured, RunMeta, RunOutput, StepOutcome, Stepper};
 use crate::clock::{secs_to_ns, Clock};
 use crate::hist::LatencyHist;
-use crate::model::{latency_outputs, Counts, Metric, RunResult, StepResult};
+use crate::model::{Counts, Metric, StepResult};
 use crate::net::epoll::Poller;
 use crate::net::http::{build_request, parse_response, Response};
 use crate::net::socket::{self, SourceCycle};
@@ -531,10 +531,7 @@ pub fn slo_row_for(method: &str, path: &str) -> Option<SloRow> {
 }
 
 /// Runs the http scenario: connect, one warm-up + measured window.
-pub fn run(
-    meta: &RunMeta,
-    params: HttpParams,
-) -> Result<(RunResult, Vec<(Metric, LatencyHist)>), String> {
+pub fn run(meta: &RunMeta, params: HttpParams) -> Result<RunOutput, String> {
     let row = params
         .slo_row
         .or_else(|| slo_row_for(&params.method, &meta.target.path_template));
@@ -544,21 +541,15 @@ pub fn run(
     let (usage, secs) = eng.run_window(rate, warm, secs);
     let counts = eng.counts(rate, secs);
     let hist = eng.hist().clone();
-    let (latencies, hists) = latency_outputs(vec![(Metric::Http, row, hist)]);
-    let result = RunResult {
-        scenario: "http".into(),
-        name: meta.name.clone(),
-        label: meta.label.clone(),
-        target: meta.target_url.clone(),
+    let measured = Measured {
         params: params_json,
-        measured_secs: secs,
-        latencies,
+        secs,
+        hists: vec![(Metric::Http, row, hist)],
         counts,
         server: usage.server,
         client: usage.client,
-        ..RunResult::default()
     };
-    Ok((result, hists))
+    Ok(meta.output("http", measured))
 }
 
 #[cfg(test)]

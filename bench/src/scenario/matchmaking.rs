@@ -14,10 +14,10 @@ use serde::Serialize;
 
 use super::open_loop::OpenLoop;
 use super::typed::{guest_tokens, meta_for, parse, TokenPhase};
-use super::RunMeta;
+use super::{Measured, RunMeta, RunOutput};
 use crate::clock::{secs_to_ns, Clock};
 use crate::hist::LatencyHist;
-use crate::model::{latency_outputs, Counts, Metric, RunResult};
+use crate::model::{Counts, Metric};
 use crate::net::ws;
 use crate::net::wspool::{Failure, WsHandler, WsPool};
 use crate::pacer::Window;
@@ -178,10 +178,7 @@ fn apply(pool: &mut WsPool, book: &mut Book, cancel_frame: &[u8]) {
 }
 
 /// Runs the matchmaking scenario.
-pub fn run(
-    meta: &RunMeta,
-    p: MatchParams,
-) -> Result<(RunResult, Vec<(Metric, LatencyHist)>), String> {
+pub fn run(meta: &RunMeta, p: MatchParams) -> Result<RunOutput, String> {
     if p.players < 2 {
         return Err("matchmaking needs --players >= 2".into());
     }
@@ -329,27 +326,21 @@ pub fn run(
         ..Counts::default()
     };
     pool.close_all(&mut book);
-    let (latencies, hists) = latency_outputs(vec![
-        (Metric::TimeToMatch, None, book.hist),
-        (
-            Metric::WsConnect,
-            Some(SloRow::WsConnect),
-            book.connect_hist,
-        ),
-        (Metric::AuthGuest, Some(SloRow::Auth), tokens.hist),
-    ]);
-    let result = RunResult {
-        scenario: "matchmaking".into(),
-        name: meta.name.clone(),
-        label: meta.label.clone(),
-        target: meta.target_url.clone(),
+    let measured = Measured {
         params: serde_json::to_value(&p).unwrap_or_default(),
-        measured_secs: secs,
-        latencies,
+        secs,
+        hists: vec![
+            (Metric::TimeToMatch, None, book.hist),
+            (
+                Metric::WsConnect,
+                Some(SloRow::WsConnect),
+                book.connect_hist,
+            ),
+            (Metric::AuthGuest, Some(SloRow::Auth), tokens.hist),
+        ],
         counts,
         server: usage.server,
         client: usage.client,
-        ..RunResult::default()
     };
-    Ok((result, hists))
+    Ok(meta.output("matchmaking", measured))
 }

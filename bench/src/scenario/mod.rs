@@ -6,7 +6,8 @@
 //! [`scores`] (durable score writes), [`chess`] (concurrent games, move round trip) and
 //! [`matchmaking`] (queue inflow, time to match); [`open_loop`] is the schedule the last two
 //! share. This module holds what they all share: run
-//! metadata and the step interface stress drives.
+//! metadata, the result every run ends with ([`RunMeta::output`]) and the step interface stress
+//! drives.
 
 pub mod chess;
 pub mod http;
@@ -18,8 +19,32 @@ pub mod stress;
 pub mod typed;
 pub mod ws_connect;
 
-use crate::model::StepResult;
+use crate::hist::LatencyHist;
+use crate::model::{
+    latency_outputs, ClientUsage, Counts, Metric, RunResult, ServerUsage, StepResult,
+};
+use crate::report::slo::SloRow;
 use crate::target::Target;
+
+/// What a scenario's `run` returns: its result and the histograms behind the result's latency
+/// summaries (for the `.hgrm` files and plots).
+pub type RunOutput = (RunResult, Vec<(Metric, LatencyHist)>);
+
+/// What a scenario measured, before it becomes a [`RunOutput`] with [`RunMeta::output`].
+pub struct Measured {
+    /// The scenario's parameters as JSON (for the report).
+    pub params: serde_json::Value,
+    /// Length of the measured window, s.
+    pub secs: f64,
+    /// Each latency metric with the SLO row it is judged against, if any.
+    pub hists: Vec<(Metric, Option<SloRow>, LatencyHist)>,
+    /// Counters of the window.
+    pub counts: Counts,
+    /// The server's CPU and memory over the window (when its pid was given).
+    pub server: Option<ServerUsage>,
+    /// The load generator's own CPU over the window.
+    pub client: ClientUsage,
+}
 
 /// What every run needs to know besides its own parameters.
 #[derive(Clone, Debug)]
@@ -36,6 +61,28 @@ pub struct RunMeta {
     pub server_pid: Option<u32>,
     /// Bind client sockets to cycling 127.0.0.x sources.
     pub many_sources: bool,
+}
+
+impl RunMeta {
+    /// The [`RunOutput`] of a `scenario` run that measured `m` against this target: latency
+    /// summaries and histograms come from the one list in `m`, so the two cannot disagree.
+    pub fn output(&self, scenario: &str, m: Measured) -> RunOutput {
+        let (latencies, hists) = latency_outputs(m.hists);
+        let result = RunResult {
+            scenario: scenario.into(),
+            name: self.name.clone(),
+            label: self.label.clone(),
+            target: self.target_url.clone(),
+            params: m.params,
+            measured_secs: m.secs,
+            latencies,
+            counts: m.counts,
+            server: m.server,
+            client: m.client,
+            ..RunResult::default()
+        };
+        (result, hists)
+    }
 }
 
 /// A workload that can run one step at a given offered rate (driven by [`stress`]).

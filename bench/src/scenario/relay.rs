@@ -7,10 +7,10 @@
 
 use serde::Serialize;
 
-use super::{RunMeta, StepOutcome, Stepper};
+use super::{Measured, RunMeta, RunOutput, StepOutcome, Stepper};
 use crate::clock::{secs_to_ns, Clock};
 use crate::hist::LatencyHist;
-use crate::model::{latency_outputs, Counts, Metric, RunResult, StepResult};
+use crate::model::{Counts, Metric, StepResult};
 use crate::net::ws::{FrameTemplate, Stamp};
 use crate::net::wspool::{ConnState, Failure, WsHandler, WsPool};
 use crate::pacer::{Pacer, Phase, Window};
@@ -397,10 +397,7 @@ impl Stepper for RelayEngine {
 }
 
 /// Runs the relay scenario: connect, one warm-up + measured window, close.
-pub fn run(
-    meta: &RunMeta,
-    params: RelayParams,
-) -> Result<(RunResult, Vec<(Metric, LatencyHist)>), String> {
+pub fn run(meta: &RunMeta, params: RelayParams) -> Result<RunOutput, String> {
     let rate = params.rate;
     let (warm, secs) = (params.warmup_secs, params.secs);
     let params_json = serde_json::to_value(&params).unwrap_or_default();
@@ -410,22 +407,16 @@ pub fn run(
     let msg = eng.hist().clone();
     let conn = eng.connect_hist().clone();
     eng.close();
-    let (latencies, hists) = latency_outputs(vec![
-        (Metric::WsMessage, Some(SloRow::WsMessage), msg),
-        (Metric::WsConnect, Some(SloRow::WsConnect), conn),
-    ]);
-    let result = RunResult {
-        scenario: "relay".into(),
-        name: meta.name.clone(),
-        label: meta.label.clone(),
-        target: meta.target_url.clone(),
+    let measured = Measured {
         params: params_json,
-        measured_secs: w.secs,
-        latencies,
+        secs: w.secs,
+        hists: vec![
+            (Metric::WsMessage, Some(SloRow::WsMessage), msg),
+            (Metric::WsConnect, Some(SloRow::WsConnect), conn),
+        ],
         counts,
         server: w.usage.server,
         client: w.usage.client,
-        ..RunResult::default()
     };
-    Ok((result, hists))
+    Ok(meta.output("relay", measured))
 }

@@ -9,9 +9,8 @@ use serde::Serialize;
 
 use super::http::{HttpEngine, HttpParams};
 use super::typed::{guest_tokens, meta_for};
-use super::RunMeta;
-use crate::hist::LatencyHist;
-use crate::model::{latency_outputs, Metric, RunResult};
+use super::{Measured, RunMeta, RunOutput};
+use crate::model::Metric;
 use crate::net::http::build_request;
 use crate::report::slo::SloRow;
 
@@ -57,10 +56,7 @@ pub fn score_request(host: &str, path: &str, token: &str, game: &str, i: usize) 
 }
 
 /// Runs the scores scenario: token phase, connect, one warm-up + measured window.
-pub fn run(
-    meta: &RunMeta,
-    p: ScoresParams,
-) -> Result<(RunResult, Vec<(Metric, LatencyHist)>), String> {
+pub fn run(meta: &RunMeta, p: ScoresParams) -> Result<RunOutput, String> {
     if p.game.is_empty()
         || p.game.len() > 32
         || !p
@@ -115,24 +111,18 @@ pub fn run(
         s.unit = "write".into();
     }
     let hist = eng.hist().clone();
-    let (latencies, hists) = latency_outputs(vec![
-        (Metric::Http, None, hist),
-        (Metric::AuthGuest, Some(SloRow::Auth), tokens.hist),
-    ]);
-    let result = RunResult {
-        scenario: "scores".into(),
-        name: meta.name.clone(),
-        label: meta.label.clone(),
-        target: m.target_url.clone(),
+    let measured = Measured {
         params: serde_json::to_value(&p).unwrap_or_default(),
-        measured_secs: secs,
-        latencies,
+        secs,
+        hists: vec![
+            (Metric::Http, None, hist),
+            (Metric::AuthGuest, Some(SloRow::Auth), tokens.hist),
+        ],
         counts,
         server: usage.server,
         client: usage.client,
-        ..RunResult::default()
     };
-    Ok((result, hists))
+    Ok(m.output("scores", measured))
 }
 
 #[cfg(test)]

@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use super::http::{slo_row_for, HttpEngine, HttpParams};
 use super::relay::{RelayEngine, RelayParams};
-use super::{RunMeta, StepOutcome, Stepper};
+use super::{Measured, RunMeta, RunOutput, StepOutcome, Stepper};
 use crate::hist::LatencyHist;
-use crate::model::{latency_outputs, Counts, Metric, RunResult, StepResult, StressResult};
+use crate::model::{Counts, Metric, StepResult, StressResult};
 use crate::report::slo::SloRow;
 
 /// Ramp parameters.
@@ -165,11 +165,7 @@ pub fn ramp(
 }
 
 /// Runs the stress scenario against `workload`.
-pub fn run(
-    meta: &RunMeta,
-    workload: Workload,
-    p: StressParams,
-) -> Result<(RunResult, Vec<(Metric, LatencyHist)>), String> {
+pub fn run(meta: &RunMeta, workload: Workload, p: StressParams) -> Result<RunOutput, String> {
     let print = |s: &StepResult| {
         eprintln!(
             "  step {:>10.0}/s offered -> {:>10.0} units/s  p50 {:>7} us  p99 {:>8} us  srv {:>5} lg {:>5.1}%  {}",
@@ -256,21 +252,16 @@ pub fn run(
             serde_json::to_value(&p).unwrap_or_default(),
         );
     }
-    let (latencies, hists) = latency_outputs(vec![(metric, row, hist)]);
-    let result = RunResult {
-        scenario: "stress".into(),
-        name: meta.name.clone(),
-        label: meta.label.clone(),
-        target: meta.target_url.clone(),
+    let measured = Measured {
         params,
-        measured_secs: p.step_secs,
-        latencies,
+        secs: p.step_secs,
+        hists: vec![(metric, row, hist)],
         counts,
         server,
         client,
-        stress: Some(outcome),
-        ..RunResult::default()
     };
+    let (mut result, hists) = meta.output("stress", measured);
+    result.stress = Some(outcome);
     Ok((result, hists))
 }
 

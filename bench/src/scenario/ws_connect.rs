@@ -6,10 +6,10 @@
 
 use serde::Serialize;
 
-use super::RunMeta;
+use super::{Measured, RunMeta, RunOutput};
 use crate::clock::{secs_to_ns, Clock};
 use crate::hist::LatencyHist;
-use crate::model::{latency_outputs, Counts, Metric, RunResult};
+use crate::model::{Counts, Metric};
 use crate::net::wspool::{ConnState, Failure, WsHandler, WsPool};
 use crate::pacer::{Pacer, Window};
 use crate::report::slo::SloRow;
@@ -62,10 +62,7 @@ impl WsHandler for Book {
 }
 
 /// Runs the storm, hold and close.
-pub fn run(
-    meta: &RunMeta,
-    p: ConnectParams,
-) -> Result<(RunResult, Vec<(Metric, LatencyHist)>), String> {
+pub fn run(meta: &RunMeta, p: ConnectParams) -> Result<RunOutput, String> {
     let clock = Clock::new();
     let mut pool =
         WsPool::new(meta.target.clone(), meta.many_sources).map_err(|e| e.to_string())?;
@@ -177,23 +174,13 @@ pub fn run(
         }
         s
     });
-    let (latencies, hists) = latency_outputs(vec![(
-        Metric::WsConnect,
-        Some(SloRow::WsConnect),
-        book.hist,
-    )]);
-    let result = RunResult {
-        scenario: "ws-connect".into(),
-        name: meta.name.clone(),
-        label: meta.label.clone(),
-        target: meta.target_url.clone(),
+    let measured = Measured {
         params: serde_json::to_value(&p).unwrap_or_default(),
-        measured_secs: (storm_end - start) as f64 / 1e9,
-        latencies,
+        secs: (storm_end - start) as f64 / 1e9,
+        hists: vec![(Metric::WsConnect, Some(SloRow::WsConnect), book.hist)],
         counts: counters,
         server,
         client: storm_usage.client,
-        ..RunResult::default()
     };
-    Ok((result, hists))
+    Ok(meta.output("ws-connect", measured))
 }
