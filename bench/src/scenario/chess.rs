@@ -14,11 +14,11 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::Serialize;
 
 use super::open_loop::OpenLoop;
-use super::typed::{guest_tokens, meta_for, parse, TokenPhase};
+use super::typed::{guest_tokens, meta_for, parse, ws_counts, TokenPhase};
 use super::{Measured, RunMeta, RunOutput};
 use crate::clock::{secs_to_ns, Clock};
 use crate::hist::LatencyHist;
-use crate::model::{Counts, Metric};
+use crate::model::Metric;
 use crate::net::ws;
 use crate::net::wspool::{Failure, WsHandler, WsPool};
 use crate::pacer::Window;
@@ -337,7 +337,7 @@ pub fn run(meta: &RunMeta, p: ChessParams) -> Result<RunOutput, String> {
     }
     let plies = p.plies.clamp(2, LINE_LEN);
     let conns = 2 * p.games;
-    let tokens: TokenPhase = guest_tokens(meta, conns, p.token_rate, 32)?;
+    let mut tokens: TokenPhase = guest_tokens(meta, conns, p.token_rate, 32)?;
     let wm = meta_for(meta, "ws", None, "/ws");
     let mut pool = WsPool::new(wm.target.clone(), wm.many_sources).map_err(|e| e.to_string())?;
     let mask = pool.mask();
@@ -369,7 +369,7 @@ pub fn run(meta: &RunMeta, p: ChessParams) -> Result<RunOutput, String> {
             };
             p.games
         ],
-        tokens: tokens.tokens,
+        tokens: std::mem::take(&mut tokens.tokens),
         line,
         plies,
         settings: format!(
@@ -480,51 +480,25 @@ pub fn run(meta: &RunMeta, p: ChessParams) -> Result<RunOutput, String> {
         }
     }
     let usage = sched.usage(book.deliveries);
-    let (sends, waits) = (sched.sends, sched.waits);
     let secs = window.measured_secs();
-    let pc = pool.counters;
-    let attempts = pool.conns.len() as u64;
-    let conn_failed = pc.connect_failed + pc.handshake_rejected + pc.handshake_timeout;
-    let peak_open = pool.open_count() as u64 + book.dropped;
-    let ws_errors: u64 = book.error_codes.values().sum();
-    let undelivered = sends.saturating_sub(book.deliveries);
-    let counts = Counts {
-        offered_rate: p.rate,
-        achieved_rate: if secs > 0.0 {
-            book.deliveries as f64 / secs
-        } else {
-            0.0
-        },
-        conn_attempts: attempts,
-        conn_ok: attempts - conn_failed,
-        conn_failed,
-        peak_open,
-        rooms: playing as u64,
-        members: 2,
-        sends,
-        deliveries: book.deliveries,
-        expected_deliveries: sends,
-        undelivered,
-        bad_payload: book.bad_payload,
-        pool: pc,
-        auth_requests: tokens.requests,
-        auth_failed: tokens.failed,
-        error_codes: book.error_codes.clone(),
-        games: playing as u64,
-        games_restarted: book.restarted,
-        games_over: book.games_over,
-        mismatched: book.mismatched,
-        unsaved: book.unsaved,
-        queued_waits: waits,
-        errors: ws_errors
-            + book.mismatched
-            + book.dropped
-            + conn_failed
-            + pc.protocol_errors
-            + pc.io_errors
-            + tokens.failed,
-        ..Counts::default()
-    };
+    let mut counts = ws_counts(
+        &sched,
+        &pool,
+        &tokens,
+        book.deliveries,
+        &book.error_codes,
+        book.dropped,
+        book.bad_payload,
+    );
+    counts.rooms = playing as u64;
+    counts.members = 2;
+    counts.undelivered = sched.sends.saturating_sub(book.deliveries);
+    counts.games = playing as u64;
+    counts.games_restarted = book.restarted;
+    counts.games_over = book.games_over;
+    counts.mismatched = book.mismatched;
+    counts.unsaved = book.unsaved;
+    counts.errors += book.mismatched;
     pool.close_all(&mut book);
     let mut params = serde_json::to_value(&p).unwrap_or_default();
     params["plies_played_per_game"] = serde_json::json!(plies);

@@ -13,11 +13,11 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::Serialize;
 
 use super::open_loop::OpenLoop;
-use super::typed::{guest_tokens, meta_for, parse, TokenPhase};
+use super::typed::{guest_tokens, meta_for, parse, ws_counts, TokenPhase};
 use super::{Measured, RunMeta, RunOutput};
 use crate::clock::{secs_to_ns, Clock};
 use crate::hist::LatencyHist;
-use crate::model::{Counts, Metric};
+use crate::model::Metric;
 use crate::net::ws;
 use crate::net::wspool::{Failure, WsHandler, WsPool};
 use crate::pacer::Window;
@@ -182,7 +182,7 @@ pub fn run(meta: &RunMeta, p: MatchParams) -> Result<RunOutput, String> {
     if p.players < 2 {
         return Err("matchmaking needs --players >= 2".into());
     }
-    let tokens: TokenPhase = guest_tokens(meta, p.players, p.token_rate, 32)?;
+    let mut tokens: TokenPhase = guest_tokens(meta, p.players, p.token_rate, 32)?;
     let wm = meta_for(meta, "ws", None, "/ws");
     let mut pool = WsPool::new(wm.target.clone(), wm.many_sources).map_err(|e| e.to_string())?;
     let mask = pool.mask();
@@ -201,7 +201,7 @@ pub fn run(meta: &RunMeta, p: MatchParams) -> Result<RunOutput, String> {
     let mut book = Book {
         st: vec![St::Setup; p.players],
         idle: VecDeque::new(),
-        tokens: tokens.tokens,
+        tokens: std::mem::take(&mut tokens.tokens),
         window: Window::new(u64::MAX / 4, 0, 0),
         hist: LatencyHist::new(),
         connect_hist: LatencyHist::new(),
@@ -290,41 +290,17 @@ pub fn run(meta: &RunMeta, p: MatchParams) -> Result<RunOutput, String> {
         }
     }
     let usage = sched.usage(book.matched);
-    let (sends, waits) = (sched.sends, sched.waits);
     let secs = window.measured_secs();
-    let pc = pool.counters;
-    let attempts = pool.conns.len() as u64;
-    let conn_failed = pc.connect_failed + pc.handshake_rejected + pc.handshake_timeout;
-    let ws_errors: u64 = book.error_codes.values().sum();
-    let counts = Counts {
-        offered_rate: p.rate,
-        achieved_rate: if secs > 0.0 {
-            book.matched as f64 / secs
-        } else {
-            0.0
-        },
-        conn_attempts: attempts,
-        conn_ok: attempts - conn_failed,
-        conn_failed,
-        peak_open: pool.open_count() as u64 + book.dropped,
-        sends,
-        deliveries: book.matched,
-        expected_deliveries: sends,
-        unmatched: sends.saturating_sub(book.matched),
-        bad_payload: book.bad_payload,
-        pool: pc,
-        auth_requests: tokens.requests,
-        auth_failed: tokens.failed,
-        error_codes: book.error_codes.clone(),
-        queued_waits: waits,
-        errors: ws_errors
-            + book.dropped
-            + conn_failed
-            + pc.protocol_errors
-            + pc.io_errors
-            + tokens.failed,
-        ..Counts::default()
-    };
+    let mut counts = ws_counts(
+        &sched,
+        &pool,
+        &tokens,
+        book.matched,
+        &book.error_codes,
+        book.dropped,
+        book.bad_payload,
+    );
+    counts.unmatched = sched.sends.saturating_sub(book.matched);
     pool.close_all(&mut book);
     let measured = Measured {
         params: serde_json::to_value(&p).unwrap_or_default(),

@@ -18,6 +18,8 @@ pub struct OpenLoop {
     pub window: Window,
     pacer: Pacer,
     drain_ns: u64,
+    /// Offered events per second.
+    pub rate: f64,
     /// Intended times of events that came due and wait for a ready client.
     pub due: VecDeque<u64>,
     /// Events intended inside the measured window.
@@ -45,6 +47,7 @@ impl OpenLoop {
             window,
             pacer: Pacer::new(window, rate),
             drain_ns,
+            rate,
             due: VecDeque::new(),
             sends: 0,
             waits: 0,

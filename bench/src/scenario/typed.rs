@@ -6,13 +6,17 @@
 //! a scenario reads, borrowed from the read buffer (nested values are skipped, not built).
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
 use super::http::{HttpEngine, HttpParams};
+use super::open_loop::OpenLoop;
 use super::RunMeta;
 use crate::hist::LatencyHist;
+use crate::model::Counts;
 use crate::net::http::build_request;
+use crate::net::wspool::WsPool;
 
 /// The same server as `meta`, with `scheme` and `path` (a `/` path in the template is
 /// replaced by `default_path`; any other path is kept).
@@ -149,6 +153,50 @@ pub struct Msg<'a> {
 #[inline]
 pub fn parse(payload: &[u8]) -> Option<Msg<'_>> {
     serde_json::from_slice(payload).ok()
+}
+
+/// What the typed WebSocket scenarios count alike: offered and achieved rate (`units` answered
+/// in the window), sends and answers, connection attempts and failures (`dropped` = connections
+/// the server closed during the run), the pool's transport counters, sign-ins, error frames by
+/// code, and the errors all those add up to. A scenario adds its own fields and errors on top.
+pub fn ws_counts(
+    sched: &OpenLoop,
+    pool: &WsPool,
+    tokens: &TokenPhase,
+    units: u64,
+    error_codes: &BTreeMap<String, u64>,
+    dropped: u64,
+    bad_payload: u64,
+) -> Counts {
+    let secs = sched.window.measured_secs();
+    let pc = pool.counters;
+    let attempts = pool.conns.len() as u64;
+    let conn_failed = pc.connect_failed + pc.handshake_rejected + pc.handshake_timeout;
+    let ws_errors: u64 = error_codes.values().sum();
+    Counts {
+        offered_rate: sched.rate,
+        achieved_rate: if secs > 0.0 { units as f64 / secs } else { 0.0 },
+        conn_attempts: attempts,
+        conn_ok: attempts - conn_failed,
+        conn_failed,
+        peak_open: pool.open_count() as u64 + dropped,
+        sends: sched.sends,
+        deliveries: units,
+        expected_deliveries: sched.sends,
+        bad_payload,
+        pool: pc,
+        auth_requests: tokens.requests,
+        auth_failed: tokens.failed,
+        error_codes: error_codes.clone(),
+        queued_waits: sched.waits,
+        errors: ws_errors
+            + dropped
+            + conn_failed
+            + pc.protocol_errors
+            + pc.io_errors
+            + tokens.failed,
+        ..Counts::default()
+    }
 }
 
 #[cfg(test)]
