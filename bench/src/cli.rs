@@ -49,6 +49,9 @@ pub enum Cmd {
     Matchmaking(MatchCmd),
     /// Render the suite report (markdown, JSON, comparison SVGs) from run JSON files.
     Report(ReportCmd),
+    /// Measure what a system call, a timed sleep and a cross-core wake-up cost on this machine
+    /// (the CPU per message of both sides at moderate load is mostly sleeps and wake-ups).
+    Calibrate(CalibrateCmd),
 }
 
 fn secs(s: &str) -> Result<f64, String> {
@@ -385,6 +388,35 @@ pub struct ReportCmd {
     baseline: Option<String>,
 }
 
+/// `calibrate`.
+#[derive(Args, Debug)]
+pub struct CalibrateCmd {
+    /// Iterations of each measurement.
+    #[arg(long, default_value_t = 20_000)]
+    iterations: u64,
+    /// Length of each timed sleep, µs.
+    #[arg(long, default_value_t = 50)]
+    sleep_us: u64,
+    /// The two CPUs of the wake-up ping-pong, `A,B` (the timed sleeps run on B).
+    #[arg(long, default_value = "0,1", value_parser = cpu_pair)]
+    cpus: (usize, usize),
+    /// Also write the figures as JSON to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn cpu_pair(s: &str) -> Result<(usize, usize), String> {
+    let (a, b) = s
+        .split_once(',')
+        .ok_or_else(|| format!("--cpus wants two CPU numbers like 0,1, got {s:?}"))?;
+    let num = |v: &str| {
+        v.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("--cpus: {v:?} is not a CPU number"))
+    };
+    Ok((num(a)?, num(b)?))
+}
+
 fn meta(c: &Common, default_name: &str) -> Result<RunMeta, String> {
     let target = Target::parse(&c.target)?;
     Ok(RunMeta {
@@ -574,6 +606,14 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 setup_timeout_secs: c.setup_timeout,
             };
             finish(&c.common, stamp(scenario::matchmaking::run(&m, p)?))?;
+        }
+        Cmd::Calibrate(c) => {
+            let cal = crate::calibrate::run(c.iterations, c.sleep_us, c.cpus)?;
+            if let Some(path) = &c.out {
+                let json = serde_json::to_string_pretty(&cal).map_err(|e| e.to_string())?;
+                std::fs::write(path, json).map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+            print!("{}", crate::calibrate::markdown(&cal));
         }
         Cmd::Report(r) => {
             let runs = report::json::load(&r.paths)?;

@@ -17,7 +17,9 @@
 //! - [`report`] — SLO table, results template, JSON, .hgrm, SVG, markdown tables.
 //! - [`target`] — `--target` URL templates and room ids.
 //! - [`clock`] — the monotonic nanosecond clock and duration parsing.
+//! - [`calibrate`] — what a system call, a timed sleep and a cross-core wake-up cost here.
 
+pub mod calibrate;
 pub mod cli;
 pub mod clock;
 pub mod hist;

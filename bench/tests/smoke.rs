@@ -413,3 +413,49 @@ fn every_scenario_against_a_real_server() {
         t0.elapsed()
     );
 }
+
+#[test]
+fn calibrate_measures_and_rejects_bad_cpus() {
+    let dir = std::env::temp_dir().join(format!("rcb-cal-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("calibration.json");
+    let md = bench(&[
+        "calibrate",
+        "--iterations",
+        "300",
+        "--sleep-us",
+        "40",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        md.contains("| measurement (300 iterations) | result |"),
+        "{md}"
+    );
+    assert!(md.contains("timed sleep of 40 µs"), "{md}");
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(j["iterations"], 300, "{j}");
+    assert_eq!(j["sleep_us"], 40, "{j}");
+    for k in [
+        "syscall_ns",
+        "sleep_cpu_us",
+        "wake_round_trip_us",
+        "wake_cpu_us",
+    ] {
+        assert!(j[k].as_f64().unwrap() > 0.0, "{k}: {j}");
+    }
+    // the calibration file does not pass for a run in a results directory
+    assert!(roomcore_bench::report::json::load(&[&dir])
+        .unwrap()
+        .is_empty());
+
+    let bad = Command::new(env!("CARGO_BIN_EXE_roomcore-bench"))
+        .args(["calibrate", "--cpus", "zero,1"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("is not a CPU number"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
