@@ -5,7 +5,9 @@
 mod common;
 
 mod defense;
+mod eof;
 mod frames;
+mod garbage;
 mod http;
 mod observability;
 mod relay;

@@ -434,10 +434,13 @@ impl Reactor {
     }
 
     /// roomcore patch: a read-readiness poll that stays armed (multishot).
+    /// It also asks for `POLLRDHUP`, so that a completion says when the peer
+    /// has shut its side down (see `NonBufferedStream::poll_read`).
     pub(crate) fn poll_read_ready_multi(&self, fd: RawFd) -> Source {
         let source = self.new_source(fd, SourceType::PollAdd, None);
+        let rdhup = PollFlags::from_bits_retain(libc::POLLRDHUP);
         self.sys
-            .poll_ready_multi(&source, common_flags() | read_flags());
+            .poll_ready_multi(&source, common_flags() | read_flags() | rdhup);
         source
     }
 

@@ -239,6 +239,11 @@ pub(crate) struct NonBufferedStream<S> {
     source_rx: Option<Source>,
     /// Data may be waiting: try `recv` before waiting for the poll.
     rx_maybe_ready: bool,
+    /// roomcore patch: a poll completion reported the peer's shutdown, a
+    /// hang-up or an error. A short read does not consume those, and no new
+    /// completion will come for them, so from then on every read tries
+    /// `recv` until it reports the end (or the error).
+    rx_end_reported: bool,
     write_timeout: Timeout,
     read_timeout: Timeout,
 }
@@ -294,7 +299,14 @@ impl<S: AsRawFd> NonBufferedStream<S> {
                     MULTISHOT_POLL_UNSUPPORTED.store(true, Ordering::Relaxed);
                     true
                 }
-                Some(_) => true,
+                Some(Ok(mask)) => {
+                    let end = libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR;
+                    if mask as libc::c_short & end != 0 {
+                        self.rx_end_reported = true;
+                    }
+                    true
+                }
+                Some(Err(_)) => true,
                 None => false,
             };
             if self.rx_maybe_ready || reported {
@@ -303,11 +315,11 @@ impl<S: AsRawFd> NonBufferedStream<S> {
                         self.read_timeout.cancel_timer(reactor);
                         // A short read drained the socket; end of stream and
                         // errors are sticky (no new wake-up will report them).
-                        self.rx_maybe_ready =
-                            !matches!(result, Ok(n) if n > 0 && n < buf.len());
+                        self.rx_maybe_ready = self.rx_end_reported
+                            || !matches!(result, Ok(n) if n > 0 && n < buf.len());
                         return Poll::Ready(result);
                     }
-                    None => self.rx_maybe_ready = false,
+                    None => self.rx_maybe_ready = self.rx_end_reported,
                 }
             }
 
@@ -405,6 +417,7 @@ where
             source_tx: None,
             source_rx: None,
             rx_maybe_ready: true,
+            rx_end_reported: false,
             write_timeout: Timeout::new(reactor.register_timer()),
             read_timeout: Timeout::new(reactor.register_timer()),
         };
