@@ -17,6 +17,10 @@ pub struct Event {
     pub writable: bool,
     /// Error or hang-up.
     pub closed: bool,
+    /// The peer shut its side down (`EPOLLRDHUP`), or error or hang-up: reading must go on
+    /// until end of stream or `EAGAIN`, since a short read leaves the end unread and an
+    /// edge-triggered poller does not report it again.
+    pub peer_done: bool,
 }
 
 /// An epoll instance and its event buffer.
@@ -148,6 +152,7 @@ impl Poller {
             readable: bits & (libc::EPOLLIN | libc::EPOLLRDHUP) != 0,
             writable: bits & libc::EPOLLOUT != 0,
             closed: bits & (libc::EPOLLERR | libc::EPOLLHUP) != 0,
+            peer_done: bits & (libc::EPOLLRDHUP | libc::EPOLLERR | libc::EPOLLHUP) != 0,
         }
     }
 }
@@ -197,5 +202,28 @@ mod tests {
         lt.add(a.as_raw_fd(), 4, false).unwrap();
         assert_eq!(lt.wait(Some(0)).unwrap(), 1);
         assert_eq!(lt.wait(Some(0)).unwrap(), 1);
+    }
+
+    #[test]
+    fn last_bytes_and_shutdown_in_one_edge_say_peer_done() {
+        use std::io::Read;
+        let mut p = Poller::new_edge_triggered(8).unwrap();
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        p.add(a.as_raw_fd(), 5, false).unwrap();
+        b.write_all(b"x").unwrap();
+        assert_eq!(p.wait(Some(1_000_000_000)).unwrap(), 1);
+        assert!(!p.event(0).peer_done, "data alone");
+        let mut buf = [0u8; 8];
+        assert_eq!(a.read(&mut buf).unwrap(), 1);
+        // the last bytes and the shutdown arrive before the next wait: one edge for both
+        b.write_all(b"yz").unwrap();
+        b.shutdown(std::net::Shutdown::Write).unwrap();
+        assert_eq!(p.wait(Some(1_000_000_000)).unwrap(), 1);
+        let e = p.event(0);
+        assert!(e.readable && e.peer_done, "{e:?}");
+        // a short read leaves the end of stream unread, and no new edge reports it
+        assert_eq!(a.read(&mut buf).unwrap(), 2);
+        assert_eq!(p.wait(Some(0)).unwrap(), 0);
+        assert_eq!(a.read(&mut buf).unwrap(), 0);
     }
 }

@@ -329,7 +329,7 @@ impl WsPool {
             }
             if ev.readable || ev.closed {
                 let t = now();
-                if let Err(f) = self.read_conn(i, t, h) {
+                if let Err(f) = self.read_conn(i, t, ev.peer_done, h) {
                     self.fail(i, f, h);
                 }
             }
@@ -338,7 +338,15 @@ impl WsPool {
         Ok(())
     }
 
-    fn read_conn(&mut self, i: usize, now: u64, h: &mut impl WsHandler) -> Result<(), Failure> {
+    /// Reads and handles what connection `i` has; stops at a short read unless `to_end` (the
+    /// poller reported the server's shutdown, which only a read returning 0 consumes).
+    fn read_conn(
+        &mut self,
+        i: usize,
+        now: u64,
+        to_end: bool,
+        h: &mut impl WsHandler,
+    ) -> Result<(), Failure> {
         loop {
             let pre = self.conns[i].inbuf.len();
             if pre + 64 * 1024 > self.scratch.len() {
@@ -373,7 +381,7 @@ impl WsPool {
                 return Ok(());
             }
             c.inbuf.extend_from_slice(&self.scratch[used..pre + n]);
-            if n < room_for {
+            if n < room_for && !to_end {
                 return Ok(());
             }
         }

@@ -251,7 +251,9 @@ impl HttpEngine {
         }
     }
 
-    fn on_readable(&mut self, i: usize, now: u64) {
+    /// Reads and handles connection `i`'s responses; stops at a short read unless `to_end` (the
+    /// poller reported the server's shutdown, which only a read returning 0 consumes).
+    fn on_readable(&mut self, i: usize, now: u64, to_end: bool) {
         loop {
             let Some(s) = self.conns[i].sock.as_ref() else {
                 return;
@@ -333,7 +335,7 @@ impl HttpEngine {
                 self.drop_conn(i, true);
                 return;
             }
-            if n < self.scratch.len() {
+            if n < self.scratch.len() && !to_end {
                 return;
             }
         }
@@ -371,7 +373,7 @@ impl HttpEngine {
                 continue;
             }
             if ev.readable || ev.closed {
-                self.on_readable(i, now);
+                self.on_readable(i, now, ev.peer_done);
             }
         }
     }
