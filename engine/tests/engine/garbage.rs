@@ -355,3 +355,164 @@ fn mutated_game_messages_get_answers_and_the_session_survives() {
     }
     assert_eq!(server.health()["status"], "ok");
 }
+
+/// Characters that matter in paths and query strings.
+const URL_BITS: &[&str] = &[
+    "%",
+    "%00",
+    "%2F",
+    "%ff",
+    "?",
+    "&",
+    "=",
+    "/",
+    "..",
+    "//",
+    "#",
+    "+",
+    "-1",
+    "0",
+    "999999999999",
+    "game=",
+    "limit=",
+    "period=",
+    "é",
+    "\u{1f600}",
+    ";",
+];
+
+fn mutate_path(rng: &mut Rng, path: &str) -> String {
+    let mut v: Vec<char> = path.chars().collect();
+    for _ in 0..1 + rng.below(3) {
+        let at = 1 + rng.below(v.len());
+        match rng.below(3) {
+            0 if at < v.len() => {
+                v.remove(at);
+            }
+            _ => {
+                let bit = URL_BITS[rng.below(URL_BITS.len())];
+                for (k, c) in bit.chars().enumerate() {
+                    v.insert(at + k, c);
+                }
+            }
+        }
+    }
+    v.into_iter().collect()
+}
+
+#[test]
+fn mutated_api_requests_get_json_errors_below_500() {
+    let server = Server::start(&[]);
+    let mut c = server.client();
+    let (token, _) = c.guest();
+    let reg = c
+        .post_json(
+            "/api/auth/register",
+            None,
+            &json!({"username": "fz_user", "password": "correct horse"}),
+        )
+        .unwrap();
+    assert_eq!(reg.status, 201, "{}", reg.body);
+    let put = c
+        .send("PUT", "/api/rooms/fz-room/state", &[], br#"{"a":[1,2,3]}"#)
+        .unwrap();
+    assert_eq!(put.status, 200, "{}", put.body);
+    // (method, path, body, authenticated)
+    let bases: &[(&str, &str, &str, bool)] = &[
+        (
+            "POST",
+            "/api/auth/login",
+            r#"{"username":"fz_user","password":"correct horse"}"#,
+            false,
+        ),
+        ("POST", "/api/auth/guest", "{}", false),
+        ("GET", "/api/auth/me", "", true),
+        ("POST", "/api/scores", r#"{"game":"fz","score":42}"#, true),
+        (
+            "GET",
+            "/api/leaderboard?game=fz&limit=10&period=daily",
+            "",
+            false,
+        ),
+        (
+            "GET",
+            "/api/leaderboard/me?game=fz&period=alltime",
+            "",
+            true,
+        ),
+        (
+            "PUT",
+            "/api/rooms/fz-room/state",
+            r#"{"board":[[1,0],[0,1]],"turn":"w"}"#,
+            false,
+        ),
+        ("GET", "/api/rooms/fz-room/state", "", false),
+        ("DELETE", "/api/rooms/fz-gone/state", "", false),
+    ];
+    let mut rng = Rng(0x5eed_0004);
+    let mut statuses = std::collections::BTreeMap::new();
+    for i in 0..300 {
+        let (method, path, body, auth) = bases[rng.below(bases.len())];
+        let (mut path, mut body, mut tok) =
+            (path.to_string(), body.as_bytes().to_vec(), token.clone());
+        match rng.below(3) {
+            0 => path = mutate_path(&mut rng, &path),
+            1 if !body.is_empty() => body = mutate(&mut rng, &body),
+            _ => {
+                let t = mutate(&mut rng, tok.as_bytes());
+                tok = String::from_utf8_lossy(&t)
+                    .chars()
+                    .filter(|c| c.is_ascii_graphic())
+                    .collect();
+            }
+        }
+        let bearer = format!("Bearer {tok}");
+        let mut headers = vec![("Content-Type", "application/json")];
+        if auth {
+            headers.push(("Authorization", bearer.as_str()));
+        }
+        let r = c.send(method, &path, &headers, &body).unwrap_or_else(|e| {
+            panic!(
+                "{i} {method} {path:?} {:?}: {e}",
+                String::from_utf8_lossy(&body)
+            )
+        });
+        let what = format!(
+            "{i} {method} {path:?} {:?}: {} {}",
+            String::from_utf8_lossy(&body),
+            r.status,
+            r.body
+        );
+        assert!(
+            r.status < 500 || (r.status == 503 && r.header("Retry-After").is_some()),
+            "{what}"
+        );
+        if r.status >= 400 {
+            let v: Value = serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert!(v["error"].as_str().is_some_and(|m| !m.is_empty()), "{what}");
+        }
+        *statuses.entry(r.status).or_insert(0) += 1;
+        if r.header("Connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+        {
+            c = server.client();
+        }
+    }
+    if std::env::var("GARBAGE_TRACE").is_ok() {
+        eprintln!("statuses: {statuses:?}");
+    }
+    // Mutations mostly fail validation (400/401/404/405) and some still succeed.
+    assert!(
+        statuses.keys().any(|s| (200..300).contains(s)),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.get(&400).copied().unwrap_or(0) > 30,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.get(&401).copied().unwrap_or(0) > 10,
+        "{statuses:?}"
+    );
+    assert_eq!(server.health()["status"], "ok");
+}
