@@ -31,6 +31,11 @@ pub const METRICS: &[(&str, &str, &str)] = &[
         "TCP connections accepted since start.",
     ),
     (
+        "roomcore_accept_errors_total",
+        "counter",
+        "accept() failures (out of file descriptors and the like); the listener backs off 20 ms after each.",
+    ),
+    (
         "roomcore_connections_rejected_total",
         "counter",
         "Connections or upgrades refused, by reason.",

@@ -365,7 +365,14 @@ pub async fn run(
     shard.services.stop().await;
 }
 
+/// Wait after a failed `accept` before the next.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
+/// At most one "accept failed" log line per this long.
+const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(10);
+
 async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
+    let mut last_log: Option<Instant> = None;
+    let mut suppressed = 0u64;
     loop {
         match listener.accept().await {
             Ok(stream) => {
@@ -380,9 +387,18 @@ async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
                 spawn_local(conn::serve(shard.clone(), stream, peer)).detach();
             }
             Err(e) => {
-                log!(Warn, "accept failed", error = e);
-                // Out of file descriptors and similar: back off briefly.
-                glommio::timer::sleep(Duration::from_millis(20)).await;
+                stats::inc(&shard.stats.accept_errors_total);
+                // Out of file descriptors and similar: back off briefly. While it lasts the
+                // log gets one line per ACCEPT_LOG_EVERY, with the count of those it held back.
+                let now = Instant::now();
+                if last_log.is_none_or(|t| now.duration_since(t) >= ACCEPT_LOG_EVERY) {
+                    log!(Warn, "accept failed", error = e, suppressed = suppressed);
+                    last_log = Some(now);
+                    suppressed = 0;
+                } else {
+                    suppressed += 1;
+                }
+                glommio::timer::sleep(ACCEPT_BACKOFF).await;
             }
         }
     }

@@ -109,6 +109,8 @@ pub struct Stats {
     pub websockets: Cell<u64>,
     /// Connections accepted since start.
     pub accepted_total: Cell<u64>,
+    /// `accept` failures (out of file descriptors and the like).
+    pub accept_errors_total: Cell<u64>,
     /// HTTP requests answered since start.
     pub http_requests_total: Cell<u64>,
     /// WebSocket data messages received.
@@ -167,6 +169,7 @@ impl Default for Stats {
             connections: Cell::new(0),
             websockets: Cell::new(0),
             accepted_total: Cell::new(0),
+            accept_errors_total: Cell::new(0),
             http_requests_total: Cell::new(0),
             ws_messages_in_total: Cell::new(0),
             ws_messages_out_total: Cell::new(0),
@@ -254,6 +257,11 @@ impl Stats {
             "roomcore_connections_total",
             &[],
             self.accepted_total.get(),
+        ));
+        out.push(Sample::counter(
+            "roomcore_accept_errors_total",
+            &[],
+            self.accept_errors_total.get(),
         ));
         out.push(Sample::counter(
             "roomcore_slow_consumers_total",

@@ -42,6 +42,16 @@ impl Server {
 
     /// Start with extra flags and environment variables in `data_dir`.
     pub fn start_in(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::launch(data_dir, extra, env, |_| {})
+    }
+
+    /// [`Server::start_in`], with `tweak` applied to the command last (resource limits, ...).
+    pub fn launch(
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        tweak: impl FnOnce(&mut Command),
+    ) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_roomcore"));
         cmd.args(["--listen", "127.0.0.1:0", "--shards", "2", "--data-dir"])
             .arg(data_dir)
@@ -62,6 +72,7 @@ impl Server {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        tweak(&mut cmd);
         let mut child = cmd.spawn().expect("start roomcore");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();

@@ -411,3 +411,94 @@ fn forwarded_for_is_trusted_only_from_trusted_proxies() {
     assert_ne!(get(&s, "203.0.113.2"), 429);
     assert_eq!(get(&s, "203.0.113.3"), 429);
 }
+
+#[test]
+fn out_of_file_descriptors_the_listener_backs_off_logs_once_and_recovers() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::CommandExt;
+    use std::sync::{Arc, Mutex};
+
+    let s = Server::launch(&temp_dir("emfile"), &[], &[], |cmd| {
+        cmd.stderr(std::process::Stdio::piped());
+        // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                let lim = libc::rlimit {
+                    rlim_cur: 64,
+                    rlim_max: 64,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    });
+    let mut s = s;
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let stderr = s.child.stderr.take().unwrap();
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(l);
+        }
+    });
+    // More idle connections than the server has descriptors left.
+    let held: Vec<std::net::TcpStream> = (0..100)
+        .filter_map(|_| std::net::TcpStream::connect_timeout(&s.addr, Duration::from_secs(1)).ok())
+        .collect();
+    assert!(held.len() > 64, "only {} connected", held.len());
+    let cpu = |pid: i32| -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let f: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let (c0, t0) = (cpu(s.pid()), Instant::now());
+    std::thread::sleep(Duration::from_secs(2));
+    let ticks = cpu(s.pid()) - c0;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let busy = ticks as f64 / hz / t0.elapsed().as_secs_f64();
+    // Retrying accept in a tight loop would keep both shards busy.
+    assert!(
+        busy < 0.5,
+        "server {:.0} % busy while out of descriptors",
+        busy * 100.0
+    );
+    let failed: Vec<String> = lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("accept failed"))
+        .cloned()
+        .collect();
+    assert!(
+        (1..=2).contains(&failed.len()),
+        "one line per shard per 10 s, got {}: {failed:?}",
+        failed.len()
+    );
+    assert!(failed[0].contains("Too many open files"), "{failed:?}");
+    drop(held);
+    // Descriptors come back: the server serves again and counted the failures.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        if let Ok((200, body)) = s.try_get("/metrics") {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "never served again");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let errors: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("roomcore_accept_errors_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no accept error counter: {metrics}"));
+    assert!(errors >= 2, "{errors}");
+    assert_eq!(s.health()["status"], "ok");
+}
