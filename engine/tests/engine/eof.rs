@@ -1,7 +1,8 @@
 //! A peer's end of stream is noticed at once, even when its FIN arrives together with its last
 //! bytes (one readiness report for both): HTTP requests on half-closed connections are answered
 //! and the connection is closed, and a relay member that sends and closes leaves its room
-//! without waiting for a ping timeout.
+//! without waiting for a ping timeout. Connections reset in the middle of anything leave no
+//! connection, session or crash behind.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -109,4 +110,80 @@ fn relay_member_that_sends_and_closes_leaves_at_once() {
         std::thread::sleep(Duration::from_millis(50));
     }
     stay.send(Message::text("still open")).unwrap();
+}
+
+/// A connection that sends `bytes` and then resets (RST: `SO_LINGER` 0 and close).
+fn send_and_reset(server: &Server, bytes: &[u8]) {
+    let s = server.connect();
+    let sock = socket2::SockRef::from(&s);
+    sock.set_linger(Some(Duration::ZERO)).unwrap();
+    // The server may reset first; either way the connection ends here.
+    let _ = (&s).write_all(bytes);
+    drop(s);
+}
+
+/// A masked binary frame of `n` bytes.
+fn binary_frame(n: usize) -> Vec<u8> {
+    let mut f = vec![0x82];
+    if n < 126 {
+        f.push(0x80 | n as u8);
+    } else {
+        f.push(0x80 | 126);
+        f.extend_from_slice(&(n as u16).to_be_bytes());
+    }
+    f.extend_from_slice(&[0, 0, 0, 0]);
+    f.resize(f.len() + n, b'x');
+    f
+}
+
+#[test]
+fn connections_reset_mid_request_leave_nothing_behind() {
+    let server = Server::start(&[]);
+    let upgrade = |room: usize| {
+        format!(
+            "GET /ws/relay/rst-{room} HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+        .into_bytes()
+    };
+    for i in 0..400 {
+        let bytes = match i % 5 {
+            0 => b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n".repeat(4),
+            1 => {
+                b"POST /api/auth/guest HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}".to_vec()
+            }
+            2 => b"GET /api/leaderboard?game=x HTTP/1.1\r\nHost: t\r\n\r\nGET /health HTTP/1.1\r\n"
+                .to_vec(),
+            3 => {
+                let mut b = upgrade(i % 3);
+                for n in [10, 300, 2000] {
+                    b.extend(binary_frame(n));
+                }
+                b
+            }
+            _ => b"POST /api/scores HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{\"game\""
+                .to_vec(),
+        };
+        send_and_reset(&server, &bytes);
+        if i % 2 == 0 {
+            std::thread::sleep(Duration::from_micros(300));
+        }
+    }
+    // Everything reset is gone: only the /health probe itself is open, no session crashed.
+    let t0 = Instant::now();
+    loop {
+        let h = server.health();
+        if h["connections"] == 1 && h["websockets"] == 0 {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "left behind: {h}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, metrics) = server.get("/metrics");
+    assert_eq!(status, 200);
+    for l in metrics
+        .lines()
+        .filter(|l| l.starts_with("roomcore_crashes_total"))
+    {
+        assert!(l.ends_with(" 0"), "{l}");
+    }
 }
