@@ -218,6 +218,20 @@ pub struct TokenOpts {
     pub token_rate: f64,
 }
 
+/// Setup and drain of the WebSocket game scenarios (`chess`, `matchmaking`).
+#[derive(Args, Debug, Clone)]
+pub struct SessionOpts {
+    /// Max wait for answers still due after the window (moves, matches).
+    #[arg(long, default_value = "5s", value_parser = secs)]
+    pub drain: f64,
+    /// Handshakes in flight at once while connecting.
+    #[arg(long, default_value_t = 256)]
+    pub connect_concurrency: usize,
+    /// Give up the setup (sign-ins, connections, seating) after this long.
+    #[arg(long, default_value = "60s", value_parser = secs)]
+    pub setup_timeout: f64,
+}
+
 /// `scores`.
 #[derive(Args, Debug)]
 pub struct ScoresCmd {
@@ -268,15 +282,8 @@ pub struct ChessCmd {
     /// Chess clock increment, seconds.
     #[arg(long, default_value_t = 180)]
     increment_secs: u32,
-    /// Max wait for in-flight moves after the window.
-    #[arg(long, default_value = "5s", value_parser = secs)]
-    drain: f64,
-    /// Handshakes in flight at once while connecting.
-    #[arg(long, default_value_t = 256)]
-    connect_concurrency: usize,
-    /// Give up setting games up after this long.
-    #[arg(long, default_value = "60s", value_parser = secs)]
-    setup_timeout: f64,
+    #[command(flatten)]
+    session: SessionOpts,
 }
 
 /// `matchmaking`.
@@ -300,15 +307,8 @@ pub struct MatchCmd {
     /// Queue region (a fresh region keeps the run's queue to itself).
     #[arg(long, default_value = "bench")]
     region: String,
-    /// Max wait for pending matches after the window.
-    #[arg(long, default_value = "5s", value_parser = secs)]
-    drain: f64,
-    /// Handshakes in flight at once while connecting.
-    #[arg(long, default_value_t = 256)]
-    connect_concurrency: usize,
-    /// Give up signing players in after this long.
-    #[arg(long, default_value = "60s", value_parser = secs)]
-    setup_timeout: f64,
+    #[command(flatten)]
+    session: SessionOpts,
 }
 
 /// Ramp options.
@@ -581,13 +581,13 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 rate: c.rate,
                 warmup_secs: c.timing.warmup,
                 secs: c.timing.duration,
-                drain_secs: c.drain,
+                drain_secs: c.session.drain,
                 plies: c.plies,
                 initial_secs: c.initial_secs,
                 increment_secs: c.increment_secs,
                 token_rate: c.tokens.token_rate,
-                connect_concurrency: c.connect_concurrency,
-                setup_timeout_secs: c.setup_timeout,
+                connect_concurrency: c.session.connect_concurrency,
+                setup_timeout_secs: c.session.setup_timeout,
             };
             finish(&c.common, stamp(scenario::chess::run(&m, p)?))?;
         }
@@ -600,10 +600,10 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 region: c.region,
                 warmup_secs: c.timing.warmup,
                 secs: c.timing.duration,
-                drain_secs: c.drain,
+                drain_secs: c.session.drain,
                 token_rate: c.tokens.token_rate,
-                connect_concurrency: c.connect_concurrency,
-                setup_timeout_secs: c.setup_timeout,
+                connect_concurrency: c.session.connect_concurrency,
+                setup_timeout_secs: c.session.setup_timeout,
             };
             finish(&c.common, stamp(scenario::matchmaking::run(&m, p)?))?;
         }
