@@ -160,3 +160,100 @@ fn bad_room_ids_and_non_upgrades_are_refused() {
     // The server is still fine.
     assert_eq!(s.get("/live").0, 200);
 }
+
+/// Payload `seq` of `sender`: 8 bytes of header (sender, seq) then bytes derived from both; text
+/// payloads stay ASCII. About one in ten is 10–60 KB (several reads and partial writes).
+fn payload(sender: u32, seq: u32) -> Message {
+    let mix = sender.wrapping_mul(2_654_435_761) ^ seq.wrapping_mul(40_503);
+    let len = if mix % 10 == 0 {
+        10_000 + (mix % 50_000) as usize
+    } else {
+        8 + (mix % 500) as usize
+    };
+    let text = mix % 3 == 0;
+    let mut b = format!("{sender:04}{seq:04}").into_bytes();
+    b.extend((8..len).map(|i| {
+        let v = (i as u32).wrapping_mul(31).wrapping_add(mix);
+        if text {
+            b'a' + (v % 26) as u8
+        } else {
+            v as u8
+        }
+    }));
+    if text {
+        Message::text(String::from_utf8(b).unwrap())
+    } else {
+        Message::binary(b)
+    }
+}
+
+#[test]
+fn concurrent_senders_arrive_complete_in_order_and_intact() {
+    const SENDERS: u32 = 8;
+    const EACH: u32 = 300;
+    const RECEIVERS: usize = 4;
+    // Integrity, not the slow-consumer policy: senders never read what others send.
+    let s = Server::start_in(
+        &crate::common::temp_dir("integrity"),
+        &[],
+        &[("WS_MAX_BUFFERED_BYTES", "134217728")],
+    );
+    let receivers: Vec<Ws> = (0..RECEIVERS)
+        .map(|_| s.ws("/ws/relay/integrity"))
+        .collect();
+    let senders: Vec<Ws> = (0..SENDERS).map(|_| s.ws("/ws/relay/integrity")).collect();
+    let total = RECEIVERS + SENDERS as usize;
+    for _ in 0..200 {
+        if s.health()["websockets"].as_u64() == Some(total as u64) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(s.health()["websockets"].as_u64(), Some(total as u64));
+    let readers: Vec<_> = receivers
+        .into_iter()
+        .enumerate()
+        .map(|(r, mut ws)| {
+            std::thread::spawn(move || {
+                let mut next = vec![0u32; SENDERS as usize];
+                for _ in 0..SENDERS * EACH {
+                    let m = recv_data(&mut ws);
+                    let data = m.clone().into_data();
+                    let head = std::str::from_utf8(&data[..8]).expect("header");
+                    let (from, seq): (u32, u32) =
+                        (head[..4].parse().unwrap(), head[4..].parse().unwrap());
+                    assert_eq!(seq, next[from as usize], "receiver {r}: order from {from}");
+                    assert!(
+                        m == payload(from, seq),
+                        "receiver {r}: {from}:{seq} corrupted"
+                    );
+                    next[from as usize] += 1;
+                }
+                next
+            })
+        })
+        .collect();
+    let writers: Vec<_> = senders
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut ws)| {
+            std::thread::spawn(move || {
+                for seq in 0..EACH {
+                    ws.send(payload(i as u32, seq)).unwrap();
+                }
+                ws // keep the socket open until every reader is done
+            })
+        })
+        .collect();
+    let _open: Vec<Ws> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    for r in readers {
+        assert_eq!(r.join().unwrap(), vec![EACH; SENDERS as usize]);
+    }
+    let h = s.health();
+    assert_eq!(
+        h["ws_messages_in_total"].as_u64(),
+        Some(u64::from(SENDERS * EACH)),
+        "{h}"
+    );
+    assert_eq!(h["slow_consumers_total"].as_u64(), Some(0), "{h}");
+}
