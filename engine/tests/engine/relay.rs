@@ -165,12 +165,12 @@ fn bad_room_ids_and_non_upgrades_are_refused() {
 /// payloads stay ASCII. About one in ten is 10–60 KB (several reads and partial writes).
 fn payload(sender: u32, seq: u32) -> Message {
     let mix = sender.wrapping_mul(2_654_435_761) ^ seq.wrapping_mul(40_503);
-    let len = if mix % 10 == 0 {
+    let len = if mix.is_multiple_of(10) {
         10_000 + (mix % 50_000) as usize
     } else {
         8 + (mix % 500) as usize
     };
-    let text = mix % 3 == 0;
+    let text = mix.is_multiple_of(3);
     let mut b = format!("{sender:04}{seq:04}").into_bytes();
     b.extend((8..len).map(|i| {
         let v = (i as u32).wrapping_mul(31).wrapping_add(mix);
