@@ -274,6 +274,8 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
     let mut out: Vec<u8> = Vec::new();
     // One clock read per read batch and one per answered request.
     let mut now = Instant::now();
+    // `100 Continue` went out for the request whose body is awaited at the buffer's front.
+    let mut continued = false;
     entry.idle_http.set(true);
     entry.deadline.set(Some(now + cfg.http_idle_timeout));
     loop {
@@ -290,7 +292,16 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
                 cfg.http_max_body_bytes,
             ) {
                 Ok(Parsed::Partial) => None,
+                Ok(Parsed::AwaitingBody { continue_expected }) => {
+                    // The client waits for this before it sends the body (RFC 9110 10.1.1).
+                    if continue_expected && !continued && !shard.draining.get() {
+                        out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                        continued = true;
+                    }
+                    None
+                }
                 Ok(Parsed::Complete { req, len }) => {
+                    continued = false;
                     let meta = Meta {
                         head_only: req.method == Method::Head,
                         close: req.close,

@@ -1,6 +1,7 @@
 //! Parse one HTTP/1.1 request from the front of a buffer (httparse), enforcing
-//! the head and body limits. A partial request is a state (`Parsed::Partial`),
-//! not an error. Only the headers the server acts on are kept.
+//! the head and body limits. A partial request is a state (`Parsed::Partial`, or
+//! `Parsed::AwaitingBody` once the head is in), not an error. Only the headers the server acts
+//! on are kept; `Expect: 100-continue` is reported so that the connection can answer it.
 
 use std::str;
 
@@ -62,6 +63,9 @@ pub struct Request<'a> {
 pub enum Parsed<'a> {
     /// More bytes are needed.
     Partial,
+    /// The head is complete and valid, the body not yet all there. `continue_expected`: the
+    /// client sent `Expect: 100-continue` and waits for `100 Continue` before sending the body.
+    AwaitingBody { continue_expected: bool },
     /// A whole request; `len` bytes of the buffer belong to it.
     Complete { req: Request<'a>, len: usize },
 }
@@ -75,6 +79,8 @@ pub enum HttpError {
     HeadTooLarge,
     /// 413: the body is over the limit.
     BodyTooLarge,
+    /// 417: an `Expect` other than `100-continue`.
+    ExpectationFailed,
 }
 
 impl HttpError {
@@ -84,6 +90,7 @@ impl HttpError {
             HttpError::Malformed(m) => (400, m),
             HttpError::HeadTooLarge => (431, "request header fields too large"),
             HttpError::BodyTooLarge => (413, "request body too large"),
+            HttpError::ExpectationFailed => (417, "only Expect: 100-continue is supported"),
         }
     }
 }
@@ -138,6 +145,7 @@ pub fn parse(buf: &[u8], max_head: usize, max_body: usize) -> Result<Parsed<'_>,
         body: &[],
     };
     let mut content_length: Option<usize> = None;
+    let mut continue_expected = false;
     let mut conn_upgrade = false;
     let mut upgrade_ws = false;
     for h in r.headers.iter() {
@@ -188,6 +196,11 @@ pub fn parse(buf: &[u8], max_head: usize, max_body: usize) -> Result<Parsed<'_>,
             req.request_id = Some(v);
         } else if name.eq_ignore_ascii_case("x-forwarded-for") {
             req.forwarded_for = Some(v);
+        } else if name.eq_ignore_ascii_case("expect") {
+            if !v.eq_ignore_ascii_case("100-continue") {
+                return Err(HttpError::ExpectationFailed);
+            }
+            continue_expected = true;
         }
     }
     req.upgrade_websocket = conn_upgrade && upgrade_ws;
@@ -197,7 +210,7 @@ pub fn parse(buf: &[u8], max_head: usize, max_body: usize) -> Result<Parsed<'_>,
     }
     let total = head_len + body_len;
     if buf.len() < total {
-        return Ok(Parsed::Partial);
+        return Ok(Parsed::AwaitingBody { continue_expected });
     }
     req.body = &buf[head_len..total];
     Ok(Parsed::Complete { req, len: total })
@@ -210,7 +223,7 @@ mod tests {
     fn complete(b: &[u8]) -> (Request<'_>, usize) {
         match parse(b, 8192, 16384).unwrap() {
             Parsed::Complete { req, len } => (req, len),
-            Parsed::Partial => panic!("partial"),
+            other => panic!("not complete: {other:?}"),
         }
     }
 
@@ -225,9 +238,36 @@ mod tests {
     }
 
     #[test]
+    fn expect_100_continue_is_reported_until_the_body_is_there() {
+        let head =
+            b"PUT /api/rooms/r/state HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 2\r\n\r\n";
+        assert!(matches!(
+            parse(head, 8192, 16384).unwrap(),
+            Parsed::AwaitingBody {
+                continue_expected: true
+            }
+        ));
+        let mut whole = head.to_vec();
+        whole.extend_from_slice(b"{}");
+        let (r, len) = complete(&whole);
+        assert_eq!((r.body, len), (&b"{}"[..], whole.len()));
+        let other = b"PUT /x HTTP/1.1\r\nExpect: something-else\r\nContent-Length: 2\r\n\r\n";
+        assert_eq!(
+            parse(other, 8192, 16384).unwrap_err(),
+            HttpError::ExpectationFailed
+        );
+        assert_eq!(HttpError::ExpectationFailed.status().0, 417);
+    }
+
+    #[test]
     fn body_waits_for_content_length() {
         let b = b"POST /p HTTP/1.1\r\nContent-Length: 5\r\n\r\nab";
-        assert!(matches!(parse(b, 8192, 16384).unwrap(), Parsed::Partial));
+        assert!(matches!(
+            parse(b, 8192, 16384).unwrap(),
+            Parsed::AwaitingBody {
+                continue_expected: false
+            }
+        ));
         let b = b"POST /p HTTP/1.1\r\nContent-Length: 5\r\n\r\nabcde";
         assert_eq!(complete(b).0.body, b"abcde");
     }

@@ -153,3 +153,54 @@ fn slowloris_is_dropped_while_others_are_served() {
     );
     assert_eq!(s.get("/health").0, 200);
 }
+
+#[test]
+fn expect_100_continue_gets_continue_before_the_body_and_other_expectations_417() {
+    let s = Server::start(&[]);
+    let read_some = |c: &mut std::net::TcpStream| {
+        let mut buf = [0u8; 4096];
+        let n = c.read(&mut buf).expect("an answer within the timeout");
+        String::from_utf8_lossy(&buf[..n]).to_string()
+    };
+    // The client waits for 100 Continue before it sends the body (curl, libcurl, .NET do).
+    let mut c = s.connect();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let body = br#"{"board":"e4"}"#;
+    write!(
+        c,
+        "PUT /api/rooms/expect-1/state HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    assert_eq!(read_some(&mut c), "HTTP/1.1 100 Continue\r\n\r\n");
+    assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+    c.write_all(body).unwrap();
+    let r = read_responses(&mut c, 1).remove(0);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["version"], 1);
+    // Same connection, body sent with the head at once: no 100, just the answer.
+    write!(
+        c,
+        "PUT /api/rooms/expect-1/state HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    c.write_all(body).unwrap();
+    let r = read_responses(&mut c, 1).remove(0);
+    assert_eq!((r.status, r.json()["version"].as_u64()), (200, Some(2)));
+    // A body over the limit is refused at once instead of continued.
+    let mut c = s.connect();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(b"PUT /api/rooms/expect-2/state HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 99999999\r\n\r\n")
+        .unwrap();
+    assert!(read_some(&mut c).starts_with("HTTP/1.1 413 "));
+    // Any other expectation: 417 with a JSON error.
+    let mut c = s.connect();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(b"POST /api/auth/guest HTTP/1.1\r\nHost: t\r\nExpect: 200-ok\r\nContent-Length: 2\r\n\r\n{}")
+        .unwrap();
+    let r = read_responses(&mut c, 1).remove(0);
+    assert_eq!(r.status, 417);
+    assert_eq!(r.json()["error"], "only Expect: 100-continue is supported");
+}
