@@ -26,10 +26,13 @@ use crate::{api, health, log, metrics, relay, security};
 /// How the HTTP phase of a connection ended.
 enum HttpEnd {
     Closed,
+    /// A relay WebSocket; its `101` answer is in `handshake`, not yet written: the session
+    /// writes it once the socket has joined its room.
     Upgrade {
         room: RoomId,
         client: IpAddr,
         pending: Vec<u8>,
+        handshake: Vec<u8>,
     },
     /// A typed game session (`GET /ws`).
     Game {
@@ -108,21 +111,20 @@ async fn serve_inner(shard: &Rc<Shard>, stream: TcpStream, entry: &Rc<ConnEntry>
         room,
         client,
         pending,
+        handshake,
     } = end
     {
         let owner = shard_for(room.as_str(), shard.shards());
+        let start = relay::Start {
+            room,
+            slot_ip: Some(client),
+            pending,
+            handshake,
+        };
         if owner == shard.id {
-            Box::pin(relay::run(
-                shard,
-                stream,
-                entry,
-                room,
-                Some(client),
-                pending,
-            ))
-            .await;
+            Box::pin(relay::run(shard, stream, entry, start)).await;
         } else {
-            migrate(shard, stream, entry.peer, owner, room, client, pending).await;
+            migrate(shard, stream, entry.peer, owner, start).await;
         }
     }
 }
@@ -133,10 +135,14 @@ async fn migrate(
     stream: Rc<Stream>,
     peer: SocketAddr,
     owner: usize,
-    room: RoomId,
-    client: IpAddr,
-    pending: Vec<u8>,
+    start: relay::Start,
 ) {
+    let relay::Start {
+        room,
+        slot_ip,
+        pending,
+        handshake,
+    } = start;
     let fd = fd_of(&stream.borrow());
     // SAFETY: dup of a socket we own; the copy is owned by `OwnedFd` and the
     // original is closed when `stream` drops (close, not shutdown).
@@ -148,7 +154,9 @@ async fn migrate(
             "cannot hand socket to owner shard",
             error = std::io::Error::last_os_error()
         );
-        limits::release_ws_slot(shard, client);
+        if let Some(ip) = slot_ip {
+            limits::release_ws_slot(shard, ip);
+        }
         return;
     }
     // SAFETY: `dup` is a fresh descriptor nobody else owns.
@@ -158,15 +166,18 @@ async fn migrate(
             fd,
             room,
             peer,
-            slot_ip: Some(client),
+            slot_ip,
             pending: pending.into_boxed_slice(),
+            handshake: handshake.into_boxed_slice(),
         }),
     };
     match shard.mesh.send(owner, msg).await {
         Ok(()) => stats::inc(&shard.stats.migrated_out_total),
         Err(e) => {
             log!(Warn, "cannot hand socket to owner shard", error = e);
-            limits::release_ws_slot(shard, client);
+            if let Some(ip) = slot_ip {
+                limits::release_ws_slot(shard, ip);
+            }
         }
     }
 }
@@ -389,9 +400,12 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
                         }
                     }
                     Action::UpgradeRelay { room, key } => {
-                        match accept_upgrade(shard, client, &key, route, started, &mut out).await {
+                        let mut handshake = Vec::new();
+                        match accept_upgrade(shard, client, &key, route, started, &mut handshake)
+                            .await
+                        {
                             Ok(()) => {
-                                upgrade = Some((room, client));
+                                upgrade = Some((room, client, handshake));
                                 break;
                             }
                             Err(resp) => resp,
@@ -450,7 +464,7 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
                 out = Vec::new();
             }
             if r.is_err() {
-                if let Some((_, client)) = upgrade {
+                if let Some((_, client, _)) = upgrade {
                     limits::release_ws_slot(shard, client);
                 }
                 if let Some(client) = game {
@@ -467,13 +481,14 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
                 pending: buf,
             };
         }
-        if let Some((room, client)) = upgrade {
+        if let Some((room, client, handshake)) = upgrade {
             entry.idle_http.set(false);
             entry.deadline.set(None);
             return HttpEnd::Upgrade {
                 room,
                 client,
                 pending: buf,
+                handshake,
             };
         }
         if close {

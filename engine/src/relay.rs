@@ -31,24 +31,21 @@ use crate::ws::{self, Decoder, Flow, WsError, WsEvent};
 /// The text message that panics inside a room handler when test hooks are on.
 pub const TEST_PANIC_MESSAGE: &[u8] = b"__roomcore_test_panic__";
 
+/// How a relay session starts: its room, the client IP holding a WebSocket slot (given back
+/// when the session ends), bytes the client sent after its handshake that were already read,
+/// and the `101` answer, which the session writes once the socket has joined the room, so a
+/// client that has its 101 receives every message sent to the room after it.
+pub struct Start {
+    pub room: RoomId,
+    pub slot_ip: Option<IpAddr>,
+    pub pending: Vec<u8>,
+    pub handshake: Vec<u8>,
+}
+
 /// Serve a socket handed over by another shard.
-pub async fn adopt(
-    shard: Rc<Shard>,
-    stream: TcpStream,
-    peer: SocketAddr,
-    room: RoomId,
-    slot_ip: Option<IpAddr>,
-    pending: Vec<u8>,
-) {
+pub async fn adopt(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr, start: Start) {
     let entry = shard.register(fd_of(&stream), peer);
-    let work = run(
-        &shard,
-        Rc::new(RefCell::new(stream)),
-        &entry,
-        room,
-        slot_ip,
-        pending,
-    );
+    let work = run(&shard, Rc::new(RefCell::new(stream)), &entry, start);
     conn::guarded(&shard, &entry, work).await;
 }
 
@@ -57,40 +54,32 @@ fn notice(code: &str, message: &str) -> Frame {
     ws::encode(OpCode::Data(Data::Text), body.to_string().as_bytes())
 }
 
-/// Run the session until the socket closes. `slot_ip` holds a WebSocket slot
-/// (per-IP and total limits) that is given back when the session ends.
-pub async fn run(
-    shard: &Rc<Shard>,
-    stream: Rc<Stream>,
-    entry: &Rc<ConnEntry>,
-    room_id: RoomId,
-    slot_ip: Option<IpAddr>,
-    partial: Vec<u8>,
-) {
-    let client = slot_ip.unwrap_or(entry.peer.ip());
-    session(shard, stream, entry, room_id, client, partial).await;
+/// Run the session until the socket closes, then give back the WebSocket slot (per-IP and
+/// total limits) of `start.slot_ip`.
+pub async fn run(shard: &Rc<Shard>, stream: Rc<Stream>, entry: &Rc<ConnEntry>, start: Start) {
+    let slot_ip = start.slot_ip;
+    session(shard, stream, entry, start).await;
     if let Some(ip) = slot_ip {
         limits::release_ws_slot(shard, ip);
     }
 }
 
-async fn session(
-    shard: &Rc<Shard>,
-    stream: Rc<Stream>,
-    entry: &Rc<ConnEntry>,
-    room_id: RoomId,
-    client: IpAddr,
-    mut partial: Vec<u8>,
-) {
+async fn session(shard: &Rc<Shard>, stream: Rc<Stream>, entry: &Rc<ConnEntry>, start: Start) {
+    let Start {
+        room: room_id,
+        slot_ip,
+        pending: mut partial,
+        handshake,
+    } = start;
+    let client = slot_ip.unwrap_or(entry.peer.ip());
     let cfg = shard.config.clone();
     let outbox = Outbox::new(cfg.ws_max_buffered_bytes);
-    *entry.outbox.borrow_mut() = Some(outbox.clone());
     entry.last_ping.set(Instant::now());
     stats::inc(&shard.stats.websockets);
     let writer = spawn_local(io::run_writer(stream.clone(), entry.fd, outbox.clone()));
 
     // Creating a room counts against the creator's per-minute allowance.
-    if !shard.rooms.contains(&room_id) && cfg.max_room_creates_per_ip_per_min > 0 {
+    let allowed = if !shard.rooms.contains(&room_id) && cfg.max_room_creates_per_ip_per_min > 0 {
         let d = limits::rate_check(
             shard,
             client,
@@ -98,17 +87,31 @@ async fn session(
             cfg.max_room_creates_per_ip_per_min,
         )
         .await;
-        if !d.allowed {
-            shard.stats.rate_limited.inc(Limit::RoomCreates as usize);
-            let _ = outbox.push_control(notice(
-                "rate_limited",
-                "too many rooms created from this address; try again later",
-            ));
-            outbox.set_reason(Disconnect::RateLimited);
-            outbox.close_with(Some(ws::close_frame(1008, "room creation rate limit")));
-            finish(shard, entry, &outbox, writer).await;
-            return;
-        }
+        d.allowed
+    } else {
+        true
+    };
+    // The 101 goes out before anything else can be queued for this socket (broadcasts, pings,
+    // shutdown notices: the outbox is reachable only after it), and the join follows it with
+    // no await in between, so a client holding its 101 gets every message sent after it. (A
+    // fresh socket takes the few hundred bytes at once.)
+    let answered = io::write_all(&stream, &handshake).await.is_ok();
+    *entry.outbox.borrow_mut() = Some(outbox.clone());
+    if !answered {
+        outbox.kill(None);
+        finish(shard, entry, &outbox, writer).await;
+        return;
+    }
+    if !allowed {
+        shard.stats.rate_limited.inc(Limit::RoomCreates as usize);
+        let _ = outbox.push_control(notice(
+            "rate_limited",
+            "too many rooms created from this address; try again later",
+        ));
+        outbox.set_reason(Disconnect::RateLimited);
+        outbox.close_with(Some(ws::close_frame(1008, "room creation rate limit")));
+        finish(shard, entry, &outbox, writer).await;
+        return;
     }
     let room = shard.rooms.join(
         &room_id,

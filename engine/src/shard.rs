@@ -441,15 +441,13 @@ async fn mesh_loop(shard: Rc<Shard>, rx: ConnectedReceiver<ShardMsg>) {
                     }
                     continue;
                 }
-                spawn_local(relay::adopt(
-                    shard.clone(),
-                    stream,
-                    moved.peer,
-                    moved.room,
-                    moved.slot_ip,
-                    moved.pending.into_vec(),
-                ))
-                .detach();
+                let start = relay::Start {
+                    room: moved.room,
+                    slot_ip: moved.slot_ip,
+                    pending: moved.pending.into_vec(),
+                    handshake: moved.handshake.into_vec(),
+                };
+                spawn_local(relay::adopt(shard.clone(), stream, moved.peer, start)).detach();
             }
         }
     }

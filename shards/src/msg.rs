@@ -23,6 +23,9 @@ pub struct MovedSocket {
     pub slot_ip: Option<IpAddr>,
     /// Bytes the client sent after its handshake that were already read.
     pub pending: Box<[u8]>,
+    /// The `101 Switching Protocols` answer, not yet written: the owner writes it once the
+    /// socket has joined its room, so a client holding its 101 is a member.
+    pub handshake: Box<[u8]>,
 }
 
 /// Answer of a per-IP rate check (fixed one-minute window).

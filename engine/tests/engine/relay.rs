@@ -257,3 +257,21 @@ fn concurrent_senders_arrive_complete_in_order_and_intact() {
     );
     assert_eq!(h["slow_consumers_total"].as_u64(), Some(0), "{h}");
 }
+
+#[test]
+fn a_client_that_has_its_101_gets_every_later_message() {
+    let s = Server::start(&[]);
+    let mut a = s.ws("/ws/relay/joined-at-101");
+    for i in 0..150 {
+        // Half of the newcomers are accepted by the shard that does not own the room and are
+        // handed over: their 101 must still mean "in the room".
+        let mut b = s.ws("/ws/relay/joined-at-101");
+        a.send(Message::text(format!("hello {i}"))).unwrap();
+        assert_eq!(
+            recv_data(&mut b),
+            Message::text(format!("hello {i}")),
+            "newcomer {i}"
+        );
+        drop(b);
+    }
+}
