@@ -85,13 +85,21 @@ pub async fn flush_outbox(stream: &Stream, fd: RawFd, outbox: &Outbox) -> io::Re
             continue;
         }
         // Full socket: let glommio wait for writability (it writes the head if
-        // the socket became writable in between).
+        // the socket became writable in between). A kill (slow consumer,
+        // shutdown deadline) ends the wait at once: the peer is not reading.
         let n = poll_fn(|cx| {
+            if outbox.state() == OutState::Dead {
+                return Poll::Ready(Err(io::ErrorKind::ConnectionAborted.into()));
+            }
             let mut s = stream.borrow_mut();
-            match outbox.with_head(|head| Pin::new(&mut *s).poll_write(cx, head)) {
+            let p = match outbox.with_head(|head| Pin::new(&mut *s).poll_write(cx, head)) {
                 Some(p) => p,
                 None => Poll::Ready(Ok(0)),
+            };
+            if p.is_pending() {
+                outbox.wake_on_kill(cx);
             }
+            p
         })
         .await?;
         outbox.advance(n);

@@ -132,44 +132,60 @@ async fn session(shard: &Rc<Shard>, stream: Rc<Stream>, entry: &Rc<ConnEntry>, s
     let s = &shard.stats;
     // Handle one decoded event; returns whether to stop reading.
     let mut on_event = |ev: WsEvent<'_>| -> Flow {
+        // Data messages and pings count against the socket's rate limits (a ping costs a pong).
+        let counted = match &ev {
+            WsEvent::Message { text, payload } => {
+                s.frames_in.inc(if *text {
+                    FrameIn::Text
+                } else {
+                    FrameIn::Binary
+                } as usize);
+                stats::inc(&s.ws_messages_in_total);
+                Some(payload.len())
+            }
+            WsEvent::Ping(p) => {
+                s.frames_in.inc(FrameIn::Ping as usize);
+                Some(p.len())
+            }
+            _ => None,
+        };
+        if let Some(len) = counted {
+            match rate.admit(&cfg, len, batch_now.get()) {
+                Admit::Ok => {}
+                verdict => {
+                    let which = if verdict == Admit::Bytes {
+                        Limit::WsBytes
+                    } else {
+                        Limit::WsMessages
+                    };
+                    s.rate_limited.inc(which as usize);
+                    if cfg.ws_rate_limit_close_after > 0
+                        && rate.strikes >= cfg.ws_rate_limit_close_after
+                    {
+                        log!(
+                            Info,
+                            "websocket closed for flooding",
+                            conn = entry.id,
+                            client = client,
+                            room = room_id
+                        );
+                        outbox.set_reason(Disconnect::RateLimited);
+                        outbox.close_with(Some(ws::close_frame(1008, "rate limit exceeded")));
+                        return Flow::Stop;
+                    }
+                    if rate.strikes == 1 {
+                        let _ = outbox.push_control(notice(
+                            "rate_limited",
+                            "message rate limit exceeded; message dropped",
+                        ));
+                        s.frames_out.inc(FrameOut::Notice as usize);
+                    }
+                    return Flow::Continue;
+                }
+            }
+        }
         match ev {
             WsEvent::Message { text, payload } => {
-                s.frames_in
-                    .inc(if text { FrameIn::Text } else { FrameIn::Binary } as usize);
-                stats::inc(&s.ws_messages_in_total);
-                match rate.admit(&cfg, payload.len(), batch_now.get()) {
-                    Admit::Ok => {}
-                    verdict => {
-                        let which = if verdict == Admit::Bytes {
-                            Limit::WsBytes
-                        } else {
-                            Limit::WsMessages
-                        };
-                        s.rate_limited.inc(which as usize);
-                        if cfg.ws_rate_limit_close_after > 0
-                            && rate.strikes >= cfg.ws_rate_limit_close_after
-                        {
-                            log!(
-                                Info,
-                                "websocket closed for flooding",
-                                conn = entry.id,
-                                client = client,
-                                room = room_id
-                            );
-                            outbox.set_reason(Disconnect::RateLimited);
-                            outbox.close_with(Some(ws::close_frame(1008, "rate limit exceeded")));
-                            return Flow::Stop;
-                        }
-                        if rate.strikes == 1 {
-                            let _ = outbox.push_control(notice(
-                                "rate_limited",
-                                "message rate limit exceeded; message dropped",
-                            ));
-                            s.frames_out.inc(FrameOut::Notice as usize);
-                        }
-                        return Flow::Continue;
-                    }
-                }
                 if shard.chaos_error() {
                     log!(
                         Warn,
@@ -218,14 +234,15 @@ async fn session(shard: &Rc<Shard>, stream: Rc<Stream>, entry: &Rc<ConnEntry>, s
                 }
             }
             WsEvent::Ping(p) => {
-                s.frames_in.inc(FrameIn::Ping as usize);
-                if outbox
-                    .push_control(ws::encode(OpCode::Control(Control::Pong), p))
-                    .is_ok()
-                {
-                    s.frames_out.inc(FrameOut::Pong as usize);
+                // Refused only when the peer lets control frames pile up unread: the outbox
+                // then treats it as a slow consumer and stops.
+                match outbox.push_control(ws::encode(OpCode::Control(Control::Pong), p)) {
+                    Ok(()) => {
+                        s.frames_out.inc(FrameOut::Pong as usize);
+                        Flow::Continue
+                    }
+                    Err(_) => Flow::Stop,
                 }
-                Flow::Continue
             }
             WsEvent::Pong(_) => {
                 s.frames_in.inc(FrameIn::Pong as usize);
@@ -243,6 +260,13 @@ async fn session(shard: &Rc<Shard>, stream: Rc<Stream>, entry: &Rc<ConnEntry>, s
         }
     };
     let fail = |e: WsError| {
+        log!(
+            Debug,
+            "websocket protocol error",
+            conn = entry.id,
+            room = room_id,
+            reason = e.reason()
+        );
         stats::inc(&s.ws_protocol_errors_total);
         s.validation_errors.inc(Validation::Ws as usize);
         outbox.set_reason(Disconnect::ProtocolError);

@@ -43,6 +43,11 @@ struct Inner {
     waker: Option<Waker>,
 }
 
+/// How far control frames (pongs, pings, notices, error replies) may go past the data bound:
+/// enough for them to reach a consumer that is near its bound, not enough for a peer that sends
+/// pings or bad messages and never reads to grow the queue without end.
+pub const CONTROL_HEADROOM: usize = 64 * 1024;
+
 /// Bounded queue of frames for one connection.
 #[derive(Debug)]
 pub struct Outbox {
@@ -105,11 +110,17 @@ impl Outbox {
         Ok(())
     }
 
-    /// Queue a control frame (pong, ping, notice): not subject to the bound,
-    /// refused only once the connection is closing.
+    /// Queue a control frame (pong, ping, notice, error reply): it may pass the data bound by
+    /// [`CONTROL_HEADROOM`]. Past that the peer is not reading what its own frames cause: it is
+    /// a slow consumer, and the queue is dropped as by [`Outbox::kill`] (`Full`).
     pub fn push_control(&self, frame: Frame) -> Result<(), PushError> {
         if self.state.get() != OutState::Open {
             return Err(PushError::Closed);
+        }
+        if self.queued.get() + frame.len() > self.limit.saturating_add(CONTROL_HEADROOM) {
+            self.set_reason(Disconnect::SlowConsumer);
+            self.kill(None);
+            return Err(PushError::Full);
         }
         self.enqueue(frame);
         Ok(())
@@ -160,6 +171,15 @@ impl Outbox {
     fn wake(&self) {
         if let Some(w) = self.inner.borrow_mut().waker.take() {
             w.wake();
+        }
+    }
+
+    /// Wake `cx` when the outbox is killed (a writer blocked on a full socket).
+    pub fn wake_on_kill(&self, cx: &Context<'_>) {
+        let mut inner = self.inner.borrow_mut();
+        match &inner.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => inner.waker = Some(cx.waker().clone()),
         }
     }
 
@@ -249,6 +269,23 @@ mod tests {
         assert_eq!(o.push(frame(6)), Err(PushError::Full));
         o.push_control(frame(6)).unwrap();
         assert_eq!(o.queued_bytes(), 12);
+    }
+
+    #[test]
+    fn control_frames_past_the_headroom_make_a_slow_consumer() {
+        let o = Outbox::new(10);
+        o.push(frame(10)).unwrap();
+        // pongs of a peer that never reads: accepted up to the headroom
+        let pong = 127;
+        let fit = CONTROL_HEADROOM / pong;
+        for _ in 0..fit {
+            o.push_control(frame(pong)).unwrap();
+        }
+        assert_eq!(o.state(), OutState::Open);
+        assert_eq!(o.push_control(frame(pong)), Err(PushError::Full));
+        assert_eq!(o.state(), OutState::Dead);
+        assert_eq!(o.reason(), Some(Disconnect::SlowConsumer));
+        assert_eq!(o.push_control(frame(1)), Err(PushError::Closed));
     }
 
     #[test]

@@ -25,7 +25,7 @@ use glommio::net::TcpStream;
 use glommio::spawn_local;
 use serde_json::{json, Value};
 use shards::outbox::OutState;
-use shards::stats::Disconnect;
+use shards::stats::{Disconnect, Limit};
 use shards::{stats, Outbox};
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
@@ -117,6 +117,31 @@ pub async fn run(
         if done || outbox.state() != OutState::Open {
             break;
         }
+        // Counts a message or ping against the socket's rate limits; after
+        // WS_RATE_LIMIT_CLOSE_AFTER refusals in a row the socket is closed with 1008.
+        let admitted = |rate: &mut WsRate, len: usize| -> bool {
+            let verdict = rate.admit(&cfg, len, Instant::now());
+            if verdict == Admit::Ok {
+                return true;
+            }
+            let which = if verdict == Admit::Bytes {
+                Limit::WsBytes
+            } else {
+                Limit::WsMessages
+            };
+            shard.stats.rate_limited.inc(which as usize);
+            if cfg.ws_rate_limit_close_after > 0 && rate.strikes >= cfg.ws_rate_limit_close_after {
+                log!(
+                    Info,
+                    "websocket closed for flooding",
+                    conn = entry.id,
+                    client = entry.peer.ip()
+                );
+                outbox.set_reason(Disconnect::RateLimited);
+                outbox.close_with(Some(ws::close_frame(1008, "rate limit exceeded")));
+            }
+            false
+        };
         let mut on_event = |ev: WsEvent<'_>| -> Flow {
             match ev {
                 WsEvent::Message {
@@ -124,10 +149,12 @@ pub async fn run(
                     payload,
                 } => {
                     stats::inc(&shard.stats.ws_messages_in_total);
-                    if rate.admit(&cfg, payload.len(), Instant::now()) != Admit::Ok {
-                        let _ = outbox.push_control(text(&json!({
-                            "type": "error", "code": "rate_limited",
-                            "message": "message rate limit exceeded; message dropped"})));
+                    if !admitted(&mut rate, payload.len()) {
+                        if outbox.state() == OutState::Open {
+                            let _ = outbox.push_control(text(&json!({
+                                "type": "error", "code": "rate_limited",
+                                "message": "message rate limit exceeded; message dropped"})));
+                        }
                         return Flow::Continue;
                     }
                     if is_text {
@@ -140,8 +167,17 @@ pub async fn run(
                     Flow::Continue
                 }
                 WsEvent::Ping(p) => {
-                    let _ = outbox.push_control(ws::encode(OpCode::Control(Control::Pong), p));
-                    Flow::Continue
+                    // Pings count against the message rate (a ping costs a pong); one over it
+                    // is dropped unanswered.
+                    if !admitted(&mut rate, p.len()) {
+                        return Flow::Continue;
+                    }
+                    // Refused only when the peer lets control frames pile up unread (the
+                    // outbox then drops it as a slow consumer).
+                    match outbox.push_control(ws::encode(OpCode::Control(Control::Pong), p)) {
+                        Ok(()) => Flow::Continue,
+                        Err(_) => Flow::Stop,
+                    }
                 }
                 WsEvent::Pong(_) => {
                     entry.ping_sent.set(None);

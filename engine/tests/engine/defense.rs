@@ -502,3 +502,105 @@ fn out_of_file_descriptors_the_listener_backs_off_logs_once_and_recovers() {
     assert!(errors >= 2, "{errors}");
     assert_eq!(s.health()["status"], "ok");
 }
+
+/// Upgrades `path` on a raw socket that then reads nothing, and sends `frame` over and over for
+/// at most `limit`; returns how many went out before the server closed the connection, or None
+/// if it never did.
+fn flood_without_reading(s: &Server, path: &str, frame: &[u8], limit: Duration) -> Option<usize> {
+    use std::io::Read;
+    let mut c = s.connect();
+    write!(
+        c,
+        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(c.read(&mut b).unwrap(), 1);
+        head.push(b[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"));
+    c.set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let burst = frame.repeat(1000);
+    let t0 = Instant::now();
+    let mut sent = 0;
+    while t0.elapsed() < limit {
+        // the rest of the current burst, so that frames stay whole
+        let at = sent % burst.len();
+        match c.write(&burst[at..]) {
+            Ok(n) => sent += n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return Some(sent / frame.len()),
+        }
+    }
+    None
+}
+
+/// A masked ping with a 125-byte payload.
+fn ping_frame() -> Vec<u8> {
+    let mut f = vec![0x89, 0x80 | 125, 0, 0, 0, 0];
+    f.extend_from_slice(&[b'p'; 125]);
+    f
+}
+
+fn rss_kb(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn ping_flood_from_a_peer_that_never_reads_is_cut_with_memory_flat() {
+    // Rate limits off: only the bound on queued pongs can stop it.
+    let s = Server::start(&[]);
+    let before = rss_kb(s.pid());
+    let sent = flood_without_reading(
+        &s,
+        "/ws/relay/pings",
+        &ping_frame(),
+        Duration::from_secs(20),
+    )
+    .expect("still open after 20 s of unread pongs");
+    assert!(sent > 0);
+    let grown = rss_kb(s.pid()).saturating_sub(before);
+    assert!(grown < 64 * 1024, "RSS grew {grown} kB");
+    let (_, m) = s.get("/metrics");
+    assert!(
+        m.contains("roomcore_ws_disconnections_total{reason=\"slow_consumer\"} 1"),
+        "{m}"
+    );
+    assert_eq!(s.health()["status"], "ok");
+}
+
+#[test]
+fn ping_and_message_floods_are_rate_limited_and_closed_on_both_endpoints() {
+    let s = start_with(&[
+        ("WS_MAX_MSGS_PER_SEC", "20"),
+        ("WS_RATE_LIMIT_CLOSE_AFTER", "10"),
+    ]);
+    let mut msg = vec![0x81, 0x80 | 15, 0, 0, 0, 0];
+    msg.extend_from_slice(br#"{"type":"ping"}"#);
+    for (path, frame) in [
+        ("/ws/relay/flood", ping_frame()),
+        ("/ws", ping_frame()),
+        ("/ws", msg),
+    ] {
+        let sent = flood_without_reading(&s, path, &frame, Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("{path}: flood never closed"));
+        assert!(sent >= 30, "{path}: closed after {sent}");
+    }
+    let (_, m) = s.get("/metrics");
+    assert!(
+        m.contains("roomcore_ws_disconnections_total{reason=\"rate_limited\"} 3"),
+        "{m}"
+    );
+}
