@@ -207,6 +207,14 @@ impl Drop for Server {
     }
 }
 
+/// A valid WebSocket upgrade request for `path`, written by hand (raw-socket tests).
+pub fn upgrade_request(path: &str) -> Vec<u8> {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    .into_bytes()
+}
+
 /// A parsed HTTP response.
 #[derive(Debug)]
 pub struct HttpResponse {

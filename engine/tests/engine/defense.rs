@@ -509,11 +509,7 @@ fn out_of_file_descriptors_the_listener_backs_off_logs_once_and_recovers() {
 fn flood_without_reading(s: &Server, path: &str, frame: &[u8], limit: Duration) -> Option<usize> {
     use std::io::Read;
     let mut c = s.connect();
-    write!(
-        c,
-        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-    )
-    .unwrap();
+    c.write_all(&crate::common::upgrade_request(path)).unwrap();
     let mut head = Vec::new();
     let mut b = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {

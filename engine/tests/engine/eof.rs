@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tungstenite::Message;
 
-use crate::common::{recv_data, Server};
+use crate::common::{recv_data, upgrade_request, Server};
 
 /// Reads until the server closes; panics after `limit`.
 fn read_to_close(s: &mut TcpStream, limit: Duration, what: &str) -> Vec<u8> {
@@ -70,18 +70,18 @@ fn text_frame(payload: &[u8]) -> Vec<u8> {
 fn relay_member_that_sends_and_closes_leaves_at_once() {
     let server = Server::start(&[]);
     let mut stay = server.ws("/ws/relay/eof-room");
-    let upgrade = b"GET /ws/relay/eof-room HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    let upgrade = upgrade_request("/ws/relay/eof-room");
     for i in 0..40 {
         let msg = format!("bye {i}");
         let mut s = server.connect();
         if i % 2 == 0 {
             // handshake, frame and FIN back to back
-            let mut all = upgrade.to_vec();
+            let mut all = upgrade.clone();
             all.extend(text_frame(msg.as_bytes()));
             s.write_all(&all).unwrap();
         } else {
             // the frame and the FIN after the handshake's answer
-            s.write_all(upgrade).unwrap();
+            s.write_all(&upgrade).unwrap();
             let mut head = Vec::new();
             let mut b = [0u8; 1];
             while !head.ends_with(b"\r\n\r\n") {
@@ -139,12 +139,6 @@ fn binary_frame(n: usize) -> Vec<u8> {
 #[test]
 fn connections_reset_mid_request_leave_nothing_behind() {
     let server = Server::start(&[]);
-    let upgrade = |room: usize| {
-        format!(
-            "GET /ws/relay/rst-{room} HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-        )
-        .into_bytes()
-    };
     for i in 0..400 {
         let bytes = match i % 5 {
             0 => b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n".repeat(4),
@@ -154,7 +148,7 @@ fn connections_reset_mid_request_leave_nothing_behind() {
             2 => b"GET /api/leaderboard?game=x HTTP/1.1\r\nHost: t\r\n\r\nGET /health HTTP/1.1\r\n"
                 .to_vec(),
             3 => {
-                let mut b = upgrade(i % 3);
+                let mut b = upgrade_request(&format!("/ws/relay/rst-{}", i % 3));
                 for n in [10, 300, 2000] {
                     b.extend(binary_frame(n));
                 }

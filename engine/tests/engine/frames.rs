@@ -6,7 +6,7 @@ use std::net::TcpStream;
 
 use tungstenite::Message;
 
-use crate::common::{recv_data, Server};
+use crate::common::{recv_data, upgrade_request, Server};
 
 /// A WebSocket spoken by hand on a raw TCP socket.
 struct Raw {
@@ -17,11 +17,8 @@ struct Raw {
 impl Raw {
     fn open(server: &Server, room: &str) -> Raw {
         let mut s = server.connect();
-        write!(
-            s,
-            "GET /ws/relay/{room} HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-        )
-        .unwrap();
+        s.write_all(&upgrade_request(&format!("/ws/relay/{room}")))
+            .unwrap();
         let mut raw = Raw { s, buf: Vec::new() };
         let end = loop {
             if let Some(p) = raw.buf.windows(4).position(|w| w == b"\r\n\r\n") {

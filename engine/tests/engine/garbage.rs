@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tungstenite::Message;
 
-use crate::common::{recv_data, Server};
+use crate::common::{recv_data, upgrade_request, Server};
 
 /// xorshift64*: a fixed seed gives the same inputs on every run.
 struct Rng(u64);
@@ -194,18 +194,12 @@ fn random_frames_on_relay_rooms_get_a_documented_close_and_spare_the_room() {
     let mut a = server.ws("/ws/relay/fz-good");
     let mut b = server.ws("/ws/relay/fz-good");
     std::thread::sleep(Duration::from_millis(100));
-    let upgrade = |room: &str| {
-        format!(
-            "GET /ws/relay/{room} HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-        )
-        .into_bytes()
-    };
     // the server's own codes, or the echo of a valid code the client's close carried
     let allowed = |c: u16| matches!(c, 1000..=1003 | 1007..=1011 | 3000..=4999);
     let mut rng = Rng(0x5eed_0002);
     let mut codes = std::collections::BTreeMap::new();
     for i in 0..150 {
-        let mut input = upgrade(&format!("fz-{}", i % 5));
+        let mut input = upgrade_request(&format!("/ws/relay/fz-{}", i % 5));
         for _ in 0..1 + rng.below(5) {
             input.extend(random_frame(&mut rng));
         }
