@@ -116,7 +116,21 @@ pub fn parse(buf: &[u8], max_head: usize, max_body: usize) -> Result<Parsed<'_>,
         return Err(HttpError::HeadTooLarge);
     }
     let method = Method::from_str(r.method.unwrap_or(""));
-    let target = r.path.unwrap_or("/");
+    let mut target = r.path.unwrap_or("/");
+    // absolute-form (`GET http://host/path`), which servers must accept (RFC 9112 3.2.2):
+    // the path is what follows the authority
+    for scheme in ["http://", "https://"] {
+        if target.len() > scheme.len() && target[..scheme.len()].eq_ignore_ascii_case(scheme) {
+            let rest = &target[scheme.len()..];
+            target = rest.find(['/', '?']).map_or("/", |i| &rest[i..]);
+            if target.starts_with('?') {
+                return Err(HttpError::Malformed(
+                    "request target must be an absolute path",
+                ));
+            }
+            break;
+        }
+    }
     if !target.starts_with('/') {
         return Err(HttpError::Malformed(
             "request target must be an absolute path",
@@ -257,6 +271,16 @@ mod tests {
             HttpError::ExpectationFailed
         );
         assert_eq!(HttpError::ExpectationFailed.status().0, 417);
+    }
+
+    #[test]
+    fn absolute_form_targets_are_served_by_their_path() {
+        let (r, _) =
+            complete(b"GET http://example.com:8080/api/x?game=a HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!((r.path, r.query), ("/api/x", Some("game=a")));
+        let (r, _) = complete(b"GET HTTPS://example.com HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(r.path, "/");
+        assert!(parse(b"GET example.com/x HTTP/1.1\r\n\r\n", 8192, 16384).is_err());
     }
 
     #[test]

@@ -204,3 +204,18 @@ fn expect_100_continue_gets_continue_before_the_body_and_other_expectations_417(
     assert_eq!(r.status, 417);
     assert_eq!(r.json()["error"], "only Expect: 100-continue is supported");
 }
+
+#[test]
+fn absolute_form_request_targets_are_served() {
+    let s = Server::start(&[]);
+    let mut c = s.connect();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(
+        b"GET http://roomcore.example:8080/health HTTP/1.1\r\nHost: roomcore.example\r\n\r\nGET https://roomcore.example/nope HTTP/1.1\r\nHost: roomcore.example\r\n\r\n",
+    )
+    .unwrap();
+    let r = read_responses(&mut c, 2);
+    assert_eq!(r[0].status, 200);
+    assert_eq!(r[0].json()["status"], "ok");
+    assert_eq!(r[1].status, 404);
+}
