@@ -120,7 +120,11 @@ pub fn parse(buf: &[u8], max_head: usize, max_body: usize) -> Result<Parsed<'_>,
     // absolute-form (`GET http://host/path`), which servers must accept (RFC 9112 3.2.2):
     // the path is what follows the authority
     for scheme in ["http://", "https://"] {
-        if target.len() > scheme.len() && target[..scheme.len()].eq_ignore_ascii_case(scheme) {
+        let head = target.as_bytes().get(..scheme.len());
+        // an ASCII prefix matched, so `scheme.len()` is a char boundary
+        if target.len() > scheme.len()
+            && head.is_some_and(|h| h.eq_ignore_ascii_case(scheme.as_bytes()))
+        {
             let rest = &target[scheme.len()..];
             target = rest.find(['/', '?']).map_or("/", |i| &rest[i..]);
             if target.starts_with('?') {
@@ -281,6 +285,13 @@ mod tests {
         let (r, _) = complete(b"GET HTTPS://example.com HTTP/1.1\r\nHost: h\r\n\r\n");
         assert_eq!(r.path, "/");
         assert!(parse(b"GET example.com/x HTTP/1.1\r\n\r\n", 8192, 16384).is_err());
+        // multi-byte characters where a scheme could start are not sliced through
+        assert!(parse(
+            "GET abcdef\u{e9}/x HTTP/1.1\r\n\r\n".as_bytes(),
+            8192,
+            16384
+        )
+        .is_err());
     }
 
     #[test]
