@@ -4,9 +4,11 @@
 //! (served here, or handed to the shard that owns the room).
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -114,18 +116,35 @@ async fn serve_inner(shard: &Rc<Shard>, stream: TcpStream, entry: &Rc<ConnEntry>
         handshake,
     } = end
     {
-        let owner = shard_for(room.as_str(), shard.shards());
         let start = relay::Start {
             room,
             slot_ip: Some(client),
             pending,
             handshake,
         };
-        if owner == shard.id {
-            Box::pin(relay::run(shard, stream, entry, start)).await;
-        } else {
-            migrate(shard, stream, entry.peer, owner, start).await;
-        }
+        relay_phase(shard, stream, entry, start).await;
+    }
+}
+
+/// The relay phase of an upgraded socket, here or on its room's owner shard. Boxed, and built
+/// outside any `async fn`, so the connection's task holds one pointer while the session lives
+/// (idle memory per WebSocket), not the state of either path.
+fn relay_phase<'a>(
+    shard: &'a Rc<Shard>,
+    stream: Rc<Stream>,
+    entry: &'a Rc<ConnEntry>,
+    start: relay::Start,
+) -> Pin<Box<dyn Future<Output = ()> + 'a>> {
+    let owner = shard_for(start.room.as_str(), shard.shards());
+    if owner == shard.id {
+        Box::pin(relay::run(
+            shard,
+            stream,
+            entry,
+            start.prepare(&shard.config),
+        ))
+    } else {
+        Box::pin(migrate(shard, stream, entry.peer, owner, start))
     }
 }
 

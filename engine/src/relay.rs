@@ -42,8 +42,31 @@ pub struct Start {
     pub handshake: Vec<u8>,
 }
 
+/// A [`Start`] whose 101 waits at the head of the session's outbox (so the session future,
+/// held by every idle socket, carries no copy of it).
+pub struct Prepared {
+    room: RoomId,
+    slot_ip: Option<IpAddr>,
+    pending: Vec<u8>,
+    outbox: Rc<Outbox>,
+}
+
+impl Start {
+    /// The session's outbox, created with the 101 in it.
+    pub fn prepare(self, cfg: &crate::config::Config) -> Prepared {
+        let outbox = Outbox::new(cfg.ws_max_buffered_bytes);
+        let _ = outbox.push_control(self.handshake.into());
+        Prepared {
+            room: self.room,
+            slot_ip: self.slot_ip,
+            pending: self.pending,
+            outbox,
+        }
+    }
+}
+
 /// Serve a socket handed over by another shard.
-pub async fn adopt(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr, start: Start) {
+pub async fn adopt(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr, start: Prepared) {
     let entry = shard.register(fd_of(&stream), peer);
     let work = run(&shard, Rc::new(RefCell::new(stream)), &entry, start);
     conn::guarded(&shard, &entry, work).await;
@@ -56,24 +79,30 @@ fn notice(code: &str, message: &str) -> Frame {
 
 /// Run the session until the socket closes, then give back the WebSocket slot (per-IP and
 /// total limits) of `start.slot_ip`.
-pub async fn run(shard: &Rc<Shard>, stream: Rc<Stream>, entry: &Rc<ConnEntry>, start: Start) {
-    let slot_ip = start.slot_ip;
-    session(shard, stream, entry, start).await;
+pub async fn run(shard: &Rc<Shard>, stream: Rc<Stream>, entry: &Rc<ConnEntry>, start: Prepared) {
+    let Prepared {
+        room,
+        slot_ip,
+        pending,
+        outbox,
+    } = start;
+    let client = slot_ip.unwrap_or(entry.peer.ip());
+    session(shard, stream, entry, room, client, pending, outbox).await;
     if let Some(ip) = slot_ip {
         limits::release_ws_slot(shard, ip);
     }
 }
 
-async fn session(shard: &Rc<Shard>, stream: Rc<Stream>, entry: &Rc<ConnEntry>, start: Start) {
-    let Start {
-        room: room_id,
-        slot_ip,
-        pending: mut partial,
-        handshake,
-    } = start;
-    let client = slot_ip.unwrap_or(entry.peer.ip());
+async fn session(
+    shard: &Rc<Shard>,
+    stream: Rc<Stream>,
+    entry: &Rc<ConnEntry>,
+    room_id: RoomId,
+    client: IpAddr,
+    mut partial: Vec<u8>,
+    outbox: Rc<Outbox>,
+) {
     let cfg = shard.config.clone();
-    let outbox = Outbox::new(cfg.ws_max_buffered_bytes);
     entry.last_ping.set(Instant::now());
     stats::inc(&shard.stats.websockets);
     let writer = spawn_local(io::run_writer(stream.clone(), entry.fd, outbox.clone()));
@@ -91,11 +120,12 @@ async fn session(shard: &Rc<Shard>, stream: Rc<Stream>, entry: &Rc<ConnEntry>, s
     } else {
         true
     };
-    // The 101 goes out before anything else can be queued for this socket (broadcasts, pings,
-    // shutdown notices: the outbox is reachable only after it), and the join follows it with
-    // no await in between, so a client holding its 101 gets every message sent after it. (A
-    // fresh socket takes the few hundred bytes at once.)
-    let answered = io::write_all(&stream, &handshake).await.is_ok();
+    // The 101 leads the outbox; it goes out now, before anything else can be queued for this
+    // socket (broadcasts, pings, shutdown notices: the outbox is reachable only after it), and
+    // the join follows with no await in between, so a client holding its 101 gets every
+    // message sent after it. A fresh socket takes it at once; what it would not take, the
+    // writer sends first.
+    let answered = io::try_send_outbox(entry.fd, &outbox).is_ok();
     *entry.outbox.borrow_mut() = Some(outbox.clone());
     if !answered {
         outbox.kill(None);

@@ -446,7 +446,8 @@ async fn mesh_loop(shard: Rc<Shard>, rx: ConnectedReceiver<ShardMsg>) {
                     slot_ip: moved.slot_ip,
                     pending: moved.pending.into_vec(),
                     handshake: moved.handshake.into_vec(),
-                };
+                }
+                .prepare(&shard.config);
                 spawn_local(relay::adopt(shard.clone(), stream, moved.peer, start)).detach();
             }
         }
