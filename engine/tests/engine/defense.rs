@@ -228,6 +228,13 @@ fn byte_and_ten_second_limits_trigger_at_threshold() {
     for i in 0..4 {
         assert_eq!(recv_data(&mut rx), Message::text(format!("m{i}")));
     }
+    // The refusal of m4 (first strike after the passes) comes back as a notice; only then is
+    // it sure to be counted.
+    let v: serde_json::Value = match recv_data(&mut tx) {
+        Message::Text(t) => serde_json::from_str(&t).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(v["code"], "rate_limited");
     let m = s.get("/metrics").1;
     assert!(
         m.contains("roomcore_rate_limit_hits_total{limit=\"ws_bytes\"} 1"),
