@@ -119,7 +119,12 @@ pub fn parse(buf: &[u8], max_head: usize, max_body: usize) -> Result<Parsed<'_>,
     let mut target = r.path.unwrap_or("/");
     // absolute-form (`GET http://host/path`), which servers must accept (RFC 9112 3.2.2):
     // the path is what follows the authority
-    for scheme in ["http://", "https://"] {
+    let schemes: &[&str] = if target.starts_with('/') {
+        &[]
+    } else {
+        &["http://", "https://"]
+    };
+    for scheme in schemes {
         let head = target.as_bytes().get(..scheme.len());
         // an ASCII prefix matched, so `scheme.len()` is a char boundary
         if target.len() > scheme.len()
