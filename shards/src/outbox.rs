@@ -41,6 +41,9 @@ struct Inner {
     /// Bytes of `queue[0]` already written.
     head_offset: usize,
     waker: Option<Waker>,
+    /// A writer blocked on a full socket: woken only by a kill, not by every push (it could not
+    /// write the new frame anyway).
+    kill_waker: Option<Waker>,
 }
 
 /// How far control frames (pongs, pings, notices, error replies) may go past the data bound:
@@ -68,6 +71,7 @@ impl Outbox {
                 queue: VecDeque::new(),
                 head_offset: 0,
                 waker: None,
+                kill_waker: None,
             }),
             queued: Cell::new(0),
             limit,
@@ -157,6 +161,9 @@ impl Outbox {
         }
         self.state.set(OutState::Dead);
         self.wake();
+        if let Some(w) = self.inner.borrow_mut().kill_waker.take() {
+            w.wake();
+        }
     }
 
     fn enqueue(&self, frame: Frame) {
@@ -174,12 +181,12 @@ impl Outbox {
         }
     }
 
-    /// Wake `cx` when the outbox is killed (a writer blocked on a full socket).
+    /// Wake `cx` when the outbox is killed (a writer blocked on a full socket); pushes do not.
     pub fn wake_on_kill(&self, cx: &Context<'_>) {
         let mut inner = self.inner.borrow_mut();
-        match &inner.waker {
+        match &inner.kill_waker {
             Some(w) if w.will_wake(cx.waker()) => {}
-            _ => inner.waker = Some(cx.waker().clone()),
+            _ => inner.kill_waker = Some(cx.waker().clone()),
         }
     }
 
@@ -286,6 +293,28 @@ mod tests {
         assert_eq!(o.state(), OutState::Dead);
         assert_eq!(o.reason(), Some(Disconnect::SlowConsumer));
         assert_eq!(o.push_control(frame(1)), Err(PushError::Closed));
+    }
+
+    #[test]
+    fn a_writer_blocked_on_the_socket_wakes_on_kill_not_on_push() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        struct Count(AtomicUsize);
+        impl std::task::Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let cx = Context::from_waker(&waker);
+        let o = Outbox::new(100);
+        o.wake_on_kill(&cx);
+        o.push(frame(5)).unwrap();
+        o.push_control(frame(5)).unwrap();
+        assert_eq!(count.0.load(Ordering::SeqCst), 0, "pushes do not wake it");
+        o.kill(None);
+        assert_eq!(count.0.load(Ordering::SeqCst), 1, "the kill does");
     }
 
     #[test]
