@@ -33,8 +33,8 @@ pub const TEST_PANIC_MESSAGE: &[u8] = b"__roomcore_test_panic__";
 
 /// How a relay session starts: its room, the client IP holding a WebSocket slot (given back
 /// when the session ends), bytes the client sent after its handshake that were already read,
-/// and the `101` answer, which the session writes once the socket has joined the room, so a
-/// client that has its 101 receives every message sent to the room after it.
+/// and the `101` answer, which the session sends as the socket joins the room (no await
+/// between the two), so a client that has its 101 receives every message sent after it.
 pub struct Start {
     pub room: RoomId,
     pub slot_ip: Option<IpAddr>,
