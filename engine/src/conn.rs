@@ -205,6 +205,8 @@ async fn migrate(
 struct Meta {
     head_only: bool,
     close: bool,
+    /// An HTTP/1.0 request (keep-alive only when asked for, and then confirmed).
+    http10: bool,
     origin: Option<String>,
     request_id: String,
     method: Method,
@@ -335,6 +337,7 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
                     let meta = Meta {
                         head_only: req.method == Method::Head,
                         close: req.close,
+                        http10: req.http10,
                         origin: req.origin.map(str::to_string),
                         request_id: req
                             .request_id
@@ -441,6 +444,9 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
             let close_now = meta.close || resp.close || shard.draining.get();
             let resp = if close_now && !resp.close {
                 resp.closing()
+            } else if !close_now && meta.http10 {
+                // HTTP/1.0 keeps a connection only when the answer says so (ab -k and others)
+                resp.with_header("Connection", "keep-alive")
             } else {
                 resp
             };

@@ -219,3 +219,27 @@ fn absolute_form_request_targets_are_served() {
     assert_eq!(r[0].json()["status"], "ok");
     assert_eq!(r[1].status, 404);
 }
+
+#[test]
+fn http_1_0_keep_alive_is_confirmed_and_plain_1_0_is_closed() {
+    let s = Server::start(&[]);
+    // keep-alive asked for: confirmed, and the connection serves a second request
+    let mut c = s.connect();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let req = b"GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+    c.write_all(req).unwrap();
+    let r = read_responses(&mut c, 1).remove(0);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Connection"), Some("keep-alive"));
+    c.write_all(req).unwrap();
+    assert_eq!(read_responses(&mut c, 1)[0].status, 200);
+    // plain HTTP/1.0: answered, then closed
+    let mut c = s.connect();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(b"GET /health HTTP/1.0\r\n\r\n").unwrap();
+    let mut all = Vec::new();
+    c.read_to_end(&mut all).unwrap();
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("Connection: close"), "{text}");
+}
