@@ -685,3 +685,26 @@ fn measure_chess_move_round_trip() {
         all[all.len() - 1]
     );
 }
+
+#[test]
+fn a_spectator_that_has_its_joined_gets_the_next_move() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let (mut a, mut b, room, _, _) = start_chess(&s, &mut c);
+    // quiet pawn moves: every ply legal, no position repeated
+    let line = [
+        "e2e3", "e7e6", "d2d3", "d7d6", "g2g3", "g7g6", "b2b3", "b7b6", "h2h3", "h7h6", "a2a3",
+        "a7a6",
+    ];
+    for ply in 0..12 {
+        // a newcomer on either shard (half of them are handed over to the room's owner)
+        let mut spec = Player::on_shard(&s, &mut c, None, None);
+        let js = spec.req(json!({"type": "join_room", "room": room, "role": "spectator"}));
+        assert_eq!(js["role"], "spectator", "{js}");
+        let mover = if ply % 2 == 0 { &mut a } else { &mut b };
+        mover.ok(json!({"type": "move", "move": line[ply]}));
+        let m = spec.wait("move");
+        assert_eq!(m["uci"], line[ply], "spectator {ply}: {m}");
+        assert_eq!(m["ply"], ply + 1, "{m}");
+    }
+}
