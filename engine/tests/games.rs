@@ -696,15 +696,15 @@ fn a_spectator_that_has_its_joined_gets_the_next_move() {
         "e2e3", "e7e6", "d2d3", "d7d6", "g2g3", "g7g6", "b2b3", "b7b6", "h2h3", "h7h6", "a2a3",
         "a7a6",
     ];
-    for ply in 0..12 {
+    for (ply, mv) in line.iter().enumerate() {
         // a newcomer on either shard (half of them are handed over to the room's owner)
         let mut spec = Player::on_shard(&s, &mut c, None, None);
         let js = spec.req(json!({"type": "join_room", "room": room, "role": "spectator"}));
         assert_eq!(js["role"], "spectator", "{js}");
         let mover = if ply % 2 == 0 { &mut a } else { &mut b };
-        mover.ok(json!({"type": "move", "move": line[ply]}));
+        mover.ok(json!({"type": "move", "move": mv}));
         let m = spec.wait("move");
-        assert_eq!(m["uci"], line[ply], "spectator {ply}: {m}");
+        assert_eq!(m["uci"], *mv, "spectator {ply}: {m}");
         assert_eq!(m["ply"], ply + 1, "{m}");
     }
 }
