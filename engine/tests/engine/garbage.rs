@@ -120,9 +120,6 @@ fn mutated_and_random_http_requests_get_a_status_or_a_close() {
         } else {
             mutate(&mut rng, bases[i % bases.len()])
         };
-        if std::env::var("GARBAGE_TRACE").is_ok() {
-            eprintln!("input {i} {:?}", String::from_utf8_lossy(&input));
-        }
         let out = exchange(&server, &input, Duration::from_secs(15))
             .unwrap_or_else(|e| panic!("input {i} {:?}: {e}", String::from_utf8_lossy(&input)));
         // Every answer on the connection is a well-formed status line below 500.
@@ -491,9 +488,6 @@ fn mutated_api_requests_get_json_errors_below_500() {
         {
             c = server.client();
         }
-    }
-    if std::env::var("GARBAGE_TRACE").is_ok() {
-        eprintln!("statuses: {statuses:?}");
     }
     // Mutations mostly fail validation (400/401/404/405) and some still succeed.
     assert!(
