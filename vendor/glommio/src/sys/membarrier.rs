@@ -26,8 +26,18 @@ enum Strategy {
 
 lazy_static! {
     /// The right strategy to use on the current machine.
+    //
+    // roomcore patch 6: `SeqCst` fences by default. The only heavy barrier is taken by an
+    // executor about to sleep, and the membarrier system call makes it interrupt every other
+    // CPU running a thread of the process (the other shards) and wait for them: under load a
+    // shard sleeps thousands of times a second, so every shard was interrupted as often
+    // (a VM exit each, on a virtual machine). With fences, the sleeper pays one `mfence` and
+    // each cross-executor notification one more (`SleepNotifier::notify`).
+    // `GLOMMIO_MEMBARRIER=1` restores upstream's choice (for A/B measurements).
     static ref STRATEGY: Strategy = {
-        if syscall::is_supported() {
+        if std::env::var_os("GLOMMIO_MEMBARRIER").is_none() {
+            Strategy::Fallback
+        } else if syscall::is_supported() {
             Strategy::Membarrier
         } else if mprotect::is_supported() {
             Strategy::Mprotect

@@ -306,6 +306,11 @@ impl SleepNotifier {
     }
 
     pub(crate) fn notify(&self, force: bool) {
+        // roomcore patch 6: pairs with `membarrier::heavy()` in the sleeper (`Reactor::wait`):
+        // whatever the caller published (a channel push, a queued waker) is ordered before
+        // this read of `should_notify`, as the sleeper's flag store is before its last look
+        // at the channels. A compiler fence under the membarrier strategy, `mfence` otherwise.
+        membarrier::light();
         if self
             .should_notify
             .compare_exchange(true, false, Ordering::Relaxed, Ordering::Relaxed)
