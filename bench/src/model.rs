@@ -27,6 +27,10 @@ pub enum Metric {
     ChessMove,
     /// Matchmaking: intended enqueue time → `match_found` received.
     TimeToMatch,
+    /// Relay: how late the load generator issued each measured send after its intended time
+    /// (its own stalls and sleeps; part of every latency measured from the intended time, so a
+    /// tail that shows here too is the load generator's or the machine's, not the server's).
+    SendLag,
 }
 
 impl Metric {
@@ -39,6 +43,7 @@ impl Metric {
             Metric::AuthGuest => "auth_guest",
             Metric::ChessMove => "chess_move",
             Metric::TimeToMatch => "time_to_match",
+            Metric::SendLag => "send_lag",
         }
     }
 }
@@ -236,6 +241,9 @@ pub struct StepResult {
     pub reason: String,
     /// "ramp", "retry", "refine" or "step-down".
     pub kind: String,
+    /// Relay: p99 of how late the load generator issued its sends (µs), see [`Metric::SendLag`].
+    #[serde(default)]
+    pub send_lag_p99_us: Option<u64>,
 }
 
 /// Outcome of a stress run.

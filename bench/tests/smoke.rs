@@ -264,6 +264,15 @@ fn every_scenario_against_a_real_server() {
     let j = json(&out.0, "relay.roomcore");
     let c = &j["counts"];
     assert!(c["deliveries"].as_u64().unwrap() >= 2000, "{j}");
+    // Every measured send's lateness is recorded, and the runs table shows its p99.
+    let lag = j["latencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["metric"] == "send_lag")
+        .unwrap_or_else(|| panic!("no send_lag series: {j}"));
+    assert_eq!(lag["summary"]["count"], c["sends"], "{j}");
+    assert!(md.contains("| lg send lag p99 us |"), "{md}");
     assert_eq!(c["deliveries"], c["expected_deliveries"], "{j}");
     assert_eq!(c["undelivered"], 0);
     assert_eq!(c["errors"], 0);

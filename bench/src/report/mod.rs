@@ -59,13 +59,13 @@ fn unit_of(run: &RunResult) -> &'static str {
 /// One markdown row per run: rates, latency, errors, server and load-generator CPU.
 pub fn runs_table(runs: &[RunResult]) -> String {
     let mut s = String::from(
-        "| run | server | scenario | offered/s | achieved | p50 us | p99 us | p99.9 us | max us | errors | undelivered | srv CPU | srv CPU us/unit | units per srv CPU-s | lg CPU | lg CPU us/unit | peak RSS KiB | bytes/conn |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| run | server | scenario | offered/s | achieved | p50 us | p99 us | p99.9 us | max us | errors | undelivered | srv CPU | srv CPU us/unit | units per srv CPU-s | lg CPU | lg CPU us/unit | lg send lag p99 us | peak RSS KiB | bytes/conn |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in runs {
         let l = primary(r).map(|l| l.summary).unwrap_or_default();
         let srv = r.server.as_ref();
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0}% | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0}% | {} | {} | {} | {} |\n",
             r.name,
             r.label,
             r.scenario,
@@ -87,6 +87,9 @@ pub fn runs_table(runs: &[RunResult]) -> String {
             } else {
                 "-".into()
             },
+            r.latency(Metric::SendLag)
+                .filter(|l| l.summary.count > 0)
+                .map_or("-".into(), |l| fmt_num(l.summary.p99 as f64)),
             srv.map_or("-".into(), |s| fmt_num(s.peak_rss_kb as f64)),
             srv.and_then(|s| s.bytes_per_conn)
                 .map_or("-".into(), fmt_num),
@@ -101,7 +104,7 @@ pub fn steps_table(run: &RunResult) -> String {
         return String::new();
     };
     let mut s = format!(
-        "Stress `{}` ({}, p99 criterion {} ms): breaking point {}\n\n| step | offered/s | {}/s | p50 us | p99 us | p99.9 us | srv CPU | lg CPU | result |\n|---|---:|---:|---:|---:|---:|---:|---:|---|\n",
+        "Stress `{}` ({}, p99 criterion {} ms): breaking point {}\n\n| step | offered/s | {}/s | p50 us | p99 us | p99.9 us | srv CPU | lg CPU | lg send lag p99 us | result |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
         run.name,
         run.label,
         st.p99_max_ms,
@@ -115,7 +118,7 @@ pub fn steps_table(run: &RunResult) -> String {
     );
     for x in &st.steps {
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {:.0}% | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {:.0}% | {} | {} |\n",
             x.kind,
             fmt_num(x.offered_rate),
             fmt_num(x.units_per_sec),
@@ -124,6 +127,7 @@ pub fn steps_table(run: &RunResult) -> String {
             fmt_num(x.latency.p999 as f64),
             x.srv_cpu_pct.map_or("-".into(), |c| format!("{c:.0}%")),
             x.lg_cpu_pct,
+            x.send_lag_p99_us.map_or("-".into(), |v| fmt_num(v as f64)),
             if x.ok {
                 "ok".to_string()
             } else {
@@ -391,6 +395,33 @@ mod tests {
             }),
             ..RunResult::default()
         }
+    }
+
+    #[test]
+    fn runs_table_shows_the_send_lag_where_measured() {
+        let mut with_lag = run("roomcore", 1.0);
+        let mut lag = LatencyHist::new();
+        for us in [5, 5, 5, 1_000_000] {
+            lag.record_us(us);
+        }
+        with_lag
+            .latencies
+            .push(LatencyRecord::from_hist(Metric::SendLag, None, &lag));
+        let t = runs_table(&[with_lag, run("tokio-ws", 1.0)]);
+        let rows: Vec<&str> = t.lines().collect();
+        let col = rows[0]
+            .split('|')
+            .position(|c| c.trim() == "lg send lag p99 us")
+            .expect("lag column");
+        let cell = |row: &str| row.split('|').nth(col).unwrap().trim().to_string();
+        let p99 = cell(rows[2]);
+        assert!(p99.starts_with("1,00") || p99.starts_with("99"), "{t}");
+        assert_eq!(cell(rows[3]), "-", "no lag series, no figure: {t}");
+        // The message latency stays the run's summary, not the lag.
+        assert!(
+            rows[2].contains("| 300 |") || rows[2].contains("| 299 |"),
+            "{t}"
+        );
     }
 
     #[test]

@@ -51,6 +51,8 @@ struct Book {
     step: u32,
     text: bool,
     hist: LatencyHist,
+    /// How late measured sends left after their intended time.
+    lag_hist: LatencyHist,
     connect_hist: LatencyHist,
     open_in_room: Vec<u32>,
     deliveries: u64,
@@ -236,6 +238,7 @@ impl RelayEngine {
     pub fn run_window(&mut self, step: u32, rate: f64, warmup_secs: f64, secs: f64) -> WindowStats {
         self.book.step = step;
         self.book.hist.clear();
+        self.book.lag_hist.clear();
         self.book.deliveries = 0;
         self.book.warm_deliveries = 0;
         let errs0 = self.errors();
@@ -254,13 +257,14 @@ impl RelayEngine {
             }
             while let Some(t) = pacer.poll(now) {
                 let phase = window.phase(t);
+                if phase == Phase::Measured {
+                    sends += 1;
+                    self.book.lag_hist.record_ns(now.saturating_sub(t));
+                }
                 if let Some(exp) = self.send(t, phase) {
                     if phase == Phase::Measured {
-                        sends += 1;
                         expected += exp;
                     }
-                } else if phase == Phase::Measured {
-                    sends += 1;
                 }
             }
             if usage.is_none() && now >= window.end_ns {
@@ -389,6 +393,7 @@ impl Stepper for RelayEngine {
                 lg_cpu_pct: w.usage.client.cpu_pct,
                 errors: w.errors,
                 undelivered,
+                send_lag_p99_us: Some(self.book.lag_hist.summary().p99),
                 ..StepResult::default()
             },
             hist: self.book.hist.clone(),
@@ -405,6 +410,7 @@ pub fn run(meta: &RunMeta, params: RelayParams) -> Result<RunOutput, String> {
     let w = eng.run_window(0, rate, warm, secs);
     let counts = eng.counts(rate);
     let msg = eng.hist().clone();
+    let lag = eng.book.lag_hist.clone();
     let conn = eng.connect_hist().clone();
     eng.close();
     let measured = Measured {
@@ -413,6 +419,7 @@ pub fn run(meta: &RunMeta, params: RelayParams) -> Result<RunOutput, String> {
         hists: vec![
             (Metric::WsMessage, Some(SloRow::WsMessage), msg),
             (Metric::WsConnect, Some(SloRow::WsConnect), conn),
+            (Metric::SendLag, None, lag),
         ],
         counts,
         server: w.usage.server,
