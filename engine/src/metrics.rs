@@ -126,6 +126,11 @@ pub const METRICS: &[(&str, &str, &str)] = &[
         "Time one game tick (timers, grace, matchmaking) took on a shard.",
     ),
     (
+        "roomcore_shard_loop_lag_seconds",
+        "histogram",
+        "How late each shard's housekeeping timer fired: time its event loop could not react, by shard.",
+    ),
+    (
         "roomcore_matches_created_total",
         "counter",
         "Matches formed by the matchmaker.",

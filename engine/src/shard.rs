@@ -87,6 +87,10 @@ pub struct Shard {
     /// Last storage check of `/health`: (when, ok, rendered JSON object without
     /// its closing brace); reused for 1 s.
     pub storage_check: RefCell<Option<(Instant, bool, String)>>,
+    /// How late the housekeeping timer fired, each tick (`roomcore_shard_loop_lag_seconds`):
+    /// how long the event loop could not react, whether busy with its own work or kept off
+    /// its core by other threads or kernel work. Every message on the shard waits as long.
+    pub loop_lag: shards::metrics::Histogram,
     next_conn: Cell<u64>,
     next_request: Cell<u64>,
     request_prefix: u32,
@@ -118,6 +122,7 @@ impl Shard {
             rng: Rng::new(id as u64 + 1),
             memory: MemoryGauge::default(),
             storage_check: RefCell::new(None),
+            loop_lag: shards::metrics::Histogram::latency(),
             next_request: Cell::new(1),
             request_prefix: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -191,6 +196,11 @@ impl Shard {
             "roomcore_game_tick_duration_seconds",
             &[],
             self.games.tick_hist.snapshot(),
+        ));
+        out.push(shards::metrics::Sample::histogram(
+            "roomcore_shard_loop_lag_seconds",
+            &[("shard", &self.id.to_string())],
+            self.loop_lag.snapshot(),
         ));
     }
 
@@ -474,8 +484,12 @@ async fn housekeeping(shard: Rc<Shard>, acceptor: Task<()>) {
     let mut last_slow_pass = Instant::now();
     refresh_memory(&shard);
     loop {
+        let due = Instant::now() + period;
         glommio::timer::sleep(period).await;
         let now = Instant::now();
+        shard
+            .loop_lag
+            .observe(now.saturating_duration_since(due).as_secs_f64());
         if now.duration_since(last_slow_pass) >= Duration::from_secs(5) {
             last_slow_pass = now;
             shard.ips.sweep(now);

@@ -187,3 +187,47 @@ fn memory_watermark_sets_the_gauge() {
     let m = s.get("/metrics").1;
     assert!(m.contains("roomcore_memory_resident_bytes "), "{m}");
 }
+
+/// `roomcore_shard_loop_lag_seconds{shard}` bucket count at `le`.
+fn loop_lag_bucket(text: &str, shard: usize, le: &str) -> u64 {
+    let key = format!("roomcore_shard_loop_lag_seconds_bucket{{shard=\"{shard}\",le=\"{le}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(key.as_str()))
+        .unwrap_or_else(|| panic!("no {key} in:\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_stalled_process_shows_in_every_shards_loop_lag() {
+    let s = Server::start(&[]);
+    // A few quiet housekeeping ticks (at most 250 ms apart), then the whole process is stopped
+    // for 700 ms: every shard's timer fires at least that late once it runs again.
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    s.signal(libc::SIGSTOP);
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    s.signal(libc::SIGCONT);
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    let r = s.request("GET", "/metrics", &[], b"");
+    assert_eq!(r.status, 200);
+    let text = r.body;
+    assert!(
+        text.contains("# TYPE roomcore_shard_loop_lag_seconds histogram"),
+        "{text}"
+    );
+    for shard in 0..2 {
+        let all = loop_lag_bucket(&text, shard, "+Inf");
+        let under_half_second = loop_lag_bucket(&text, shard, "0.5");
+        let under_250ms = loop_lag_bucket(&text, shard, "0.25");
+        assert!(
+            all - under_half_second >= 1,
+            "shard {shard}: the 700 ms stop is not in its loop lag ({under_half_second} of {all} ticks under 0.5 s)"
+        );
+        // The ticks before and after the stop were on time.
+        assert!(
+            under_250ms >= 2,
+            "shard {shard}: only {under_250ms} of {all} ticks under 250 ms"
+        );
+    }
+}
