@@ -294,6 +294,34 @@ pub struct RunResult {
     pub stress: Option<StressResult>,
 }
 
+/// CPU share of its core at which a side counts as saturated.
+const SATURATED_PCT: f64 = 90.0;
+
+impl StressResult {
+    /// Which side ran out of CPU at the first failing step. When the load generator used at
+    /// least 90 % of its core and more than the server, the breaking point is its limit, not
+    /// the server's: a lower bound for the server. `None` without a failing step.
+    pub fn limited_by(&self) -> Option<String> {
+        let f = self.first_failure.as_ref()?;
+        let lg = f.lg_cpu_pct;
+        let lg_saturated = lg >= SATURATED_PCT && f.srv_cpu_pct.map_or(true, |s| lg > s);
+        Some(match f.srv_cpu_pct {
+            _ if lg_saturated => format!(
+                "the load generator ({lg:.0}% of its core{}): the breaking point is a lower bound for the server",
+                f.srv_cpu_pct
+                    .map_or(String::new(), |s| format!(", server {s:.0}%"))
+            ),
+            Some(s) if s >= SATURATED_PCT => {
+                format!("the server ({s:.0}% of its core, load generator {lg:.0}%)")
+            }
+            Some(s) => format!(
+                "neither core (server {s:.0}%, load generator {lg:.0}%): latency or errors gave out first"
+            ),
+            None => format!("unknown (no server pid; load generator {lg:.0}%)"),
+        })
+    }
+}
+
 impl RunResult {
     /// The latency series of `metric`, if measured.
     pub fn latency(&self, metric: Metric) -> Option<&LatencyRecord> {
@@ -304,6 +332,40 @@ impl RunResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stress_run_says_which_side_gave_out() {
+        let at = |srv: Option<f64>, lg: f64| StressResult {
+            first_failure: Some(StepResult {
+                srv_cpu_pct: srv,
+                lg_cpu_pct: lg,
+                ..StepResult::default()
+            }),
+            ..StressResult::default()
+        };
+        let lg = at(Some(91.0), 100.0).limited_by().unwrap();
+        assert!(
+            lg.starts_with("the load generator (100% of its core, server 91%)"),
+            "{lg}"
+        );
+        assert!(lg.contains("lower bound for the server"), "{lg}");
+        let srv = at(Some(99.0), 97.0).limited_by().unwrap();
+        assert_eq!(srv, "the server (99% of its core, load generator 97%)");
+        let neither = at(Some(60.0), 50.0).limited_by().unwrap();
+        assert!(
+            neither.starts_with("neither core (server 60%, load generator 50%)"),
+            "{neither}"
+        );
+        assert!(at(None, 95.0)
+            .limited_by()
+            .unwrap()
+            .starts_with("the load generator (95% of its core)"));
+        assert_eq!(
+            StressResult::default().limited_by(),
+            None,
+            "no failing step, no verdict"
+        );
+    }
 
     #[test]
     fn latency_outputs_keep_metric_row_and_histogram_together() {

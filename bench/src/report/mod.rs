@@ -104,7 +104,7 @@ pub fn steps_table(run: &RunResult) -> String {
         return String::new();
     };
     let mut s = format!(
-        "Stress `{}` ({}, p99 criterion {} ms): breaking point {}\n\n| step | offered/s | {}/s | p50 us | p99 us | p99.9 us | srv CPU | lg CPU | lg send lag p99 us | result |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+        "Stress `{}` ({}, p99 criterion {} ms): breaking point {}{}\n\n| step | offered/s | {}/s | p50 us | p99 us | p99.9 us | srv CPU | lg CPU | lg send lag p99 us | result |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
         run.name,
         run.label,
         st.p99_max_ms,
@@ -114,6 +114,8 @@ pub fn steps_table(run: &RunResult) -> String {
             st.unit,
             fmt_num(b.offered_rate)
         )),
+        st.limited_by()
+            .map_or(String::new(), |by| format!("; limited by {by}")),
         st.unit
     );
     for x in &st.steps {

@@ -197,6 +197,9 @@ pub fn render(
             )),
             None => s.push_str("  - First failure at: none within the ramp limit\n"),
         }
+        if let Some(by) = st.limited_by() {
+            s.push_str(&format!("  - Limited by: {by}\n"));
+        }
     }
     s.push_str(&format!("\nVerdict: {}\n", verdict(slo)));
     s
@@ -246,6 +249,8 @@ mod tests {
         let ff = StepResult {
             offered_rate: 30000.0,
             reason: "p99 40 ms > 25 ms".into(),
+            srv_cpu_pct: Some(99.0),
+            lg_cpu_pct: 80.0,
             ..StepResult::default()
         };
         st.stress = Some(StressResult {
@@ -272,6 +277,7 @@ mod tests {
         assert!(t.contains("Breaking Point VU: 4000 connections (1000 rooms x 4) at 20000 sends/s"));
         assert!(t.contains("Max RPS before degradation: 60000 deliveries/s"));
         assert!(t.contains("First failure at: 30000 sends/s offered (p99 40 ms > 25 ms)"));
+        assert!(t.contains("  - Limited by: the server (99% of its core, load generator 80%)\n"));
         assert!(t.ends_with("Verdict: PASS\n"));
         assert!(!t.contains("__"));
     }
