@@ -298,26 +298,28 @@ pub struct RunResult {
 const SATURATED_PCT: f64 = 90.0;
 
 impl StressResult {
-    /// Which side ran out of CPU at the first failing step. When the load generator used at
-    /// least 90 % of its core and more than the server, the breaking point is its limit, not
-    /// the server's: a lower bound for the server. `None` without a failing step.
+    /// Which side ran out of CPU at the first failing step (≥ 90 % of its core). Unless the
+    /// server alone did, the breaking point may be the load generator's limit: a lower bound for
+    /// the server. `None` without a failing step.
     pub fn limited_by(&self) -> Option<String> {
         let f = self.first_failure.as_ref()?;
         let lg = f.lg_cpu_pct;
-        let lg_saturated = lg >= SATURATED_PCT && f.srv_cpu_pct.map_or(true, |s| lg > s);
-        Some(match f.srv_cpu_pct {
-            _ if lg_saturated => format!(
-                "the load generator ({lg:.0}% of its core{}): the breaking point is a lower bound for the server",
-                f.srv_cpu_pct
-                    .map_or(String::new(), |s| format!(", server {s:.0}%"))
+        let lower_bound = "the breaking point is a lower bound for the server";
+        Some(match (f.srv_cpu_pct, lg >= SATURATED_PCT) {
+            (Some(s), true) if s >= SATURATED_PCT => {
+                format!("both sides (server {s:.0}% of its core, load generator {lg:.0}%): {lower_bound}")
+            }
+            (Some(s), true) => format!(
+                "the load generator ({lg:.0}% of its core, server {s:.0}%): {lower_bound}"
             ),
-            Some(s) if s >= SATURATED_PCT => {
+            (None, true) => format!("the load generator ({lg:.0}% of its core): {lower_bound}"),
+            (Some(s), false) if s >= SATURATED_PCT => {
                 format!("the server ({s:.0}% of its core, load generator {lg:.0}%)")
             }
-            Some(s) => format!(
+            (Some(s), false) => format!(
                 "neither core (server {s:.0}%, load generator {lg:.0}%): latency or errors gave out first"
             ),
-            None => format!("unknown (no server pid; load generator {lg:.0}%)"),
+            (None, false) => format!("unknown (no server pid; load generator {lg:.0}%)"),
         })
     }
 }
@@ -343,14 +345,20 @@ mod tests {
             }),
             ..StressResult::default()
         };
-        let lg = at(Some(91.0), 100.0).limited_by().unwrap();
+        let lg = at(Some(81.0), 100.0).limited_by().unwrap();
         assert!(
-            lg.starts_with("the load generator (100% of its core, server 91%)"),
+            lg.starts_with("the load generator (100% of its core, server 81%)"),
             "{lg}"
         );
         assert!(lg.contains("lower bound for the server"), "{lg}");
-        let srv = at(Some(99.0), 97.0).limited_by().unwrap();
-        assert_eq!(srv, "the server (99% of its core, load generator 97%)");
+        let srv = at(Some(99.0), 80.0).limited_by().unwrap();
+        assert_eq!(srv, "the server (99% of its core, load generator 80%)");
+        let both = at(Some(99.0), 97.0).limited_by().unwrap();
+        assert!(
+            both.starts_with("both sides (server 99% of its core, load generator 97%)"),
+            "{both}"
+        );
+        assert!(both.contains("lower bound for the server"), "{both}");
         let neither = at(Some(60.0), 50.0).limited_by().unwrap();
         assert!(
             neither.starts_with("neither core (server 60%, load generator 50%)"),
