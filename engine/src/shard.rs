@@ -379,6 +379,10 @@ pub async fn run(
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 /// At most one "accept failed" log line per this long.
 const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(10);
+/// A housekeeping tick this late means the shard could not run for that long: logged.
+const STALL_LOG_AFTER: Duration = Duration::from_millis(100);
+/// At most one stall line per shard per this long (with the count of stalls held back).
+const STALL_LOG_EVERY: Duration = Duration::from_secs(10);
 
 async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
     let mut last_log: Option<Instant> = None;
@@ -482,14 +486,29 @@ async fn housekeeping(shard: Rc<Shard>, acceptor: Task<()>) {
     let mut acceptor = Some(acceptor);
     let mut drain_deadline: Option<Instant> = None;
     let mut last_slow_pass = Instant::now();
+    let mut last_stall_log: Option<Instant> = None;
+    let mut stalls_held_back = 0u64;
     refresh_memory(&shard);
     loop {
         let due = Instant::now() + period;
         glommio::timer::sleep(period).await;
         let now = Instant::now();
-        shard
-            .loop_lag
-            .observe(now.saturating_duration_since(due).as_secs_f64());
+        let lag = now.saturating_duration_since(due);
+        shard.loop_lag.observe(lag.as_secs_f64());
+        if lag >= STALL_LOG_AFTER {
+            if last_stall_log.is_none_or(|t| now.duration_since(t) >= STALL_LOG_EVERY) {
+                log!(
+                    Warn,
+                    "shard event loop stalled",
+                    lag_ms = lag.as_millis(),
+                    suppressed = stalls_held_back
+                );
+                last_stall_log = Some(now);
+                stalls_held_back = 0;
+            } else {
+                stalls_held_back += 1;
+            }
+        }
         if now.duration_since(last_slow_pass) >= Duration::from_secs(5) {
             last_slow_pass = now;
             shard.ips.sweep(now);

@@ -200,8 +200,18 @@ fn loop_lag_bucket(text: &str, shard: usize, le: &str) -> u64 {
 }
 
 #[test]
-fn a_stalled_process_shows_in_every_shards_loop_lag() {
-    let s = Server::start(&[]);
+fn a_stalled_process_shows_in_every_shards_loop_lag_and_log() {
+    use std::io::{BufRead, BufReader};
+    let mut s = Server::launch(&crate::common::temp_dir("stall"), &[], &[], |cmd| {
+        cmd.stderr(Stdio::piped());
+    });
+    let (sink, log) = std::sync::mpsc::channel::<String>();
+    let stderr = s.child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = sink.send(l);
+        }
+    });
     // A few quiet housekeeping ticks (at most 250 ms apart), then the whole process is stopped
     // for 700 ms: every shard's timer fires at least that late once it runs again.
     std::thread::sleep(std::time::Duration::from_millis(700));
@@ -209,6 +219,20 @@ fn a_stalled_process_shows_in_every_shards_loop_lag() {
     std::thread::sleep(std::time::Duration::from_millis(700));
     s.signal(libc::SIGCONT);
     std::thread::sleep(std::time::Duration::from_millis(600));
+    // Each shard says so once in its log, with how long.
+    let stalls: Vec<String> = log
+        .try_iter()
+        .filter(|l| l.contains("shard event loop stalled"))
+        .collect();
+    assert_eq!(stalls.len(), 2, "one line per shard: {stalls:?}");
+    for l in &stalls {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|_| panic!("{l}"));
+        let ms: u64 = v["lag_ms"]
+            .as_str()
+            .and_then(|x| x.parse().ok())
+            .unwrap_or_else(|| panic!("no lag_ms: {l}"));
+        assert!((500..5_000).contains(&ms), "{l}");
+    }
     let r = s.request("GET", "/metrics", &[], b"");
     assert_eq!(r.status, 200);
     let text = r.body;
