@@ -345,29 +345,37 @@ mod tests {
             }),
             ..StressResult::default()
         };
-        let lg = at(Some(81.0), 100.0).limited_by().unwrap();
-        assert!(
-            lg.starts_with("the load generator (100% of its core, server 81%)"),
-            "{lg}"
-        );
-        assert!(lg.contains("lower bound for the server"), "{lg}");
-        let srv = at(Some(99.0), 80.0).limited_by().unwrap();
-        assert_eq!(srv, "the server (99% of its core, load generator 80%)");
-        let both = at(Some(99.0), 97.0).limited_by().unwrap();
-        assert!(
-            both.starts_with("both sides (server 99% of its core, load generator 97%)"),
-            "{both}"
-        );
-        assert!(both.contains("lower bound for the server"), "{both}");
-        let neither = at(Some(60.0), 50.0).limited_by().unwrap();
-        assert!(
-            neither.starts_with("neither core (server 60%, load generator 50%)"),
-            "{neither}"
-        );
-        assert!(at(None, 95.0)
-            .limited_by()
-            .unwrap()
-            .starts_with("the load generator (95% of its core)"));
+        let lower = ": the breaking point is a lower bound for the server";
+        for (srv, lg, want) in [
+            (
+                Some(81.0),
+                100.0,
+                format!("the load generator (100% of its core, server 81%){lower}"),
+            ),
+            (
+                Some(99.0),
+                80.0,
+                "the server (99% of its core, load generator 80%)".to_string(),
+            ),
+            (
+                Some(99.0),
+                97.0,
+                format!("both sides (server 99% of its core, load generator 97%){lower}"),
+            ),
+            (
+                Some(60.0),
+                50.0,
+                "neither core (server 60%, load generator 50%): latency or errors gave out first"
+                    .to_string(),
+            ),
+            (
+                None,
+                95.0,
+                format!("the load generator (95% of its core){lower}"),
+            ),
+        ] {
+            assert_eq!(at(srv, lg).limited_by().as_deref(), Some(want.as_str()));
+        }
         assert_eq!(
             StressResult::default().limited_by(),
             None,
