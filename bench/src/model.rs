@@ -27,9 +27,11 @@ pub enum Metric {
     ChessMove,
     /// Matchmaking: intended enqueue time → `match_found` received.
     TimeToMatch,
-    /// Relay: how late the load generator issued each measured send after its intended time
-    /// (its own stalls and sleeps; part of every latency measured from the intended time, so a
-    /// tail that shows here too is the load generator's or the machine's, not the server's).
+    /// Relay and HTTP: how late the load generator took each measured send or request off its
+    /// schedule after its intended time (its own stalls and sleeps; part of every latency
+    /// measured from the intended time, so a tail that shows here too is the load generator's
+    /// or the machine's, not the server's). An HTTP request may then still wait for a free
+    /// connection: that wait is the server's back-pressure and counts only in the latency.
     SendLag,
 }
 
@@ -241,7 +243,8 @@ pub struct StepResult {
     pub reason: String,
     /// "ramp", "retry", "refine" or "step-down".
     pub kind: String,
-    /// Relay: p99 of how late the load generator issued its sends (µs), see [`Metric::SendLag`].
+    /// p99 of how late the load generator issued its sends or requests (µs), see
+    /// [`Metric::SendLag`].
     #[serde(default)]
     pub send_lag_p99_us: Option<u64>,
 }

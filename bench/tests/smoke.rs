@@ -228,6 +228,7 @@ fn every_scenario_against_a_real_server() {
     check_rows(&md, &["`GET /health`"]);
     let j = json(&out.0, "http.roomcore");
     assert!(j["counts"]["responses"].as_u64().unwrap() >= 700, "{j}");
+    assert_eq!(send_lag_count(&j), j["counts"]["requests"], "{j}");
     assert_eq!(j["counts"]["status_2xx"], j["counts"]["responses"]);
     assert_eq!(j["counts"]["errors"], 0);
     assert!(j["server"]["cpu_us_per_unit"].as_f64().is_some());
@@ -265,13 +266,7 @@ fn every_scenario_against_a_real_server() {
     let c = &j["counts"];
     assert!(c["deliveries"].as_u64().unwrap() >= 2000, "{j}");
     // Every measured send's lateness is recorded, and the runs table shows its p99.
-    let lag = j["latencies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["metric"] == "send_lag")
-        .unwrap_or_else(|| panic!("no send_lag series: {j}"));
-    assert_eq!(lag["summary"]["count"], c["sends"], "{j}");
+    assert_eq!(send_lag_count(&j), c["sends"], "{j}");
     assert!(md.contains("| lg send lag p99 us |"), "{md}");
     assert_eq!(c["deliveries"], c["expected_deliveries"], "{j}");
     assert_eq!(c["undelivered"], 0);
@@ -467,4 +462,15 @@ fn calibrate_measures_and_rejects_bad_cpus() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("is not a CPU number"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Samples in a run's `send_lag` series.
+fn send_lag_count(j: &serde_json::Value) -> serde_json::Value {
+    j["latencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["metric"] == "send_lag")
+        .unwrap_or_else(|| panic!("no send_lag series: {j}"))["summary"]["count"]
+        .clone()
 }

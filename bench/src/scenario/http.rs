@@ -97,6 +97,9 @@ pub struct HttpEngine {
     meta: RunMeta,
     params: HttpParams,
     hist: LatencyHist,
+    /// How late measured requests were taken off the schedule (the load generator's own
+    /// lateness; a wait for a free connection after that is the server's, in `hist`).
+    lag_hist: LatencyHist,
     tally: Tally,
     window: Window,
     reconnects: u64,
@@ -142,6 +145,7 @@ impl HttpEngine {
             meta: meta.clone(),
             params,
             hist: LatencyHist::new(),
+            lag_hist: LatencyHist::new(),
             tally: Tally::default(),
             window: Window::new(0, 0, 0),
             reconnects: 0,
@@ -393,6 +397,7 @@ impl HttpEngine {
     /// Runs one warm-up + measured window at `rate`, then drains outstanding requests.
     pub fn run_window(&mut self, rate: f64, warmup_secs: f64, secs: f64) -> (Usage, f64) {
         self.hist.clear();
+        self.lag_hist.clear();
         self.tally = Tally::default();
         let start = self.clock.now_ns() + 1_000_000;
         self.window = Window::new(start, secs_to_ns(warmup_secs), secs_to_ns(secs));
@@ -410,6 +415,7 @@ impl HttpEngine {
             while let Some(t) = pacer.poll(now) {
                 if self.measured(t) {
                     self.tally.requests += 1;
+                    self.lag_hist.record_ns(now.saturating_sub(t));
                 }
                 self.queue.push_back(t);
             }
@@ -463,6 +469,11 @@ impl HttpEngine {
         &self.hist
     }
 
+    /// Send-lag histogram of the last window ([`Metric::SendLag`]).
+    pub fn lag_hist(&self) -> &LatencyHist {
+        &self.lag_hist
+    }
+
     /// The 2xx responses kept so far (whole responses, head and body), emptied.
     pub fn take_bodies(&mut self) -> Vec<Vec<u8>> {
         std::mem::take(&mut self.bodies)
@@ -510,6 +521,7 @@ impl Stepper for HttpEngine {
                 srv_cpu_pct: usage.server.as_ref().map(|s| s.cpu_pct),
                 lg_cpu_pct: usage.client.cpu_pct,
                 errors: c.errors + c.status_4xx,
+                send_lag_p99_us: Some(self.lag_hist.summary().p99),
                 ..StepResult::default()
             },
             hist: self.hist.clone(),
@@ -546,7 +558,10 @@ pub fn run(meta: &RunMeta, params: HttpParams) -> Result<RunOutput, String> {
     let measured = Measured {
         params: params_json,
         secs,
-        hists: vec![(Metric::Http, row, hist)],
+        hists: vec![
+            (Metric::Http, row, hist),
+            (Metric::SendLag, None, eng.lag_hist().clone()),
+        ],
         counts,
         server: usage.server,
         client: usage.client,
