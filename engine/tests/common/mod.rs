@@ -207,6 +207,14 @@ impl Drop for Server {
     }
 }
 
+/// Complete HTTP/1.1 requests every server answers with a plain response: a probe, a JSON
+/// POST with a body, and a query string.
+pub const PLAIN_REQUESTS: [&[u8]; 3] = [
+    b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n",
+    b"POST /api/auth/guest HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+    b"GET /api/leaderboard?game=chess&limit=5 HTTP/1.1\r\nHost: t\r\n\r\n",
+];
+
 /// A valid WebSocket upgrade request for `path`, written by hand (raw-socket tests).
 pub fn upgrade_request(path: &str) -> Vec<u8> {
     format!(

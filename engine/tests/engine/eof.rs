@@ -35,11 +35,7 @@ fn read_to_close(s: &mut TcpStream, limit: Duration, what: &str) -> Vec<u8> {
 #[test]
 fn half_closed_http_requests_are_answered_and_closed() {
     let server = Server::start(&[]);
-    let requests: [&[u8]; 3] = [
-        b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n",
-        b"POST /api/auth/guest HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
-        b"GET /api/leaderboard?game=chess&limit=5 HTTP/1.1\r\nHost: t\r\n\r\n",
-    ];
+    let requests = crate::common::PLAIN_REQUESTS;
     for i in 0..90 {
         let req = requests[i % requests.len()];
         let mut s = server.connect();
