@@ -242,9 +242,17 @@ async fn api_limits(
 ) -> Result<Option<RateDecision>, Response> {
     let cfg = &shard.config;
     let mut tightest: Option<RateDecision> = None;
-    let mut checks = vec![(RateClass::Api, cfg.http_api_rate_per_min, Limit::HttpApi)];
+    let mut checks = vec![(
+        RateClass::Api,
+        cfg.limits.http_api_rate_per_min,
+        Limit::HttpApi,
+    )];
     if path.starts_with("/api/auth/") {
-        checks.push((RateClass::Auth, cfg.http_auth_rate_per_min, Limit::HttpAuth));
+        checks.push((
+            RateClass::Auth,
+            cfg.limits.http_auth_rate_per_min,
+            Limit::HttpAuth,
+        ));
     }
     for (class, limit, metric) in checks {
         if limit == 0 {
@@ -309,7 +317,7 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
     // `100 Continue` went out for the request whose body is awaited at the buffer's front.
     let mut continued = false;
     entry.idle_http.set(true);
-    entry.deadline.set(Some(now + cfg.http_idle_timeout));
+    entry.deadline.set(Some(now + cfg.http.idle_timeout));
     loop {
         // Answer every complete request in the buffer, in order.
         let mut consumed = 0;
@@ -320,8 +328,8 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
             let started = now;
             let step = match http::parse(
                 &buf[consumed..],
-                cfg.http_max_head_bytes,
-                cfg.http_max_body_bytes,
+                cfg.http.max_head_bytes,
+                cfg.http.max_body_bytes,
             ) {
                 Ok(Parsed::Partial) => None,
                 Ok(Parsed::AwaitingBody { continue_expected }) => {
@@ -526,10 +534,10 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
                 buf = Vec::new();
             }
             entry.idle_http.set(true);
-            entry.deadline.set(Some(now + cfg.http_idle_timeout));
+            entry.deadline.set(Some(now + cfg.http.idle_timeout));
         } else if entry.idle_http.get() {
             entry.idle_http.set(false);
-            entry.deadline.set(Some(now + cfg.http_head_timeout));
+            entry.deadline.set(Some(now + cfg.http.head_timeout));
         }
         let n = match io::read_some(stream, &shard.scratch).await {
             Ok(0) | Err(_) => return HttpEnd::Closed,
@@ -538,7 +546,7 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
         now = Instant::now();
         if buf.is_empty() {
             entry.idle_http.set(false);
-            entry.deadline.set(Some(now + cfg.http_head_timeout));
+            entry.deadline.set(Some(now + cfg.http.head_timeout));
         }
         buf.extend_from_slice(&shard.scratch.borrow()[..n]);
     }

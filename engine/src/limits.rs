@@ -17,7 +17,7 @@ use futures_channel::oneshot;
 use glommio::spawn_local;
 use shards::{shard_for, RateDecision, ShardMsg};
 
-use crate::config::Config;
+use crate::config::{Config, LimitsArgs};
 use crate::shard::Shard;
 
 /// Rate classes counted per IP.
@@ -120,14 +120,14 @@ fn ip_owner(shard: &Shard, ip: IpAddr) -> usize {
 /// when the peer is a trusted proxy.
 pub fn client_ip(cfg: &Config, peer: SocketAddr, forwarded_for: Option<&str>) -> IpAddr {
     let ip = peer.ip();
-    if !cfg.trusted_proxies.contains(&ip) {
+    if !cfg.limits.trusted_proxies.contains(&ip) {
         return ip;
     }
     let Some(xff) = forwarded_for else { return ip };
     xff.rsplit(',')
         .map(str::trim)
         .filter_map(|h| h.parse::<IpAddr>().ok())
-        .find(|h| !cfg.trusted_proxies.contains(h))
+        .find(|h| !cfg.limits.trusted_proxies.contains(h))
         .unwrap_or(ip)
 }
 
@@ -136,20 +136,20 @@ pub fn client_ip(cfg: &Config, peer: SocketAddr, forwarded_for: Option<&str>) ->
 pub async fn acquire_ws_slot(shard: &Shard, ip: IpAddr) -> Result<(), shards::stats::Reject> {
     use shards::stats::Reject;
     let cfg = &shard.config;
-    if !shard.global.take_ws_slot(cfg.max_total_connections) {
+    if !shard.global.take_ws_slot(cfg.limits.max_total_connections) {
         return Err(Reject::TotalLimit);
     }
-    if cfg.max_conns_per_ip == 0 {
+    if cfg.limits.max_conns_per_ip == 0 {
         return Ok(());
     }
     let owner = ip_owner(shard, ip);
     let ok = if owner == shard.id {
-        shard.ips.acquire(ip, cfg.max_conns_per_ip)
+        shard.ips.acquire(ip, cfg.limits.max_conns_per_ip)
     } else {
         let (tx, rx) = oneshot::channel();
         let msg = ShardMsg::ConnAcquire {
             ip,
-            max: cfg.max_conns_per_ip,
+            max: cfg.limits.max_conns_per_ip,
             reply: tx,
         };
         // If the owner cannot answer, fail open on the per-IP limit only.
@@ -169,7 +169,7 @@ pub async fn acquire_ws_slot(shard: &Shard, ip: IpAddr) -> Result<(), shards::st
 /// Give back the slot taken by [`acquire_ws_slot`] (from any shard).
 pub fn release_ws_slot(shard: &Rc<Shard>, ip: IpAddr) {
     shard.global.give_ws_slot();
-    if shard.config.max_conns_per_ip == 0 {
+    if shard.config.limits.max_conns_per_ip == 0 {
         return;
     }
     let owner = ip_owner(shard, ip);
@@ -253,7 +253,7 @@ impl WsRate {
     }
 
     /// Count one message of `len` bytes at `now` against the limits of `cfg`.
-    pub fn admit(&mut self, cfg: &Config, len: usize, now: Instant) -> Admit {
+    pub fn admit(&mut self, cfg: &LimitsArgs, len: usize, now: Instant) -> Admit {
         if now.duration_since(self.sec_start) >= Duration::from_secs(1) {
             self.sec_start = now;
             self.sec_msgs = 0;
@@ -328,11 +328,11 @@ mod tests {
 
     #[test]
     fn ws_rate_windows() {
-        let cfg = Config {
+        let cfg = LimitsArgs {
             ws_max_msgs_per_sec: 2,
             ws_max_msgs_per_10s: 3,
             ws_max_bytes_per_10s: 100,
-            ..Config::default()
+            ..Config::default().limits
         };
         let t0 = Instant::now();
         let mut r = WsRate::new(t0);
@@ -353,7 +353,7 @@ mod tests {
         let mut cfg = Config::default();
         let peer: SocketAddr = "10.1.1.1:5000".parse().unwrap();
         assert_eq!(client_ip(&cfg, peer, Some("1.2.3.4")), peer.ip());
-        cfg.trusted_proxies = vec!["10.1.1.1".parse().unwrap()];
+        cfg.limits.trusted_proxies = vec!["10.1.1.1".parse().unwrap()];
         assert_eq!(
             client_ip(&cfg, peer, Some("9.9.9.9, 1.2.3.4")),
             "1.2.3.4".parse::<IpAddr>().unwrap()

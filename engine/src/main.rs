@@ -6,14 +6,16 @@ use mimalloc::MiMalloc;
 #[global_allocator]
 static GLOBAL: MiMalloc = MiMalloc;
 
+use engine::config::{Config, Exit};
+
 fn main() {
-    if std::env::args().any(|a| a == "--help" || a == "-h") {
-        print!("{}", engine::config::usage());
-        return;
-    }
-    let config = match engine::config::Config::from_env_and_args() {
+    let config = match Config::load() {
         Ok(c) => c,
-        Err(e) => {
+        Err(Exit::Info(text)) => {
+            print!("{text}");
+            return;
+        }
+        Err(Exit::Invalid(e)) => {
             eprintln!("roomcore: {e}");
             std::process::exit(2);
         }

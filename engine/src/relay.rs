@@ -54,7 +54,7 @@ pub struct Prepared {
 impl Start {
     /// The session's outbox, created with the 101 in it.
     pub fn prepare(self, cfg: &crate::config::Config) -> Prepared {
-        let outbox = Outbox::new(cfg.ws_max_buffered_bytes);
+        let outbox = Outbox::new(cfg.ws.max_buffered_bytes);
         let _ = outbox.push_control(self.handshake.into());
         Prepared {
             room: self.room,
@@ -108,18 +108,19 @@ async fn session(
     let writer = spawn_local(io::run_writer(stream.clone(), entry.fd, outbox.clone()));
 
     // Creating a room counts against the creator's per-minute allowance.
-    let allowed = if !shard.rooms.contains(&room_id) && cfg.max_room_creates_per_ip_per_min > 0 {
-        let d = limits::rate_check(
-            shard,
-            client,
-            RateClass::RoomCreate,
-            cfg.max_room_creates_per_ip_per_min,
-        )
-        .await;
-        d.allowed
-    } else {
-        true
-    };
+    let allowed =
+        if !shard.rooms.contains(&room_id) && cfg.limits.max_room_creates_per_ip_per_min > 0 {
+            let d = limits::rate_check(
+                shard,
+                client,
+                RateClass::RoomCreate,
+                cfg.limits.max_room_creates_per_ip_per_min,
+            )
+            .await;
+            d.allowed
+        } else {
+            true
+        };
     // The 101 leads the outbox; it goes out now, before anything else can be queued for this
     // socket (broadcasts, pings, shutdown notices: the outbox is reachable only after it), and
     // the join follows with no await in between, so a client holding its 101 gets every
@@ -152,7 +153,7 @@ async fn session(
     );
     *entry.room.borrow_mut() = Some(room.clone());
 
-    let mut decoder = Decoder::new(cfg.ws_max_message_bytes);
+    let mut decoder = Decoder::new(cfg.ws.max_message_bytes);
     let slow_close = ws::close_frame(1008, "slow consumer");
     let crash_close = ws::close_frame(1011, "internal error");
     let mut rate = WsRate::new(Instant::now());
@@ -180,7 +181,7 @@ async fn session(
             _ => None,
         };
         if let Some(len) = counted {
-            match rate.admit(&cfg, len, batch_now.get()) {
+            match rate.admit(&cfg.limits, len, batch_now.get()) {
                 Admit::Ok => {}
                 verdict => {
                     let which = if verdict == Admit::Bytes {
@@ -189,8 +190,8 @@ async fn session(
                         Limit::WsMessages
                     };
                     s.rate_limited.inc(which as usize);
-                    if cfg.ws_rate_limit_close_after > 0
-                        && rate.strikes >= cfg.ws_rate_limit_close_after
+                    if cfg.limits.ws_rate_limit_close_after > 0
+                        && rate.strikes >= cfg.limits.ws_rate_limit_close_after
                     {
                         log!(
                             Info,
@@ -231,7 +232,7 @@ async fn session(
                 }
                 let op = if text { Data::Text } else { Data::Binary };
                 let handled = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    if cfg.test_hooks && text && payload == TEST_PANIC_MESSAGE {
+                    if cfg.server.test_hooks && text && payload == TEST_PANIC_MESSAGE {
                         panic!("test hook: panic inside a room handler");
                     }
                     let frame = ws::encode(OpCode::Data(op), payload);
@@ -374,7 +375,7 @@ async fn finish(shard: &Shard, entry: &ConnEntry, outbox: &Outbox, writer: glomm
     // Bound the time the writer may take to flush the final frames.
     entry
         .deadline
-        .set(Some(Instant::now() + shard.config.ws_close_timeout));
+        .set(Some(Instant::now() + shard.config.ws.close_timeout));
     writer.await;
     let reason = outbox.reason().unwrap_or(Disconnect::Eof);
     shard.stats.disconnects.inc(reason as usize);

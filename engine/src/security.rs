@@ -12,7 +12,8 @@ pub fn origin_allowed(cfg: &Config, origin: Option<&str>) -> bool {
         None => true,
         Some(o) => {
             let o = o.trim().trim_end_matches('/');
-            cfg.allowed_origins
+            cfg.limits
+                .allowed_origins
                 .iter()
                 .any(|a| a == "*" || a.eq_ignore_ascii_case(o))
         }
@@ -62,13 +63,13 @@ mod tests {
         let mut cfg = Config::default();
         assert!(origin_allowed(&cfg, None));
         assert!(!origin_allowed(&cfg, Some("https://evil.example")));
-        cfg.allowed_origins = vec!["https://game.example".into()];
+        cfg.limits.allowed_origins = vec!["https://game.example".into()];
         assert!(origin_allowed(&cfg, Some("https://game.example/")));
         assert!(!origin_allowed(&cfg, Some("https://game.example.evil")));
         let r = preflight(&cfg, Some("https://game.example"));
         assert_eq!(r.status, 204);
         assert_eq!(preflight(&cfg, Some("https://x.example")).status, 403);
-        cfg.allowed_origins = vec!["*".into()];
+        cfg.limits.allowed_origins = vec!["*".into()];
         assert!(origin_allowed(&cfg, Some("https://any.example")));
     }
 }

@@ -50,38 +50,47 @@ fn allowed_cpus() -> Vec<usize> {
 
 /// Run the server until a signal drains it. Returns the address it listened on.
 pub fn run(config: Config) -> Result<SocketAddr, String> {
-    log::init(config.log_format, config.log_level);
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| format!("cannot create data dir {}: {e}", config.data_dir.display()))?;
+    log::init(
+        config.observability.log_format,
+        config.observability.log_level,
+    );
+    std::fs::create_dir_all(&config.server.data_dir).map_err(|e| {
+        format!(
+            "cannot create data dir {}: {e}",
+            config.server.data_dir.display()
+        )
+    })?;
 
     // Shard 0 binds first so that port 0 resolves to one port for all shards.
-    let first = bind(config.listen, config.backlog)
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let first = bind(config.server.listen, config.server.backlog)
+        .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
     let addr = first
         .local_addr()
         .ok()
         .and_then(|a| a.as_socket())
         .ok_or("cannot read the bound address")?;
     let mut listeners = vec![first];
-    for _ in 1..config.shards {
-        listeners
-            .push(bind(addr, config.backlog).map_err(|e| format!("cannot listen on {addr}: {e}"))?);
+    for _ in 1..config.shards() {
+        listeners.push(
+            bind(addr, config.server.backlog)
+                .map_err(|e| format!("cannot listen on {addr}: {e}"))?,
+        );
     }
 
-    let global = Arc::new(Global::new(config.shards));
+    let global = Arc::new(Global::new(config.shards()));
+    let config = Arc::new(config);
     let seed = ServicesSeed::open(&config)?;
     global.set_storage_open();
     install_signals(global.clone())?;
 
-    let config = Arc::new(config);
     let cpus = allowed_cpus();
     let mut handles = Vec::new();
     for (id, (listener, ends)) in listeners
         .into_iter()
-        .zip(MeshBuilder::new(config.shards, MESH_CAPACITY))
+        .zip(MeshBuilder::new(config.shards(), MESH_CAPACITY))
         .enumerate()
     {
-        let placement = match (config.pin_cores, cpus.is_empty()) {
+        let placement = match (config.server.pin_cores, cpus.is_empty()) {
             (true, false) => Placement::Fixed(cpus[id % cpus.len()]),
             _ => Placement::Unbound,
         };
@@ -89,12 +98,12 @@ pub fn run(config: Config) -> Result<SocketAddr, String> {
         let h = LocalExecutorBuilder::new(placement)
             .name(&format!("shard-{id}"))
             .io_memory(256 * 1024)
-            .ring_depth(config.io_ring_depth)
+            .ring_depth(config.server.io_ring_depth)
             .spawn(move || shard::run(id, config, global, listener, ends, seed))
             .map_err(|e| format!("cannot start shard {id}: {e}"))?;
         handles.push(h);
     }
-    log!(Info, "listening", addr = addr, shards = config.shards);
+    log!(Info, "listening", addr = addr, shards = config.shards());
     println!("roomcore listening on {addr}");
 
     let mut failed = 0;

@@ -156,7 +156,7 @@ impl Shard {
 
     /// Whether chaos injection should fail this request/message (counted).
     pub fn chaos_error(&self) -> bool {
-        let hit = self.rng.chance(self.config.chaos_error_rate);
+        let hit = self.rng.chance(self.config.observability.chaos_error_rate);
         if hit {
             self.stats.chaos.inc(Chaos::Error as usize);
         }
@@ -165,7 +165,7 @@ impl Shard {
 
     /// Chaos latency to add (counted when non-zero).
     pub fn chaos_delay(&self) -> Option<Duration> {
-        let d = self.config.chaos_latency;
+        let d = self.config.observability.chaos_latency;
         if d.is_zero() {
             return None;
         }
@@ -183,7 +183,7 @@ impl Shard {
                     ob.close_with(Some(close.clone()));
                 }
                 e.deadline
-                    .set(Some(Instant::now() + self.config.ws_close_timeout));
+                    .set(Some(Instant::now() + self.config.ws.close_timeout));
             }
         }
         self.rooms.remove(room);
@@ -276,10 +276,10 @@ impl Shard {
         let c = &self.config;
         [
             Duration::from_millis(250),
-            c.ws_ping_interval / 2,
-            c.ws_ping_timeout / 2,
-            c.http_head_timeout / 4,
-            c.ws_close_timeout / 2,
+            c.ws.ping_interval / 2,
+            c.ws.ping_timeout / 2,
+            c.http.head_timeout / 4,
+            c.ws.close_timeout / 2,
         ]
         .into_iter()
         .min()
@@ -301,14 +301,14 @@ impl Shard {
             let outbox = e.outbox.borrow();
             let Some(ob) = outbox.as_ref() else { continue };
             match e.ping_sent.get() {
-                Some(sent) if now.duration_since(sent) >= c.ws_ping_timeout => {
+                Some(sent) if now.duration_since(sent) >= c.ws.ping_timeout => {
                     log!(Info, "websocket ping timeout", conn = e.id, peer = e.peer);
                     ob.set_reason(Disconnect::PingTimeout);
                     ob.kill(None);
                     expired.push(e.fd);
                     stats::inc(&self.stats.timeouts_total);
                 }
-                None if now.duration_since(e.last_ping.get()) >= c.ws_ping_interval
+                None if now.duration_since(e.last_ping.get()) >= c.ws.ping_interval
                     && ob.push_control(self.ping.clone()).is_ok() =>
                 {
                     self.stats.frames_out.inc(FrameOut::Ping as usize);
@@ -340,9 +340,9 @@ impl Shard {
                 }
                 ob.set_reason(Disconnect::Shutdown);
                 ob.close_with(Some(close.clone()));
-                e.deadline.set(Some(now + self.config.ws_close_timeout));
+                e.deadline.set(Some(now + self.config.ws.close_timeout));
             } else if e.idle_http.get() {
-                let grace = Duration::from_secs(1).min(self.config.shutdown_drain);
+                let grace = Duration::from_secs(1).min(self.config.server.shutdown_drain);
                 e.deadline.set(Some(now + grace));
             }
         }
@@ -470,7 +470,11 @@ async fn mesh_loop(shard: Rc<Shard>, rx: ConnectedReceiver<ShardMsg>) {
 
 /// Read memory use; shard 0 warns when it crosses the watermark upward.
 fn refresh_memory(shard: &Shard) {
-    if shard.memory.refresh(shard.config.memory_limit_bytes) && shard.id == 0 {
+    if shard
+        .memory
+        .refresh(shard.config.observability.memory_limit_bytes)
+        && shard.id == 0
+    {
         let m = shard.memory.get();
         log!(
             Warn,
@@ -519,7 +523,7 @@ async fn housekeeping(shard: Rc<Shard>, acceptor: Task<()>) {
                 a.cancel().await;
             }
             shard.start_drain(now);
-            drain_deadline = Some(now + shard.config.shutdown_drain);
+            drain_deadline = Some(now + shard.config.server.shutdown_drain);
         }
         shard.sweep(now);
         if let Some(deadline) = drain_deadline {

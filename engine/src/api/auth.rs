@@ -104,7 +104,7 @@ fn issue(shard: &Shard, account: &Account, status: u16) -> Response {
         name: account.username.clone(),
         guest: account.guest,
         iat: now,
-        exp: now + shard.services.settings.token_ttl.as_secs() as i64,
+        exp: now + shard.config.auth.token_ttl.as_secs() as i64,
     };
     let token = shard.services.tokens.sign(&claims);
     reply(
@@ -124,7 +124,7 @@ async fn off_loop<R: Send + 'static>(
     f: impl FnOnce() -> R + Send + 'static,
 ) -> Result<R, Response> {
     let s = &shard.services;
-    if s.hashing.get() >= s.settings.max_inflight_hashes {
+    if s.hashing.get() >= s.config.auth.max_inflight_hashes {
         return Err(
             Response::error(503, "too many sign-ins in progress, retry later")
                 .with_header("Retry-After", "1"),
@@ -159,7 +159,7 @@ pub async fn register(shard: &Shard, req: &ApiRequest) -> Response {
         .await
     {
         Ok(acc) => issue(shard, &acc, 201),
-        Err(e) => json::storage_error(&e, shard.services.settings.retry_after_secs),
+        Err(e) => json::storage_error(&e, shard.config.storage.retry_after_secs),
     }
 }
 
@@ -183,7 +183,7 @@ pub async fn login(shard: &Shard, req: &ApiRequest) -> Response {
     }
     let found = match shard.services.storage.find_account(&body.username).await {
         Ok(f) => f,
-        Err(e) => return json::storage_error(&e, shard.services.settings.retry_after_secs),
+        Err(e) => return json::storage_error(&e, shard.config.storage.retry_after_secs),
     };
     let stored = found.as_ref().and_then(|c| c.password_hash.clone());
     let passwords = shard.services.passwords.clone();
@@ -207,7 +207,7 @@ pub async fn guest(shard: &Shard, req: &ApiRequest) -> Response {
     }
     match shard.services.storage.create_guest().await {
         Ok(acc) => issue(shard, &acc, 201),
-        Err(e) => json::storage_error(&e, shard.services.settings.retry_after_secs),
+        Err(e) => json::storage_error(&e, shard.config.storage.retry_after_secs),
     }
 }
 

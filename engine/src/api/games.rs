@@ -88,7 +88,7 @@ async fn get_game(shard: &Shard, id: &str) -> Response {
             );
         }
         Ok(None) => {}
-        Err(e) => return json::storage_error(&e, shard.services.settings.retry_after_secs),
+        Err(e) => return json::storage_error(&e, shard.config.storage.retry_after_secs),
     }
     let owner = shard_for(id, shard.shards());
     let room = id.to_string();
@@ -151,8 +151,8 @@ async fn enqueue(shard: &Shard, req: &ApiRequest) -> Response {
         }
     }
     let ratings = match body.rating {
-        Some(r) if shard.config.test_hooks && r.is_finite() => Some(vec![r; users.len()]),
-        Some(_) if !shard.config.test_hooks => {
+        Some(r) if shard.config.server.test_hooks && r.is_finite() => Some(vec![r; users.len()]),
+        Some(_) if !shard.config.server.test_hooks => {
             return Response::error(400, "rating overrides need ROOMCORE_TEST_HOOKS=1")
         }
         _ => None,

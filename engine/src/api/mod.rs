@@ -5,7 +5,6 @@
 //! start) and [`Services`] (one per shard, not `Send`). SQL lives in the
 //! `storage` crate; routing of other paths lives in `router`.
 //!
-//! - [`settings`]: the API's environment knobs.
 //! - [`auth`]: register, login, guest, me; bearer-token checks.
 //! - [`scores`]: score posts and leaderboards.
 //! - [`rooms`]: persistent room state documents on their owner shard.
@@ -17,7 +16,6 @@ pub mod games;
 pub mod json;
 pub mod rooms;
 pub mod scores;
-pub mod settings;
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
@@ -34,7 +32,6 @@ use crate::http::{Method, Request, Response};
 use crate::log;
 use crate::shard::Shard;
 use rooms::{RoomCmd, RoomDocs};
-use settings::ApiSettings;
 
 /// An `/api/` request copied out of the connection buffer (it outlives it
 /// while the handler awaits storage).
@@ -67,7 +64,7 @@ impl ApiRequest {
 /// Process-wide service handles, opened once before the shards start (`Send`).
 #[derive(Clone)]
 pub struct ServicesSeed {
-    settings: Arc<ApiSettings>,
+    config: Arc<Config>,
     storage: Storage,
     tokens: TokenKey,
     passwords: Passwords,
@@ -87,27 +84,23 @@ impl std::fmt::Debug for ServicesSeed {
 impl ServicesSeed {
     /// Open storage (database, migrations, boards), load the token key, and
     /// sweep stale room snapshots. Returns once the database is open.
-    pub fn open(config: &Config) -> Result<ServicesSeed, String> {
-        let mut settings = ApiSettings::from_env(|k| config.service_var(k), &config.data_dir)?;
-        settings.test_hooks |= config.test_hooks;
-        // Game knobs are read by each shard; refuse bad values at start-up.
-        crate::game::GameConfig::from_env(|k| config.service_var(k))?;
-        let tokens = TokenKey::load_or_create(settings.token_secret.as_deref(), &config.data_dir)
+    pub fn open(config: &Arc<Config>) -> Result<ServicesSeed, String> {
+        let tokens =
+            TokenKey::load_or_create(config.auth.token_secret.as_deref(), &config.server.data_dir)
+                .map_err(|e| e.to_string())?;
+        let passwords = Passwords::new(config.auth.hash_memory_kib, config.auth.hash_iterations)
             .map_err(|e| e.to_string())?;
-        let passwords = Passwords::new(settings.hash_memory_kib, settings.hash_iterations)
-            .map_err(|e| e.to_string())?;
-        let mut st = settings.storage.clone();
-        st.subscribers = config.shards;
+        let st = config.storage.storage_config(&config.api, config.shards());
         let (storage, boards) = Storage::open(st).map_err(|e| e.to_string())?;
-        let cutoff = storage::now_ms() - settings.snapshot_ttl.as_millis() as i64;
+        let cutoff = storage::now_ms() - config.api.snapshot_ttl.as_millis() as i64;
         match futures_lite::future::block_on(storage.sweep_rooms(cutoff)) {
             Ok(0) => {}
             Ok(n) => log!(Info, "stale room snapshots swept", rows = n),
             Err(e) => log!(Warn, "cannot sweep room snapshots", error = e),
         }
-        let mut room_senders = Vec::with_capacity(config.shards);
-        let mut room_inboxes = Vec::with_capacity(config.shards);
-        for _ in 0..config.shards {
+        let mut room_senders = Vec::with_capacity(config.shards());
+        let mut room_inboxes = Vec::with_capacity(config.shards());
+        for _ in 0..config.shards() {
             let (tx, rx) = mpsc::channel(rooms::INBOX);
             let (itx, irx) = crossbeam_channel::bounded(1);
             let _ = itx.send(rx);
@@ -124,7 +117,7 @@ impl ServicesSeed {
             batch_max = s.batch_max
         );
         Ok(ServicesSeed {
-            settings: Arc::new(settings),
+            config: config.clone(),
             storage,
             tokens,
             passwords,
@@ -140,7 +133,7 @@ impl ServicesSeed {
         let rooms = Rc::new(RoomDocs::new(
             shard_id,
             self.room_senders.clone(),
-            self.settings.room_max_per_shard,
+            self.config.api.room_state_max_rooms,
         ));
         if let Some(rx) = self
             .room_inboxes
@@ -151,7 +144,7 @@ impl ServicesSeed {
             spawn_local(rooms::snapshot_loop(
                 rooms.clone(),
                 self.storage.clone(),
-                self.settings.snapshot_interval,
+                self.config.api.snapshot_interval,
             ))
             .detach();
         }
@@ -161,7 +154,7 @@ impl ServicesSeed {
             .cloned()
             .unwrap_or_else(crossbeam_channel::never);
         Services {
-            settings: self.settings.clone(),
+            config: self.config.clone(),
             storage: self.storage.clone(),
             tokens: self.tokens.clone(),
             passwords: self.passwords.clone(),
@@ -182,7 +175,8 @@ impl ServicesSeed {
 
 /// One shard's service handles (not `Send`).
 pub struct Services {
-    pub settings: Arc<ApiSettings>,
+    /// The configuration (shared read-only).
+    pub config: Arc<Config>,
     pub storage: Storage,
     pub tokens: TokenKey,
     pub passwords: Passwords,
@@ -236,7 +230,7 @@ pub async fn handle(shard: &Shard, req: ApiRequest) -> Response {
         "/api/leaderboard/me" if get => scores::me(shard, &req).await,
         "/api/auth/me" | "/api/leaderboard" | "/api/leaderboard/me" => not_allowed("GET, HEAD"),
         "/api/scores" => not_allowed("POST"),
-        "/api/_test/storage/stall" if shard.services.settings.test_hooks => stall(shard, &req),
+        "/api/_test/storage/stall" if shard.config.server.test_hooks => stall(shard, &req),
         p if p.starts_with("/api/games/") || p.starts_with("/api/matchmaking/") => {
             games::handle(shard, &req).await
         }
@@ -262,6 +256,6 @@ fn stall(shard: &Shard, req: &ApiRequest) -> Response {
     };
     match shard.services.storage.stall(Duration::from_millis(ms)) {
         Ok(()) => Response::json(202, br#"{"stalled":true}"#.to_vec()),
-        Err(e) => json::storage_error(&e, shard.services.settings.retry_after_secs),
+        Err(e) => json::storage_error(&e, shard.config.storage.retry_after_secs),
     }
 }

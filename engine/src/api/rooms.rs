@@ -260,7 +260,7 @@ pub async fn handle(shard: &Shard, req: &ApiRequest, raw_id: &str) -> Response {
             Err(r) => r,
         },
         Method::Put => {
-            let max = shard.services.settings.room_state_max_bytes;
+            let max = shard.config.api.room_state_max_bytes;
             if req.body.len() > max {
                 return Response::error(413, &format!("room state is limited to {max} bytes"));
             }
@@ -291,7 +291,7 @@ pub async fn handle(shard: &Shard, req: &ApiRequest, raw_id: &str) -> Response {
         {
             Ok(true) => match shard.services.storage.delete_room(&id).await {
                 Ok(_) => reply(200, &serde_json::json!({"id": id, "deleted": true})),
-                Err(e) => json::storage_error(&e, shard.services.settings.retry_after_secs),
+                Err(e) => json::storage_error(&e, shard.config.storage.retry_after_secs),
             },
             Ok(false) => Response::error(404, "no such room"),
             Err(r) => r,

@@ -60,7 +60,7 @@ pub async fn post(shard: &Shard, req: &ApiRequest) -> Response {
     if let Err(m) = check_game(&body.game) {
         return Response::error(400, &m);
     }
-    let max = shard.services.settings.score_max;
+    let max = shard.config.api.score_max;
     if body.score < 0 || body.score > max {
         return Response::error(400, &format!("score must be between 0 and {max}"));
     }
@@ -77,7 +77,7 @@ pub async fn post(shard: &Shard, req: &ApiRequest) -> Response {
                 "at": ack.at_ms, "personal_best": ack.personal_best,
             }),
         ),
-        Err(e) => json::storage_error(&e, shard.services.settings.retry_after_secs),
+        Err(e) => json::storage_error(&e, shard.config.storage.retry_after_secs),
     }
 }
 
@@ -109,7 +109,7 @@ pub fn leaderboard(shard: &Shard, req: &ApiRequest) -> Response {
         Ok(p) => p,
         Err(r) => return r,
     };
-    let size = shard.services.settings.storage.board_size;
+    let size = shard.config.api.leaderboard_size;
     let limit = match json::query(req, "limit") {
         None => DEFAULT_LIMIT.min(size),
         Some(l) => match l.parse::<usize>() {
@@ -170,7 +170,7 @@ pub async fn me(shard: &Shard, req: &ApiRequest) -> Response {
             .await
         {
             Ok(s) => s.map(|s| (s.rank, s.score, s.at_ms)),
-            Err(e) => return json::storage_error(&e, shard.services.settings.retry_after_secs),
+            Err(e) => return json::storage_error(&e, shard.config.storage.retry_after_secs),
         },
     };
     let (rank, score, at) = match standing {

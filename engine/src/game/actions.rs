@@ -263,7 +263,7 @@ impl Session<'_> {
                 ),
             ));
         }
-        let limit = self.shard.config.max_room_creates_per_ip_per_min;
+        let limit = self.shard.config.limits.max_room_creates_per_ip_per_min;
         if limit > 0 {
             let ip = self.entry.peer.ip();
             let d = limits::rate_check(self.shard, ip, limits::RateClass::RoomCreate, limit).await;
@@ -401,7 +401,7 @@ impl Session<'_> {
     pub(super) fn leave(&mut self, explicit: bool) {
         let Some(id) = self.room.take() else { return };
         let now = now_ms();
-        let grace = self.shard.games.cfg.grace_ms;
+        let grace = self.shard.games.cfg.grace_ms();
         let mut records = Vec::new();
         if let Some(room) = self.shard.games.rooms.borrow_mut().get_mut(&id) {
             let user = self.state.user.as_ref().map(|u| u.id);

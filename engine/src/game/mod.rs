@@ -41,7 +41,7 @@ use shards::{shard_for, ShardMsg};
 
 use crate::log;
 use crate::shard::Shard;
-use matchmaking::{Formed, ModeSpec, Notify, Queue, QueueError, Ticket, Window};
+use matchmaking::{Formed, ModeSpec, Notify, Queue, QueueError, Ticket};
 use protocol::Kind;
 use rooms::{Game, Room, User};
 pub use store::{chess_finished, record, save_room, snapshot_all, stop};
@@ -51,60 +51,6 @@ pub const LIST_MAX: usize = 100;
 
 /// The `kind` column of game room snapshots.
 pub const SNAPSHOT_KIND: &str = "game";
-
-/// Knobs of the game layer (flags or environment variables, read through
-/// `Config::service_var`; see the README).
-#[derive(Debug, Clone)]
-pub struct GameConfig {
-    /// `MAX_ROOMS`: game rooms in the whole process (each shard may hold
-    /// `ceil(MAX_ROOMS / shards)`).
-    pub max_rooms: usize,
-    /// `RECONNECT_GRACE_SECS`: how long a dropped player's seat is held.
-    pub grace_ms: u64,
-    /// `GAME_TICK_MS`: period of the tick (turn timers, flags, grace, matching).
-    pub tick: Duration,
-    /// `MM_WINDOW_BASE`, `MM_WINDOW_PER_SEC`, `MM_WINDOW_MAX`: rating window.
-    pub window: Window,
-    /// `MM_TICKET_TTL_SECS`: how long a matched/cancelled ticket can be polled.
-    pub ticket_ttl_ms: u64,
-    /// `MM_MAX_QUEUE`: tickets one (mode, region) queue holds.
-    pub max_queue: usize,
-}
-
-impl GameConfig {
-    /// Read from `env`; bad values are errors naming the variable.
-    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<GameConfig, String> {
-        fn get<T: std::str::FromStr>(
-            env: &impl Fn(&str) -> Option<String>,
-            k: &str,
-            d: T,
-        ) -> Result<T, String> {
-            match env(k) {
-                None => Ok(d),
-                Some(v) => v
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("{k}: not a valid number: {v:?}")),
-            }
-        }
-        let c = GameConfig {
-            max_rooms: get(&env, "MAX_ROOMS", 10_000usize)?,
-            grace_ms: get(&env, "RECONNECT_GRACE_SECS", 30u64)? * 1000,
-            tick: Duration::from_millis(get(&env, "GAME_TICK_MS", 100u64)?.clamp(10, 1000)),
-            window: Window {
-                base: get(&env, "MM_WINDOW_BASE", 100.0)?,
-                per_sec: get(&env, "MM_WINDOW_PER_SEC", 25.0)?,
-                max: get(&env, "MM_WINDOW_MAX", 400.0)?,
-            },
-            ticket_ttl_ms: get(&env, "MM_TICKET_TTL_SECS", 120u64)? * 1000,
-            max_queue: get(&env, "MM_MAX_QUEUE", 10_000usize)?,
-        };
-        if c.max_rooms == 0 {
-            return Err("MAX_ROOMS must be positive".into());
-        }
-        Ok(c)
-    }
-}
 
 /// Wall-clock milliseconds (persisted clocks survive restarts).
 pub fn now_ms() -> u64 {
@@ -189,7 +135,8 @@ pub enum GameMsg {
 
 /// One shard's game state (not `Send`).
 pub struct Games {
-    pub cfg: GameConfig,
+    /// The game knobs (shared read-only).
+    pub cfg: crate::config::GamesArgs,
     /// Rooms this shard owns; at most `max_rooms / shards` (rounded up).
     /// Rooms leave when nobody is in them and no game is under way.
     pub rooms: RefCell<HashMap<String, Room>>,
@@ -217,10 +164,7 @@ impl std::fmt::Debug for Games {
 impl Games {
     /// The game tables of one shard, configured from `config`'s service knobs.
     pub fn new(config: &crate::config::Config) -> Games {
-        let cfg = GameConfig::from_env(|k| config.service_var(k)).unwrap_or_else(|e| {
-            log!(Error, "bad game configuration, using defaults", error = e);
-            GameConfig::from_env(|_| None).expect("defaults are valid")
-        });
+        let cfg = config.games.clone();
         Games {
             cfg,
             rooms: RefCell::new(HashMap::new()),
@@ -234,7 +178,7 @@ impl Games {
 
     /// Rooms one shard may hold.
     pub fn per_shard_limit(&self, shards: usize) -> usize {
-        self.cfg.max_rooms.div_ceil(shards.max(1))
+        self.cfg.per_shard_limit(shards)
     }
 }
 
@@ -447,10 +391,10 @@ pub fn start(shard: &Rc<Shard>) {
     let s = shard.clone();
     spawn_local(async move {
         store::restore(&s).await;
-        let every = s.services.settings.snapshot_interval;
+        let every = s.config.api.snapshot_interval;
         let mut last = Instant::now();
         loop {
-            glommio::timer::sleep(s.games.cfg.tick).await;
+            glommio::timer::sleep(s.games.cfg.tick()).await;
             tick(&s);
             if last.elapsed() >= every {
                 last = Instant::now();
@@ -508,7 +452,7 @@ pub fn tick(shard: &Rc<Shard>) {
         }
         // Matched rooms wait (empty) for their players as long as a ticket lives.
         let hold = if room.reserved.iter().any(Option::is_some) {
-            games.cfg.ticket_ttl_ms
+            games.cfg.ticket_ttl_ms()
         } else {
             0
         };
@@ -534,7 +478,7 @@ pub fn tick(shard: &Rc<Shard>) {
         .iter_mut()
         .flat_map(|(k, q)| {
             let spec = q.spec;
-            q.matches(now, &games.cfg.window)
+            q.matches(now, &games.cfg.window())
                 .into_iter()
                 .map(move |f| (k.clone(), spec, f))
                 .collect::<Vec<_>>()
@@ -543,7 +487,7 @@ pub fn tick(shard: &Rc<Shard>) {
     for (key, spec, f) in formed {
         spawn_local(announce_match(shard.clone(), key, spec, f)).detach();
     }
-    let ttl = games.cfg.ticket_ttl_ms;
+    let ttl = games.cfg.ticket_ttl_ms();
     games
         .tickets
         .borrow_mut()
@@ -674,15 +618,6 @@ pub fn key_of_ticket(id: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn config_defaults_and_errors() {
-        let c = GameConfig::from_env(|_| None).unwrap();
-        assert_eq!(c.grace_ms, 30_000);
-        assert_eq!(c.max_rooms, 10_000);
-        let e = GameConfig::from_env(|k| (k == "MAX_ROOMS").then(|| "x".to_string()));
-        assert!(e.unwrap_err().contains("MAX_ROOMS"));
-    }
 
     #[test]
     fn dates_and_ticket_keys() {

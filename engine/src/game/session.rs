@@ -81,7 +81,7 @@ pub async fn run(
     replay: Vec<Vec<u8>>,
 ) {
     let cfg = shard.config.clone();
-    let outbox = Outbox::new(cfg.ws_max_buffered_bytes);
+    let outbox = Outbox::new(cfg.ws.max_buffered_bytes);
     *entry.outbox.borrow_mut() = Some(outbox.clone());
     entry.last_ping.set(Instant::now());
     stats::inc(&shard.stats.websockets);
@@ -94,7 +94,7 @@ pub async fn run(
         room: None,
     };
     let inbox: RefCell<VecDeque<Vec<u8>>> = RefCell::new(replay.into());
-    let mut decoder = Decoder::new(cfg.ws_max_message_bytes);
+    let mut decoder = Decoder::new(cfg.ws.max_message_bytes);
     let mut rate = WsRate::new(Instant::now());
     let mut done = false;
     let mut migrate_to = None;
@@ -120,7 +120,7 @@ pub async fn run(
         // Counts a message or ping against the socket's rate limits; after
         // WS_RATE_LIMIT_CLOSE_AFTER refusals in a row the socket is closed with 1008.
         let admitted = |rate: &mut WsRate, len: usize| -> bool {
-            let verdict = rate.admit(&cfg, len, Instant::now());
+            let verdict = rate.admit(&cfg.limits, len, Instant::now());
             if verdict == Admit::Ok {
                 return true;
             }
@@ -130,7 +130,9 @@ pub async fn run(
                 Limit::WsMessages
             };
             shard.stats.rate_limited.inc(which as usize);
-            if cfg.ws_rate_limit_close_after > 0 && rate.strikes >= cfg.ws_rate_limit_close_after {
+            if cfg.limits.ws_rate_limit_close_after > 0
+                && rate.strikes >= cfg.limits.ws_rate_limit_close_after
+            {
                 log!(
                     Info,
                     "websocket closed for flooding",
@@ -237,7 +239,7 @@ pub async fn run(
         outbox.close_with(None);
         entry
             .deadline
-            .set(Some(Instant::now() + cfg.ws_close_timeout));
+            .set(Some(Instant::now() + cfg.ws.close_timeout));
         writer.await;
         entry.deadline.set(None);
         stats::dec(&shard.stats.websockets);
@@ -256,7 +258,7 @@ pub async fn run(
     }
     entry
         .deadline
-        .set(Some(Instant::now() + cfg.ws_close_timeout));
+        .set(Some(Instant::now() + cfg.ws.close_timeout));
     writer.await;
     let reason = outbox.reason().unwrap_or(Disconnect::Eof);
     shard.stats.disconnects.inc(reason as usize);

@@ -189,7 +189,7 @@ pub(super) async fn restore(shard: &Rc<Shard>) {
                     let snap: Result<RoomSnap, _> = serde_json::from_slice(&row.state);
                     match snap
                         .map_err(|e| e.to_string())
-                        .and_then(|s| Room::restore(s, now, games.cfg.grace_ms))
+                        .and_then(|s| Room::restore(s, now, games.cfg.grace_ms()))
                     {
                         Ok(r) => {
                             rooms.insert(row.id, r);
