@@ -41,6 +41,11 @@ enum HttpEnd {
         client: IpAddr,
         pending: Vec<u8>,
     },
+    /// The test-only echo WebSocket (`echo`); its 101 was written.
+    Echo {
+        client: IpAddr,
+        pending: Vec<u8>,
+    },
 }
 
 /// Serve one accepted connection until it closes. A panic anywhere in its
@@ -95,6 +100,17 @@ async fn serve_inner(shard: &Rc<Shard>, stream: TcpStream, entry: &Rc<ConnEntry>
     // Each phase is boxed so a long-lived WebSocket does not keep the HTTP
     // phase's state allocated (idle memory per connection).
     let end = Box::pin(http_loop(shard, &stream, entry)).await;
+    if let HttpEnd::Echo { client, pending } = end {
+        Box::pin(crate::echo::run(
+            shard,
+            stream,
+            entry,
+            Some(client),
+            pending,
+        ))
+        .await;
+        return;
+    }
     if let HttpEnd::Game { client, pending } = end {
         let state = crate::game::SessionState::default();
         Box::pin(crate::game::session::run(
@@ -324,6 +340,7 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
         let mut close = false;
         let mut upgrade = None;
         let mut game: Option<IpAddr> = None;
+        let mut echo = false;
         loop {
             let started = now;
             let step = match http::parse(
@@ -429,6 +446,15 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
                             Err(resp) => resp,
                         }
                     }
+                    Action::UpgradeEcho { key } => {
+                        match accept_upgrade(shard, client, &key, route, started, &mut out).await {
+                            Ok(()) => {
+                                (game, echo) = (Some(client), true);
+                                break;
+                            }
+                            Err(resp) => resp,
+                        }
+                    }
                     Action::UpgradeRelay { room, key } => {
                         let mut handshake = Vec::new();
                         match accept_upgrade(shard, client, &key, route, started, &mut handshake)
@@ -509,6 +535,12 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
         if let Some(client) = game {
             entry.idle_http.set(false);
             entry.deadline.set(None);
+            if echo {
+                return HttpEnd::Echo {
+                    client,
+                    pending: buf,
+                };
+            }
             return HttpEnd::Game {
                 client,
                 pending: buf,

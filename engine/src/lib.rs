@@ -7,6 +7,7 @@
 //! - [`conn`]: one connection's HTTP/1.1 life and its upgrade to a WebSocket.
 //! - [`relay`]: a relay WebSocket session (reader + writer) on the room's owner shard.
 //! - [`game`]: typed game rooms on `/ws` (chess, party game, reconnect, matchmaking).
+//! - [`echo`]: the test-only echo WebSocket (`--test-hooks`) the Autobahn gate runs against.
 //! - [`router`] and [`health`]: which endpoint answers what; [`api`]: the JSON API under `/api/`.
 //! - [`http`] and [`ws`]: protocol codecs, no I/O.
 //! - [`io`]: socket helpers (scratch-buffer reads, vectored outbox writes).
@@ -18,6 +19,7 @@ pub mod api;
 pub mod chaos;
 pub mod config;
 pub mod conn;
+pub mod echo;
 pub mod game;
 pub mod global;
 pub mod health;

@@ -29,6 +29,8 @@ pub enum Action {
     UpgradeRelay { room: RoomId, key: String },
     /// Answer 101 and become a typed game session (`game::session`).
     UpgradeGame { key: String },
+    /// Answer 101 and become an echo WebSocket (`echo`, test hooks only).
+    UpgradeEcho { key: String },
 }
 
 /// A routing decision with its metric label and the client's IP.
@@ -56,6 +58,7 @@ pub fn route_label(path: &str) -> &'static str {
         "/metrics" => "metrics",
         p if p.starts_with("/ws/relay/") => "ws_relay",
         "/ws" => "ws_game",
+        crate::echo::PATH => "ws_test_echo",
         p if p.starts_with("/api/auth/") => "api_auth",
         p if p.starts_with("/api/scores") => "api_scores",
         p if p.starts_with("/api/leaderboard") => "api_leaderboard",
@@ -157,6 +160,10 @@ fn decide(shard: &Shard, req: &Request<'_>, peer: std::net::SocketAddr) -> Actio
         }
         "/ws" => match upgrade_key(shard, req, draining) {
             Ok(key) => Action::UpgradeGame { key },
+            Err(refused) => Action::Respond(refused),
+        },
+        crate::echo::PATH if shard.config.test_hooks => match upgrade_key(shard, req, draining) {
+            Ok(key) => Action::UpgradeEcho { key },
             Err(refused) => Action::Respond(refused),
         },
         p if p.starts_with("/api/") && !draining => {

@@ -4,14 +4,18 @@
 //! (unmasking payloads in place), enforces the protocol rules (masking, reserved
 //! bits, control-frame rules, fragmentation order, UTF-8, message size) and hands
 //! each event to a callback. Only a fragmented message keeps bytes between
-//! calls. [`encode`] builds one server frame (header + payload) as a shared
-//! [`Frame`] so a broadcast is encoded once.
+//! calls. Text is validated as it arrives ([`Utf8Stream`]), across fragments and
+//! into a frame not yet complete, so invalid UTF-8 fails the connection (1007) at
+//! once, not when the message ends. [`encode`] builds one server frame (header +
+//! payload) as a shared [`Frame`] so a broadcast is encoded once.
 
 use std::io::Cursor;
 
 use shards::Frame;
 use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
 use tungstenite::protocol::frame::FrameHeader;
+
+use super::utf8::Utf8Stream;
 
 /// What the caller wants after an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +79,22 @@ pub struct Decoder {
     max_message: usize,
     /// A fragmented message in progress: (is_text, bytes so far).
     frag: Option<(bool, Vec<u8>)>,
+    /// UTF-8 state of the fragmented text message after its complete frames.
+    frag_utf8: Utf8Stream,
+    /// How far the text frame left incomplete by the last call (at the front of the
+    /// next one) was validated.
+    pending: Option<Pending>,
+}
+
+/// Validation progress inside an incomplete text frame.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    /// The frame's payload length (identifies the frame).
+    len: u64,
+    /// Payload bytes validated.
+    checked: usize,
+    /// UTF-8 state after them.
+    utf8: Utf8Stream,
 }
 
 /// XOR `buf` with the 4-byte `mask`, 8 bytes at a time.
@@ -98,6 +118,8 @@ impl Decoder {
         Decoder {
             max_message,
             frag: None,
+            frag_utf8: Utf8Stream::default(),
+            pending: None,
         }
     }
 
@@ -164,13 +186,46 @@ impl Decoder {
                 Some(e) => e,
                 None => return Err(WsError::TooBig),
             };
+            let start = pos + hlen;
+            // Text (a text frame, or a continuation of a text message) is validated as it
+            // comes: from where the last call stopped inside this frame, or from the
+            // message's state so far.
+            let text_from = match header.opcode {
+                OpCode::Data(Data::Text) => Some(Utf8Stream::default()),
+                OpCode::Data(Data::Continue) if self.frag.as_ref().is_some_and(|f| f.0) => {
+                    Some(self.frag_utf8)
+                }
+                _ => None,
+            };
+            let resume = match self.pending.take() {
+                Some(p) if pos == 0 && p.len == len && start + p.checked <= buf.len() => Some(p),
+                _ => None,
+            };
+            let text_from =
+                text_from.map(|fresh| resume.map_or((0, fresh), |p| (p.checked, p.utf8)));
             if end > buf.len() {
+                if let Some((from, mut utf8)) = text_from {
+                    // Fail fast: check the part of the payload that is here.
+                    if !feed_masked(&mut utf8, &buf[start + from..], mask, from) {
+                        return Err(WsError::InvalidUtf8);
+                    }
+                    self.pending = Some(Pending {
+                        len,
+                        checked: buf.len() - start,
+                        utf8,
+                    });
+                }
                 break;
             }
-            let start = pos + hlen;
             apply_mask(&mut buf[start..end], mask);
             let payload = &buf[start..end];
             pos = end;
+            if let Some((from, mut utf8)) = text_from {
+                if !utf8.feed(&payload[from..]) || (header.is_final && !utf8.is_complete()) {
+                    return Err(WsError::InvalidUtf8);
+                }
+                self.frag_utf8 = utf8;
+            }
             let flow = match header.opcode {
                 OpCode::Control(Control::Ping) => on(WsEvent::Ping(payload)),
                 OpCode::Control(Control::Pong) => on(WsEvent::Pong(payload)),
@@ -183,9 +238,6 @@ impl Decoder {
                     let (text, mut so_far) = self.frag.take().expect("checked above");
                     so_far.extend_from_slice(payload);
                     if header.is_final {
-                        if text && std::str::from_utf8(&so_far).is_err() {
-                            return Err(WsError::InvalidUtf8);
-                        }
                         on(WsEvent::Message {
                             text,
                             payload: &so_far,
@@ -198,9 +250,6 @@ impl Decoder {
                 OpCode::Data(d) => {
                     let text = d == Data::Text;
                     if header.is_final {
-                        if text && std::str::from_utf8(payload).is_err() {
-                            return Err(WsError::InvalidUtf8);
-                        }
                         on(WsEvent::Message { text, payload })
                     } else {
                         self.frag = Some((text, payload.to_vec()));
@@ -215,6 +264,19 @@ impl Decoder {
         }
         Ok(pos)
     }
+}
+
+/// Feed the masked `bytes`, which start `offset` bytes into a payload masked with `mask`,
+/// to `utf8` without unmasking them in place (the frame is decoded again once complete).
+fn feed_masked(utf8: &mut Utf8Stream, bytes: &[u8], mask: [u8; 4], offset: usize) -> bool {
+    let rotated: [u8; 4] = std::array::from_fn(|i| mask[(offset + i) % 4]);
+    let mut tmp = [0u8; 512];
+    bytes.chunks(tmp.len()).all(|chunk| {
+        let plain = &mut tmp[..chunk.len()];
+        plain.copy_from_slice(chunk);
+        apply_mask(plain, rotated);
+        utf8.feed(plain)
+    })
 }
 
 fn parse_close(payload: &[u8]) -> Result<(Option<u16>, &str), WsError> {
@@ -415,6 +477,92 @@ mod tests {
             decode_all(&mut Decoder::new(1024), &mut frag_too_big).unwrap_err(),
             WsError::TooBig
         );
+    }
+
+    /// Feed `wire` to one decoder `step` bytes at a time, keeping the unconsumed rest in
+    /// front of the next bytes as the sessions do; stops at the first error.
+    fn decode_in_steps(wire: &[u8], step: usize) -> (Vec<String>, Option<(usize, WsError)>) {
+        let mut d = Decoder::new(1 << 20);
+        let (mut partial, mut seen) = (Vec::new(), Vec::new());
+        for (i, chunk) in wire.chunks(step).enumerate() {
+            partial.extend_from_slice(chunk);
+            match decode_all(&mut d, &mut partial) {
+                Ok((n, s)) => {
+                    partial.drain(..n);
+                    seen.extend(s);
+                }
+                Err(e) => return (seen, Some((i * step + chunk.len(), e))),
+            }
+        }
+        (seen, None)
+    }
+
+    #[test]
+    fn invalid_utf8_fails_fast_in_a_fragment() {
+        // Autobahn 6.4.1: a valid first fragment, then one holding U+110000 (f4 90 80 80):
+        // refused when that fragment arrives, not when the message ends.
+        let mut buf = client_frame(false, 1, "κόσμε".as_bytes());
+        buf.extend(client_frame(false, 0, b"\xf4\x90\x80\x80"));
+        let mut d = Decoder::new(1024);
+        assert_eq!(
+            decode_all(&mut d, &mut buf).unwrap_err(),
+            WsError::InvalidUtf8
+        );
+        // 6.4.2: the bad sequence is cut between the fragments (f4 | 90).
+        let mut buf = client_frame(false, 1, b"ok\xf4");
+        let mut d = Decoder::new(1024);
+        assert_eq!(
+            decode_all(&mut d, &mut buf).unwrap().1,
+            Vec::<String>::new()
+        );
+        let mut next = client_frame(false, 0, b"\x90");
+        assert_eq!(
+            decode_all(&mut d, &mut next).unwrap_err(),
+            WsError::InvalidUtf8
+        );
+        // A binary message is never checked, and a text message may not end mid code point.
+        let mut buf = client_frame(false, 2, b"\xf4");
+        buf.extend(client_frame(true, 0, b"\x90"));
+        assert!(decode_all(&mut Decoder::new(1024), &mut buf).is_ok());
+        let mut buf = client_frame(false, 1, b"ok");
+        buf.extend(client_frame(true, 0, b"\xe2\x82"));
+        assert_eq!(
+            decode_all(&mut Decoder::new(1024), &mut buf).unwrap_err(),
+            WsError::InvalidUtf8
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_fails_fast_inside_an_incomplete_frame() {
+        // Autobahn 6.4.3: one frame whose first bytes arrived and hold invalid UTF-8.
+        let wire = client_frame(true, 1, b"ab\xf4\x90\x80\x80 and the rest of the frame");
+        let bad = wire.len() - b"\x90\x80\x80 and the rest of the frame".len();
+        for step in 1..=wire.len() {
+            let (seen, err) = decode_in_steps(&wire, step);
+            let (at, e) = err.expect("refused");
+            assert_eq!(e, WsError::InvalidUtf8);
+            assert!(seen.is_empty());
+            // Refused by the read that brought the bad byte.
+            assert!(at > bad && at <= bad + step, "step {step}: refused at {at}");
+        }
+    }
+
+    #[test]
+    fn text_split_anywhere_across_reads_and_fragments_is_intact() {
+        let text = "κόσμε €𝄞 ".repeat(40);
+        let bytes = text.as_bytes();
+        let mut wire = client_frame(true, 1, bytes);
+        // The same text again in three fragments cut inside code points, a ping between.
+        wire.extend(client_frame(false, 1, &bytes[..7]));
+        wire.extend(client_frame(true, 9, b"p"));
+        wire.extend(client_frame(false, 0, &bytes[7..301]));
+        wire.extend(client_frame(true, 0, &bytes[301..]));
+        for step in [1, 2, 3, 5, 7, 64, 200, 511, 4096] {
+            let (seen, err) = decode_in_steps(&wire, step);
+            assert_eq!(err, None, "step {step}");
+            let t = format!("t:{text}");
+            assert_eq!(seen, vec![t.clone(), "ping:p".into(), t], "step {step}");
+        }
     }
 
     #[test]

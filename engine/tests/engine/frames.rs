@@ -141,6 +141,23 @@ fn invalid_utf8_text_is_closed_with_1007() {
 }
 
 #[test]
+fn invalid_utf8_is_refused_as_soon_as_it_arrives() {
+    let s = Server::start(&[]);
+    // A fragment that makes the message invalid, before the message ends (Autobahn 6.4.1).
+    let mut r = Raw::open(&s, "frames-b2");
+    r.send_frame(false, 0x1, "κόσμε".as_bytes(), true);
+    r.send_frame(false, 0x0, b"\xf4\x90\x80\x80", true);
+    assert_eq!(r.expect_close(), 1007);
+    // The first bytes of a frame whose rest never comes (6.4.3).
+    let mut r = Raw::open(&s, "frames-b3");
+    let payload = b"ab\xc0\xafrest of a frame that never arrives";
+    let mut f = vec![0x81, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+    f.extend_from_slice(&payload[..6]);
+    r.s.write_all(&f).unwrap();
+    assert_eq!(r.expect_close(), 1007);
+}
+
+#[test]
 fn message_over_64k_is_closed_with_1009() {
     let s = Server::start(&[]);
     let mut r = Raw::open(&s, "frames-c");

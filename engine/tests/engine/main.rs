@@ -5,6 +5,7 @@
 mod common;
 
 mod defense;
+mod echo;
 mod eof;
 mod frames;
 mod garbage;
