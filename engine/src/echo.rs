@@ -39,13 +39,13 @@ pub async fn run(
     mut partial: Vec<u8>,
 ) {
     let cfg = shard.config.clone();
-    let outbox = Outbox::new(cfg.ws_max_buffered_bytes);
+    let outbox = Outbox::new(cfg.ws.max_buffered_bytes);
     *entry.outbox.borrow_mut() = Some(outbox.clone());
     entry.last_ping.set(Instant::now());
     stats::inc(&shard.stats.websockets);
     let writer = spawn_local(io::run_writer(stream.clone(), entry.fd, outbox.clone()));
 
-    let mut decoder = Decoder::new(cfg.ws_max_message_bytes);
+    let mut decoder = Decoder::new(cfg.ws.max_message_bytes);
     let mut rate = WsRate::new(Instant::now());
     let batch_now = Cell::new(Instant::now());
     let s = &shard.stats;
@@ -69,7 +69,7 @@ pub async fn run(
             _ => None,
         };
         if let Some(len) = counted {
-            let verdict = rate.admit(&cfg, len, batch_now.get());
+            let verdict = rate.admit(&cfg.limits, len, batch_now.get());
             if verdict != Admit::Ok {
                 let which = if verdict == Admit::Bytes {
                     Limit::WsBytes
@@ -77,8 +77,8 @@ pub async fn run(
                     Limit::WsMessages
                 };
                 s.rate_limited.inc(which as usize);
-                if cfg.ws_rate_limit_close_after > 0
-                    && rate.strikes >= cfg.ws_rate_limit_close_after
+                if cfg.limits.ws_rate_limit_close_after > 0
+                    && rate.strikes >= cfg.limits.ws_rate_limit_close_after
                 {
                     outbox.set_reason(Disconnect::RateLimited);
                     outbox.close_with(Some(ws::close_frame(1008, "rate limit exceeded")));
@@ -181,7 +181,7 @@ pub async fn run(
     // Bound the time the writer may take to flush the final frames.
     entry
         .deadline
-        .set(Some(Instant::now() + cfg.ws_close_timeout));
+        .set(Some(Instant::now() + cfg.ws.close_timeout));
     writer.await;
     s.disconnects
         .inc(outbox.reason().unwrap_or(Disconnect::Eof) as usize);

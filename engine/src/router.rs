@@ -162,10 +162,12 @@ fn decide(shard: &Shard, req: &Request<'_>, peer: std::net::SocketAddr) -> Actio
             Ok(key) => Action::UpgradeGame { key },
             Err(refused) => Action::Respond(refused),
         },
-        crate::echo::PATH if shard.config.test_hooks => match upgrade_key(shard, req, draining) {
-            Ok(key) => Action::UpgradeEcho { key },
-            Err(refused) => Action::Respond(refused),
-        },
+        crate::echo::PATH if shard.config.server.test_hooks => {
+            match upgrade_key(shard, req, draining) {
+                Ok(key) => Action::UpgradeEcho { key },
+                Err(refused) => Action::Respond(refused),
+            }
+        }
         p if p.starts_with("/api/") && !draining => {
             Action::Api(ApiRequest::from_request(req, peer))
         }
