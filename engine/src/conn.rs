@@ -1,219 +1,135 @@
 //! One accepted connection's HTTP/1.1 life: keep-alive, pipelined requests
 //! answered in order, limits and timeouts, per-IP rate limits on `/api/*`,
-//! request ids, metrics, chaos injection, and the upgrade to a relay WebSocket
-//! (served here, or handed to the shard that owns the room).
+//! request ids, metrics, chaos injection, and the upgrade to a WebSocket session
+//! (relay room, typed game protocol or test echo; see [`crate::session`]).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
-use std::os::fd::{FromRawFd, OwnedFd};
-use std::panic::AssertUnwindSafe;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Instant;
 
-use futures_lite::FutureExt;
 use glommio::net::TcpStream;
-use shards::stats::{CrashScope, Limit, Reject, Validation};
-use shards::{shard_for, stats, MovedSocket, RateDecision, RoomId, ShardMsg};
+use shards::{io, ConnEntry, Stream};
 
+use crate::app::Shard;
 use crate::http::{self, Method, Parsed, Response};
-use crate::io::{self, Stream};
-use crate::limits::{self, RateClass};
+use crate::limits::{self, RateClass, RateDecision};
+use crate::room_id::RoomId;
 use crate::router::{self, Action, Routed};
-use crate::shard::{fd_of, ConnEntry, Shard};
+use crate::session::{self, Start};
+use crate::stats::{Limit, Reject, Validation};
 use crate::ws::handshake;
-use crate::{api, health, log, metrics, relay, security};
+use crate::{api, echo, game, health, log, metrics, relay, security};
+
+/// Which WebSocket session an upgrade starts.
+enum Upgrade {
+    /// A relay room; the session writes the 101 once the socket joined its room.
+    Relay(RoomId),
+    /// The typed game protocol (`GET /ws`); its 101 was written.
+    Game,
+    /// The test-only echo WebSocket; its 101 was written.
+    Echo,
+}
 
 /// How the HTTP phase of a connection ended.
 enum HttpEnd {
     Closed,
-    /// A relay WebSocket; its `101` answer is in `handshake`, not yet written: the session
-    /// writes it once the socket has joined its room.
+    /// Upgraded: the client IP holds a WebSocket slot; `pending` is what it sent after its
+    /// handshake; `handshake` is the 101 when the session is to write it.
     Upgrade {
-        room: RoomId,
+        kind: Upgrade,
         client: IpAddr,
         pending: Vec<u8>,
-        handshake: Vec<u8>,
-    },
-    /// A typed game session (`GET /ws`).
-    Game {
-        client: IpAddr,
-        pending: Vec<u8>,
-    },
-    /// The test-only echo WebSocket (`echo`); its 101 was written.
-    Echo {
-        client: IpAddr,
-        pending: Vec<u8>,
+        handshake: Option<Vec<u8>>,
     },
 }
 
-/// Serve one accepted connection until it closes. A panic anywhere in its
-/// handling is caught here: logged, counted, and only this connection closes.
-pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
-    let entry = shard.register(fd_of(&stream), peer);
-    let work = serve_inner(&shard, stream, &entry);
-    guarded(&shard, &entry, work).await;
+/// Request ids unique per process run: `<prefix hex>-<shard>-<n hex>`.
+#[derive(Debug)]
+pub struct RequestIds {
+    prefix: u32,
+    shard: usize,
+    next: Cell<u64>,
 }
 
-/// Run a registered connection's `work` to its end; a panic inside it is
-/// caught and cleaned up by [`crashed`]. The entry leaves the table after.
-pub async fn guarded(
-    shard: &Shard,
-    entry: &ConnEntry,
-    work: impl std::future::Future<Output = ()>,
-) {
-    if let Err(panic) = AssertUnwindSafe(work).catch_unwind().await {
-        crashed(shard, entry, &*panic);
+impl RequestIds {
+    /// The ids of shard `shard` (the prefix comes from the clock at start).
+    pub fn new(shard: usize) -> RequestIds {
+        RequestIds {
+            prefix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos() ^ (d.as_secs() as u32)),
+            shard,
+            next: Cell::new(1),
+        }
     }
-    shard.deregister(entry);
+
+    /// A new request id, written without the fmt machinery.
+    pub fn next(&self) -> String {
+        let n = self.next.get();
+        self.next.set(n + 1);
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut id = String::with_capacity(24);
+        for i in (0..8).rev() {
+            id.push(HEX[(self.prefix >> (i * 4)) as usize & 15] as char);
+        }
+        id.push('-');
+        let mut shard = Vec::with_capacity(3);
+        http::response::push_decimal(&mut shard, self.shard as u64);
+        id.push_str(std::str::from_utf8(&shard).unwrap_or("0"));
+        id.push('-');
+        let digits = (64 - n.leading_zeros()).div_ceil(4).max(1);
+        for i in (0..digits).rev() {
+            id.push(HEX[(n >> (i * 4)) as usize & 15] as char);
+        }
+        id
+    }
 }
 
-/// Clean up after a panic caught in a connection's task.
-pub fn crashed(shard: &Shard, entry: &ConnEntry, panic: &(dyn std::any::Any + Send)) {
-    let what = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into());
-    shard.stats.crashes.inc(CrashScope::Connection as usize);
-    log!(
-        Error,
-        "panic in connection handler",
-        conn = entry.id,
-        client = entry.peer,
-        panic = what
-    );
-    if let Some(room) = entry.room.borrow_mut().take() {
-        shard.rooms.leave(&room, entry.id);
-    }
-    if let Some(ob) = entry.outbox.borrow_mut().take() {
-        ob.set_reason(stats::Disconnect::Crash);
-        ob.kill(Some(crate::ws::close_frame(1011, "internal error")));
-        stats::dec(&shard.stats.websockets);
-    }
-    io::shutdown(entry.fd);
-}
-
-async fn serve_inner(shard: &Rc<Shard>, stream: TcpStream, entry: &Rc<ConnEntry>) {
+/// Serve one accepted connection until it closes (the runtime catches a panic in it).
+pub async fn serve(shard: Rc<Shard>, stream: TcpStream, entry: Rc<ConnEntry>) {
     let stream: Rc<Stream> = Rc::new(RefCell::new(stream));
     // Each phase is boxed so a long-lived WebSocket does not keep the HTTP
     // phase's state allocated (idle memory per connection).
-    let end = Box::pin(http_loop(shard, &stream, entry)).await;
-    if let HttpEnd::Echo { client, pending } = end {
-        Box::pin(crate::echo::run(
-            shard,
-            stream,
-            entry,
-            Some(client),
-            pending,
-        ))
-        .await;
-        return;
-    }
-    if let HttpEnd::Game { client, pending } = end {
-        let state = crate::game::SessionState::default();
-        Box::pin(crate::game::session::run(
-            shard,
-            stream,
-            entry,
-            Some(client),
-            pending,
-            state,
-            Vec::new(),
-        ))
-        .await;
-        return;
-    }
+    let end = Box::pin(http_loop(&shard, &stream, &entry)).await;
     if let HttpEnd::Upgrade {
-        room,
+        kind,
         client,
         pending,
         handshake,
     } = end
     {
-        let start = relay::Start {
-            room,
+        let start = Start {
             slot_ip: Some(client),
             pending,
             handshake,
         };
-        relay_phase(shard, stream, entry, start).await;
+        session_phase(&shard, stream, &entry, kind, start).await;
     }
 }
 
-/// The relay phase of an upgraded socket, here or on its room's owner shard. Boxed, and built
-/// outside any `async fn`, so the connection's task holds one pointer while the session lives
-/// (idle memory per WebSocket), not the state of either path.
-fn relay_phase<'a>(
+/// The WebSocket phase of an upgraded socket. Boxed, and built outside any `async fn`, so
+/// the connection's task holds one pointer while the session lives (idle memory per
+/// WebSocket), not the state of any session.
+fn session_phase<'a>(
     shard: &'a Rc<Shard>,
     stream: Rc<Stream>,
     entry: &'a Rc<ConnEntry>,
-    start: relay::Start,
+    kind: Upgrade,
+    start: Start,
 ) -> Pin<Box<dyn Future<Output = ()> + 'a>> {
-    let owner = shard_for(start.room.as_str(), shard.shards());
-    if owner == shard.id {
-        Box::pin(relay::run(
+    match kind {
+        Upgrade::Relay(room) => Box::pin(relay::start(shard, stream, entry, room, start)),
+        Upgrade::Game => Box::pin(session::run(
             shard,
             stream,
             entry,
-            start.prepare(&shard.config),
-        ))
-    } else {
-        Box::pin(migrate(shard, stream, entry.peer, owner, start))
-    }
-}
-
-/// Hand an upgraded socket to the shard that owns its room.
-async fn migrate(
-    shard: &Rc<Shard>,
-    stream: Rc<Stream>,
-    peer: SocketAddr,
-    owner: usize,
-    start: relay::Start,
-) {
-    let relay::Start {
-        room,
-        slot_ip,
-        pending,
-        handshake,
-    } = start;
-    let fd = fd_of(&stream.borrow());
-    // SAFETY: dup of a socket we own; the copy is owned by `OwnedFd` and the
-    // original is closed when `stream` drops (close, not shutdown).
-    let dup = unsafe { libc::dup(fd) };
-    drop(stream);
-    if dup < 0 {
-        log!(
-            Warn,
-            "cannot hand socket to owner shard",
-            error = std::io::Error::last_os_error()
-        );
-        if let Some(ip) = slot_ip {
-            limits::release_ws_slot(shard, ip);
-        }
-        return;
-    }
-    // SAFETY: `dup` is a fresh descriptor nobody else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(dup) };
-    let msg = ShardMsg::AdoptRelay {
-        socket: Box::new(MovedSocket {
-            fd,
-            room,
-            peer,
-            slot_ip,
-            pending: pending.into_boxed_slice(),
-            handshake: handshake.into_boxed_slice(),
-        }),
-    };
-    match shard.mesh.send(owner, msg).await {
-        Ok(()) => stats::inc(&shard.stats.migrated_out_total),
-        Err(e) => {
-            log!(Warn, "cannot hand socket to owner shard", error = e);
-            if let Some(ip) = slot_ip {
-                limits::release_ws_slot(shard, ip);
-            }
-        }
+            start,
+            game::session::Game::default(),
+        )),
+        Upgrade::Echo => Box::pin(session::run(shard, stream, entry, start, echo::Echo)),
     }
 }
 
@@ -252,11 +168,11 @@ fn rate_headers(resp: Response, d: &RateDecision) -> Response {
 
 /// Apply the per-IP rate limits of `/api/*` (and `/api/auth/*`).
 async fn api_limits(
-    shard: &Shard,
+    shard: &Rc<Shard>,
     path: &str,
     client: IpAddr,
 ) -> Result<Option<RateDecision>, Response> {
-    let cfg = &shard.config;
+    let cfg = &shard.app.config;
     let mut tightest: Option<RateDecision> = None;
     let mut checks = vec![(
         RateClass::Api,
@@ -276,7 +192,7 @@ async fn api_limits(
         }
         let d = limits::rate_check(shard, client, class, limit).await;
         if !d.allowed {
-            shard.stats.rate_limited.inc(metric as usize);
+            shard.app.stats.rate_limited.inc(metric as usize);
             log!(
                 Info,
                 "rate limited",
@@ -298,7 +214,7 @@ async fn api_limits(
 /// Take a WebSocket slot for `client` and write the 101 answer; `Err` is the
 /// refusal to send instead (429 per-IP limit, 503 process-wide limit).
 async fn accept_upgrade(
-    shard: &Shard,
+    shard: &Rc<Shard>,
     client: IpAddr,
     key: &str,
     route: &'static str,
@@ -309,12 +225,13 @@ async fn accept_upgrade(
         Ok(()) => {
             handshake::accept(key, shard.id, out);
             shard
+                .app
                 .stats
                 .http_request(route, 101, started.elapsed().as_secs_f64());
             Ok(())
         }
         Err(reason) => {
-            shard.stats.rejected.inc(reason as usize);
+            shard.app.stats.rejected.inc(reason as usize);
             Err(if reason == Reject::PerIpLimit {
                 Response::error(429, "too many connections from this address")
             } else {
@@ -325,22 +242,20 @@ async fn accept_upgrade(
 }
 
 async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> HttpEnd {
-    let cfg = shard.config.clone();
+    let cfg = shard.app.config.clone();
     let mut buf: Vec<u8> = Vec::new();
     let mut out: Vec<u8> = Vec::new();
     // One clock read per read batch and one per answered request.
     let mut now = Instant::now();
     // `100 Continue` went out for the request whose body is awaited at the buffer's front.
     let mut continued = false;
-    entry.idle_http.set(true);
+    entry.idle.set(true);
     entry.deadline.set(Some(now + cfg.http.idle_timeout));
     loop {
         // Answer every complete request in the buffer, in order.
         let mut consumed = 0;
         let mut close = false;
-        let mut upgrade = None;
-        let mut game: Option<IpAddr> = None;
-        let mut echo = false;
+        let mut upgraded: Option<(Upgrade, IpAddr, Option<Vec<u8>>)> = None;
         loop {
             let started = now;
             let step = match http::parse(
@@ -351,7 +266,7 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
                 Ok(Parsed::Partial) => None,
                 Ok(Parsed::AwaitingBody { continue_expected }) => {
                     // The client waits for this before it sends the body (RFC 9110 10.1.1).
-                    if continue_expected && !continued && !shard.draining.get() {
+                    if continue_expected && !continued && !shard.draining() {
                         out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
                         continued = true;
                     }
@@ -367,7 +282,7 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
                         request_id: req
                             .request_id
                             .filter(|id| valid_request_id(id))
-                            .map_or_else(|| shard.new_request_id(), str::to_string),
+                            .map_or_else(|| shard.app.requests.next(), str::to_string),
                         method: req.method,
                     };
                     let path = req.path.to_string();
@@ -385,13 +300,19 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
                 Ok(s) => s,
                 Err(e) => {
                     let (status, msg) = e.status();
-                    shard.stats.validation_errors.inc(Validation::Http as usize);
                     shard
+                        .app
                         .stats
-                        .http_request("invalid", status, started.elapsed().as_secs_f64());
+                        .validation_errors
+                        .inc(Validation::Http as usize);
+                    shard.app.stats.http_request(
+                        "invalid",
+                        status,
+                        started.elapsed().as_secs_f64(),
+                    );
                     Response::error(status, msg)
                         .closing()
-                        .with_header("X-Request-Id", shard.new_request_id())
+                        .with_header("X-Request-Id", shard.app.requests.next())
                         .encode(&mut out, false);
                     close = true;
                     break;
@@ -404,7 +325,7 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
                 client,
             } = routed;
             let mut rate = None;
-            let resp = if !router::is_probe(route) && shard.chaos_error() {
+            let resp = if !router::is_probe(route) && shard.app.chaos_error() {
                 log!(
                     Warn,
                     "chaos: injected error",
@@ -414,7 +335,7 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
                 Response::error(500, "chaos: injected failure").with_header("X-Chaos", "error")
             } else {
                 if !router::is_probe(route) {
-                    if let Some(d) = shard.chaos_delay() {
+                    if let Some(d) = shard.app.chaos_delay() {
                         log!(
                             Debug,
                             "chaos: injected latency",
@@ -437,19 +358,11 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
                         }
                         Err(resp) => resp,
                     },
-                    Action::UpgradeGame { key } => {
+                    Action::UpgradeGame { key, echo } => {
+                        let kind = if echo { Upgrade::Echo } else { Upgrade::Game };
                         match accept_upgrade(shard, client, &key, route, started, &mut out).await {
                             Ok(()) => {
-                                game = Some(client);
-                                break;
-                            }
-                            Err(resp) => resp,
-                        }
-                    }
-                    Action::UpgradeEcho { key } => {
-                        match accept_upgrade(shard, client, &key, route, started, &mut out).await {
-                            Ok(()) => {
-                                (game, echo) = (Some(client), true);
+                                upgraded = Some((kind, client, None));
                                 break;
                             }
                             Err(resp) => resp,
@@ -461,7 +374,7 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
                             .await
                         {
                             Ok(()) => {
-                                upgrade = Some((room, client, handshake));
+                                upgraded = Some((Upgrade::Relay(room), client, Some(handshake)));
                                 break;
                             }
                             Err(resp) => resp,
@@ -475,7 +388,7 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
             };
             let resp = security::with_cors(&cfg, meta.origin.as_deref(), resp)
                 .with_header("X-Request-Id", meta.request_id.clone());
-            let close_now = meta.close || resp.close || shard.draining.get();
+            let close_now = meta.close || resp.close || shard.draining();
             let resp = if close_now && !resp.close {
                 resp.closing()
             } else if !close_now && meta.http10 {
@@ -484,7 +397,7 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
             } else {
                 resp
             };
-            shard.stats.http_request(route, resp.status, {
+            shard.app.stats.http_request(route, resp.status, {
                 now = Instant::now();
                 now.duration_since(started).as_secs_f64()
             });
@@ -523,34 +436,17 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
                 out = Vec::new();
             }
             if r.is_err() {
-                if let Some((_, client, _)) = upgrade {
-                    limits::release_ws_slot(shard, client);
-                }
-                if let Some(client) = game {
+                if let Some((_, client, _)) = upgraded {
                     limits::release_ws_slot(shard, client);
                 }
                 return HttpEnd::Closed;
             }
         }
-        if let Some(client) = game {
-            entry.idle_http.set(false);
-            entry.deadline.set(None);
-            if echo {
-                return HttpEnd::Echo {
-                    client,
-                    pending: buf,
-                };
-            }
-            return HttpEnd::Game {
-                client,
-                pending: buf,
-            };
-        }
-        if let Some((room, client, handshake)) = upgrade {
-            entry.idle_http.set(false);
+        if let Some((kind, client, handshake)) = upgraded {
+            entry.idle.set(false);
             entry.deadline.set(None);
             return HttpEnd::Upgrade {
-                room,
+                kind,
                 client,
                 pending: buf,
                 handshake,
@@ -565,10 +461,10 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
             if buf.capacity() > 16 * 1024 {
                 buf = Vec::new();
             }
-            entry.idle_http.set(true);
+            entry.idle.set(true);
             entry.deadline.set(Some(now + cfg.http.idle_timeout));
-        } else if entry.idle_http.get() {
-            entry.idle_http.set(false);
+        } else if entry.idle.get() {
+            entry.idle.set(false);
             entry.deadline.set(Some(now + cfg.http.head_timeout));
         }
         let n = match io::read_some(stream, &shard.scratch).await {
@@ -577,7 +473,7 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
         };
         now = Instant::now();
         if buf.is_empty() {
-            entry.idle_http.set(false);
+            entry.idle.set(false);
             entry.deadline.set(Some(now + cfg.http.head_timeout));
         }
         buf.extend_from_slice(&shard.scratch.borrow()[..n]);

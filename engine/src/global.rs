@@ -1,21 +1,21 @@
-//! Process-wide lifecycle state shared by all shards: readiness and draining.
+//! Process-wide state of the engine shared by all shards: readiness and the WebSocket total.
 //!
-//! The only cross-thread state outside the mesh: a few atomics read on
-//! `/ready` and by each shard's housekeeping tick, never on a per-message path.
+//! The only cross-thread state outside the mesh, besides the runtime's [`Lifecycle`]
+//! (listening and draining): whether storage is open, and the number of open WebSockets in
+//! the process (for `MAX_TOTAL_CONNECTIONS`). A few atomics read on `/ready` and touched on
+//! upgrade and close, never per message.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Instant;
+use std::sync::Arc;
 
-/// Lifecycle flags of the whole server.
+use shards::Lifecycle;
+
+/// Readiness of the whole server.
 #[derive(Debug)]
 pub struct Global {
-    /// When the process started (for uptime).
-    pub started: Instant,
-    /// Number of shards.
-    pub shards: usize,
-    listening: AtomicUsize,
+    /// Listening and draining (the runtime's).
+    pub lifecycle: Arc<Lifecycle>,
     storage_open: AtomicBool,
-    draining: AtomicBool,
     /// Open WebSockets across all shards (for MAX_TOTAL_CONNECTIONS).
     ws_total: AtomicUsize,
 }
@@ -24,18 +24,10 @@ impl Global {
     /// Fresh state for `shards` shards.
     pub fn new(shards: usize) -> Global {
         Global {
-            started: Instant::now(),
-            shards,
-            listening: AtomicUsize::new(0),
+            lifecycle: Arc::new(Lifecycle::new(shards)),
             storage_open: AtomicBool::new(false),
-            draining: AtomicBool::new(false),
             ws_total: AtomicUsize::new(0),
         }
-    }
-
-    /// A shard's listener is bound.
-    pub fn shard_listening(&self) {
-        self.listening.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Storage is open (or there is none to wait for).
@@ -43,14 +35,9 @@ impl Global {
         self.storage_open.store(true, Ordering::Release);
     }
 
-    /// Start the graceful drain (idempotent). Returns true the first time.
-    pub fn begin_drain(&self) -> bool {
-        !self.draining.swap(true, Ordering::AcqRel)
-    }
-
     /// Whether the drain has started.
     pub fn draining(&self) -> bool {
-        self.draining.load(Ordering::Acquire)
+        self.lifecycle.draining()
     }
 
     /// Take one WebSocket slot if fewer than `max` are open (0 = no limit).
@@ -77,8 +64,8 @@ impl Global {
 
     /// Ready: every shard listens, storage is open, and we are not draining.
     pub fn ready(&self) -> bool {
-        self.listening.load(Ordering::Acquire) >= self.shards
+        self.lifecycle.all_listening()
             && self.storage_open.load(Ordering::Acquire)
-            && !self.draining()
+            && !self.lifecycle.draining()
     }
 }

@@ -3,13 +3,14 @@
 //! round trip through the persistence thread (with its latency) and the
 //! depth of its queue. A failed storage check answers 503 `degraded`.
 
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use shards::ShardStats;
+use crate::stats::ShardStats;
 
+use crate::app::Shard;
 use crate::http::response::push_decimal;
 use crate::http::Response;
-use crate::shard::Shard;
 
 /// Longest wait for the storage round trip.
 pub const STORAGE_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
@@ -22,8 +23,9 @@ pub const STORAGE_CHECK_MAX_AGE: Duration = Duration::from_secs(1);
 /// Results are cached per shard for [`STORAGE_CHECK_MAX_AGE`], so a load
 /// balancer hammering `/health` does not turn into one SQLite round trip per
 /// request; the report says how old the check is.
-async fn storage_check(shard: &Shard, now: Instant) -> (bool, Vec<u8>) {
+async fn storage_check(shard: &Rc<Shard>, now: Instant) -> (bool, Vec<u8>) {
     let fresh = shard
+        .app
         .storage_check
         .borrow()
         .as_ref()
@@ -37,7 +39,7 @@ async fn storage_check(shard: &Shard, now: Instant) -> (bool, Vec<u8>) {
             let mut r = serde_json::to_string(&v).unwrap_or_else(|_| "{}".into());
             r.pop();
             let now = Instant::now();
-            *shard.storage_check.borrow_mut() = Some((now, ok, r.clone()));
+            *shard.app.storage_check.borrow_mut() = Some((now, ok, r.clone()));
             (now, ok, r, now)
         }
     };
@@ -54,8 +56,8 @@ async fn storage_check(shard: &Shard, now: Instant) -> (bool, Vec<u8>) {
     (ok, out)
 }
 
-async fn run_storage_check(shard: &Shard) -> (bool, serde_json::Value) {
-    let st = &shard.services.storage;
+async fn run_storage_check(shard: &Rc<Shard>) -> (bool, serde_json::Value) {
+    let st = &shard.app.services.storage;
     let start = Instant::now();
     let res = glommio::timer::timeout(STORAGE_CHECK_TIMEOUT, async { Ok(st.ping().await) }).await;
     let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
@@ -92,14 +94,24 @@ fn field(body: &mut Vec<u8>, name: &str, value: u64) {
     push_decimal(body, value);
 }
 
+/// This shard's counters (the answer to `ShardMsg::Stats`).
+pub fn snapshot(shard: &Shard) -> ShardStats {
+    shard
+        .app
+        .stats
+        .snapshot(shard.id, shard.app.relay.len() as u64, &shard.counters)
+}
+
 /// Build the `/health` response.
-pub async fn health(shard: &Shard) -> Response {
-    let all = shard.gather_stats().await;
+pub async fn health(shard: &Rc<Shard>) -> Response {
+    let all = shard
+        .call_all(|reply| crate::msg::ShardMsg::Stats { reply })
+        .await;
     let t = ShardStats::total(&all);
     // One clock read for the whole report (it is polled hard).
     let now = Instant::now();
     let (storage_ok, storage) = storage_check(shard, now).await;
-    let status = if shard.global.draining() {
+    let status = if shard.lifecycle.draining() {
         "draining"
     } else if !storage_ok {
         "degraded"
@@ -116,13 +128,13 @@ pub async fn health(shard: &Shard) -> Response {
     field(
         &mut body,
         "uptime_secs",
-        now.saturating_duration_since(shard.global.started)
+        now.saturating_duration_since(shard.lifecycle.started)
             .as_secs(),
     );
     field(&mut body, "shards", shard.shards() as u64);
     field(&mut body, "shard", shard.id as u64);
     field(&mut body, "shards_reporting", all.len() as u64);
-    body.extend_from_slice(if shard.global.ready() {
+    body.extend_from_slice(if shard.app.global.ready() {
         b",\"ready\":true".as_slice()
     } else {
         b",\"ready\":false".as_slice()

@@ -1,21 +1,23 @@
-//! roomcore's engine: configuration, HTTP and WebSocket protocol handling, and
-//! the per-shard runtime that ties sockets to rooms.
+//! roomcore's engine: the features of the server, plugged into the thread-per-core runtime
+//! of the `shards` crate.
 //!
 //! Reading order:
-//! - [`server`]: start-up — listeners, mesh, one pinned executor per shard, signals.
-//! - [`shard`]: what one shard owns and its long-running tasks (accept, mesh, housekeeping).
-//! - [`conn`]: one connection's HTTP/1.1 life and its upgrade to a WebSocket.
-//! - [`relay`]: a relay WebSocket session (reader + writer) on the room's owner shard.
-//! - [`game`]: typed game rooms on `/ws` (chess, party game, reconnect, matchmaking).
-//! - [`echo`]: the test-only echo WebSocket (`--test-hooks`) the Autobahn gate runs against.
-//! - [`router`] and [`health`]: which endpoint answers what; [`api`]: the JSON API under `/api/`.
-//! - [`http`] and [`ws`]: protocol codecs, no I/O.
-//! - [`io`]: socket helpers (scratch-buffer reads, vectored outbox writes).
+//! - [`server`]: start-up — configuration, storage, the shard pool, signals.
+//! - [`app`]: [`app::Engine`], the features' state on one shard and how the runtime
+//!   reaches it; [`msg`]: the one cross-shard message type.
+//! - [`conn`]: one connection's HTTP/1.1 life and its upgrade to a WebSocket;
+//!   [`router`]: which endpoint answers what.
+//! - [`session`]: the one WebSocket session driver; its handlers: [`relay`] (opaque relay
+//!   rooms), [`game`] (typed game rooms on `/ws`: chess, party game, reconnect,
+//!   matchmaking) and [`echo`] (a test hook).
+//! - [`api`]: the JSON API under `/api/`; [`health`], [`metrics`]: the probes.
+//! - [`http`] and [`ws`]: protocol codecs, no I/O; [`room_id`]: the room key.
 //! - [`limits`], [`security`]: per-IP connection and rate limits, CORS and origin checks.
-//! - [`metrics`], [`memory`], [`chaos`]: `/metrics`, the memory watermark, fault injection.
+//! - [`stats`], [`memory`], [`chaos`]: counters, the memory watermark, fault injection.
 //! - [`config`], [`global`], [`log`]: knobs, process-wide flags, structured logs.
 
 pub mod api;
+pub mod app;
 pub mod chaos;
 pub mod config;
 pub mod conn;
@@ -24,15 +26,17 @@ pub mod game;
 pub mod global;
 pub mod health;
 pub mod http;
-pub mod io;
 pub mod limits;
 #[macro_use]
 pub mod log;
 pub mod memory;
 pub mod metrics;
+pub mod msg;
 pub mod relay;
+pub mod room_id;
 pub mod router;
 pub mod security;
 pub mod server;
-pub mod shard;
+pub mod session;
+pub mod stats;
 pub mod ws;

@@ -1,8 +1,9 @@
 //! Connection and rate limits without locks.
 //!
 //! Per-IP state lives on the IP's owner shard (`shard_for(ip)`): concurrent
-//! WebSocket counts and one-minute request windows. Other shards ask it through
-//! the mesh. The process-wide WebSocket total is one atomic in `Global`
+//! WebSocket counts and one-minute request windows. Other shards ask it with
+//! [`LimitMsg`] through the runtime's call path (a shard that does not answer
+//! fails open). The process-wide WebSocket total is one atomic in `Global`
 //! (touched on upgrade and close, never per message). Per-socket message rates
 //! are plain fields of the session ([`WsRate`]). Stale windows are swept by the
 //! housekeeping tick, so memory stays flat under an IP-spraying load.
@@ -13,12 +14,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use futures_channel::oneshot;
 use glommio::spawn_local;
-use shards::{shard_for, RateDecision, ShardMsg};
+use shards::{shard_for, Reply};
 
+use crate::app::Shard;
 use crate::config::{Config, LimitsArgs};
-use crate::shard::Shard;
+use crate::msg::ShardMsg;
+use crate::stats::Reject;
 
 /// Rate classes counted per IP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -30,6 +32,55 @@ pub enum RateClass {
 }
 
 const WINDOW: Duration = Duration::from_secs(60);
+
+/// Answer of a per-IP rate check (fixed one-minute window).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateDecision {
+    pub allowed: bool,
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until the window resets.
+    pub reset_secs: u32,
+}
+
+/// Requests to the IP's owner shard (inside `ShardMsg::Limits`).
+#[derive(Debug)]
+pub enum LimitMsg {
+    /// May `ip` open one more WebSocket (at most `max`)?
+    Acquire {
+        ip: IpAddr,
+        max: u32,
+        reply: Reply<bool>,
+    },
+    /// A WebSocket of `ip` closed.
+    Release { ip: IpAddr },
+    /// Count one event of `class` for `ip` in its per-minute window of `limit` events.
+    Check {
+        ip: IpAddr,
+        class: RateClass,
+        limit: u32,
+        reply: Reply<RateDecision>,
+    },
+}
+
+/// Handle a [`LimitMsg`] on the IP's owner shard.
+pub fn handle(shard: &Rc<Shard>, msg: LimitMsg) {
+    let ips = &shard.app.ips;
+    match msg {
+        LimitMsg::Acquire { ip, max, reply } => {
+            let _ = reply.send(ips.acquire(ip, max));
+        }
+        LimitMsg::Release { ip } => ips.release(ip),
+        LimitMsg::Check {
+            ip,
+            class,
+            limit,
+            reply,
+        } => {
+            let _ = reply.send(ips.check(ip, class as u8, limit, Instant::now()));
+        }
+    }
+}
 
 /// Per-IP state owned by this shard (for the IPs that hash to it).
 #[derive(Debug, Default)]
@@ -112,7 +163,7 @@ impl IpTable {
     }
 }
 
-fn ip_owner(shard: &Shard, ip: IpAddr) -> usize {
+fn ip_owner(shard: &Rc<Shard>, ip: IpAddr) -> usize {
     shard_for(&ip.to_string(), shard.shards())
 }
 
@@ -133,59 +184,62 @@ pub fn client_ip(cfg: &Config, peer: SocketAddr, forwarded_for: Option<&str>) ->
 
 /// Ask the IP's owner for a WebSocket slot (per-IP limit) and take one from the
 /// process-wide total. Err is the rejection reason.
-pub async fn acquire_ws_slot(shard: &Shard, ip: IpAddr) -> Result<(), shards::stats::Reject> {
-    use shards::stats::Reject;
-    let cfg = &shard.config;
-    if !shard.global.take_ws_slot(cfg.limits.max_total_connections) {
+pub async fn acquire_ws_slot(shard: &Rc<Shard>, ip: IpAddr) -> Result<(), Reject> {
+    let cfg = &shard.app.config;
+    if !shard
+        .app
+        .global
+        .take_ws_slot(cfg.limits.max_total_connections)
+    {
         return Err(Reject::TotalLimit);
     }
-    if cfg.limits.max_conns_per_ip == 0 {
+    let max = cfg.limits.max_conns_per_ip;
+    if max == 0 {
         return Ok(());
     }
-    let owner = ip_owner(shard, ip);
-    let ok = if owner == shard.id {
-        shard.ips.acquire(ip, cfg.limits.max_conns_per_ip)
-    } else {
-        let (tx, rx) = oneshot::channel();
-        let msg = ShardMsg::ConnAcquire {
-            ip,
-            max: cfg.limits.max_conns_per_ip,
-            reply: tx,
-        };
-        // If the owner cannot answer, fail open on the per-IP limit only.
-        match shard.mesh.send(owner, msg).await {
-            Ok(()) => rx.await.unwrap_or(true),
-            Err(_) => true,
-        }
-    };
+    // If the owner cannot answer, fail open on the per-IP limit only.
+    let ok = shard
+        .call(ip_owner(shard, ip), |reply| {
+            ShardMsg::Limits(LimitMsg::Acquire { ip, max, reply })
+        })
+        .await
+        .unwrap_or(true);
     if ok {
         Ok(())
     } else {
-        shard.global.give_ws_slot();
+        shard.app.global.give_ws_slot();
         Err(Reject::PerIpLimit)
     }
 }
 
 /// Give back the slot taken by [`acquire_ws_slot`] (from any shard).
 pub fn release_ws_slot(shard: &Rc<Shard>, ip: IpAddr) {
-    shard.global.give_ws_slot();
-    if shard.config.limits.max_conns_per_ip == 0 {
+    shard.app.global.give_ws_slot();
+    if shard.app.config.limits.max_conns_per_ip == 0 {
         return;
     }
     let owner = ip_owner(shard, ip);
     if owner == shard.id {
-        shard.ips.release(ip);
+        shard.app.ips.release(ip);
     } else {
         let shard = shard.clone();
         spawn_local(async move {
-            let _ = shard.mesh.send(owner, ShardMsg::ConnRelease { ip }).await;
+            let _ = shard
+                .send(owner, ShardMsg::Limits(LimitMsg::Release { ip }))
+                .await;
         })
         .detach();
     }
 }
 
-/// Count one `class` event for `ip` (on its owner shard).
-pub async fn rate_check(shard: &Shard, ip: IpAddr, class: RateClass, limit: u32) -> RateDecision {
+/// Count one `class` event for `ip` (on its owner shard); fails open when the owner does
+/// not answer.
+pub async fn rate_check(
+    shard: &Rc<Shard>,
+    ip: IpAddr,
+    class: RateClass,
+    limit: u32,
+) -> RateDecision {
     if limit == 0 {
         return RateDecision {
             allowed: true,
@@ -194,27 +248,22 @@ pub async fn rate_check(shard: &Shard, ip: IpAddr, class: RateClass, limit: u32)
             reset_secs: 0,
         };
     }
-    let owner = ip_owner(shard, ip);
-    if owner == shard.id {
-        return shard.ips.check(ip, class as u8, limit, Instant::now());
-    }
-    let (tx, rx) = oneshot::channel();
-    let msg = ShardMsg::RateCheck {
-        ip,
-        class: class as u8,
-        limit,
-        reply: tx,
-    };
-    let fail_open = RateDecision {
-        allowed: true,
-        limit,
-        remaining: limit,
-        reset_secs: 60,
-    };
-    match shard.mesh.send(owner, msg).await {
-        Ok(()) => rx.await.unwrap_or(fail_open),
-        Err(_) => fail_open,
-    }
+    shard
+        .call(ip_owner(shard, ip), |reply| {
+            ShardMsg::Limits(LimitMsg::Check {
+                ip,
+                class,
+                limit,
+                reply,
+            })
+        })
+        .await
+        .unwrap_or(RateDecision {
+            allowed: true,
+            limit,
+            remaining: limit,
+            reset_secs: 60,
+        })
 }
 
 /// Per-socket WebSocket message rate (fixed 1 s and 10 s windows).

@@ -3,13 +3,14 @@
 //! JSON. Metric names and help texts live here (and in docs/metrics.md).
 
 use std::fmt::Write as _;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use crate::msg::ShardMsg;
 use shards::metrics::{merge, Sample, Value};
-use shards::ShardMsg;
 
+use crate::app::Shard;
 use crate::http::Response;
-use crate::shard::Shard;
 
 /// (name, type, help) of every metric.
 pub const METRICS: &[(&str, &str, &str)] = &[
@@ -203,23 +204,43 @@ pub const METRICS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// Every shard's samples (this one first), merged series by series.
-pub async fn gather(shard: &Shard) -> Vec<Sample> {
-    let mut all = Vec::new();
-    shard.collect_metrics(&mut all);
-    for samples in shard.ask_others(|reply| ShardMsg::Metrics { reply }).await {
-        all.extend(samples);
-    }
+/// Every metric series of this shard (the answer to `ShardMsg::Metrics`).
+pub fn collect(shard: &Shard) -> Vec<Sample> {
+    let app = &shard.app;
+    let mut out = Vec::new();
+    app.stats
+        .collect(app.relay.len() as u64, &shard.counters, &mut out);
+    out.push(Sample::histogram(
+        "roomcore_game_tick_duration_seconds",
+        &[],
+        app.games.tick_hist.snapshot(),
+    ));
+    out.push(Sample::histogram(
+        "roomcore_shard_loop_lag_seconds",
+        &[("shard", &shard.id.to_string())],
+        shard.loop_lag.snapshot(),
+    ));
+    out
+}
+
+/// Every shard's samples, merged series by series.
+pub async fn gather(shard: &Rc<Shard>) -> Vec<Sample> {
+    let all: Vec<Sample> = shard
+        .call_all(|reply| ShardMsg::Metrics { reply })
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
     let mut merged = merge(all);
     merged.extend(process_samples(shard).await);
     merged.sort_by(|a, b| a.name.cmp(b.name).then_with(|| a.labels.cmp(&b.labels)));
     merged
 }
 
-async fn process_samples(shard: &Shard) -> Vec<Sample> {
-    let g = &shard.global;
-    let mem = shard.memory.get();
-    let st = &shard.services.storage;
+async fn process_samples(shard: &Rc<Shard>) -> Vec<Sample> {
+    let g = &shard.lifecycle;
+    let mem = shard.app.memory.get();
+    let st = &shard.app.services.storage;
     let c = st.counters();
     let t0 = Instant::now();
     let ping = glommio::timer::timeout(Duration::from_secs(1), async { Ok(st.ping().await) }).await;
@@ -373,7 +394,7 @@ pub fn render_json(samples: &[Sample]) -> Vec<u8> {
 }
 
 /// Answer `GET /metrics`.
-pub async fn metrics(shard: &Shard, accept: Option<&str>) -> Response {
+pub async fn metrics(shard: &Rc<Shard>, accept: Option<&str>) -> Response {
     let samples = gather(shard).await;
     if accept.is_some_and(|a| a.contains("application/json")) {
         Response::json(200, render_json(&samples))

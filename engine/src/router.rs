@@ -4,14 +4,15 @@
 //! gets a fixed route label for metrics.
 
 use std::net::IpAddr;
+use std::rc::Rc;
 
-use shards::stats::{Reject, Validation};
-use shards::RoomId;
+use crate::room_id::RoomId;
+use crate::stats::{Reject, Validation};
 
 use crate::api::ApiRequest;
+use crate::app::Shard;
 use crate::http::{Method, Request, Response};
 use crate::security;
-use crate::shard::Shard;
 use crate::ws::handshake;
 
 /// What the connection task does for one request.
@@ -27,10 +28,9 @@ pub enum Action {
     Api(ApiRequest),
     /// Answer 101 and become a relay WebSocket in `room`.
     UpgradeRelay { room: RoomId, key: String },
-    /// Answer 101 and become a typed game session (`game::session`).
-    UpgradeGame { key: String },
-    /// Answer 101 and become an echo WebSocket (`echo`, test hooks only).
-    UpgradeEcho { key: String },
+    /// Answer 101 and become a typed game session (`game::session`), or with `echo` the
+    /// echo WebSocket (`echo`, test hooks only).
+    UpgradeGame { key: String, echo: bool },
 }
 
 /// A routing decision with its metric label and the client's IP.
@@ -76,26 +76,30 @@ pub fn is_probe(route: &str) -> bool {
 
 /// The checks every WebSocket upgrade passes (handshake, origin, not
 /// draining); `Ok` is the client's key for the 101 answer, `Err` the refusal.
-fn upgrade_key(shard: &Shard, req: &Request<'_>, draining: bool) -> Result<String, Response> {
+fn upgrade_key(shard: &Rc<Shard>, req: &Request<'_>, draining: bool) -> Result<String, Response> {
     if let Err(resp) = handshake::validate(req) {
-        shard.stats.validation_errors.inc(Validation::Http as usize);
+        shard
+            .app
+            .stats
+            .validation_errors
+            .inc(Validation::Http as usize);
         return Err(resp);
     }
-    if !security::origin_allowed(&shard.config, req.origin) {
-        shard.stats.rejected.inc(Reject::Origin as usize);
+    if !security::origin_allowed(&shard.app.config, req.origin) {
+        shard.app.stats.rejected.inc(Reject::Origin as usize);
         return Err(Response::error(403, "origin not allowed"));
     }
     if draining {
-        shard.stats.rejected.inc(Reject::Draining as usize);
+        shard.app.stats.rejected.inc(Reject::Draining as usize);
         return Err(Response::error(503, "server is shutting down").closing());
     }
     Ok(req.ws_key.unwrap_or_default().to_string())
 }
 
 /// Decide how to answer `req`.
-pub fn route(shard: &Shard, req: &Request<'_>, peer: std::net::SocketAddr) -> Routed {
+pub fn route(shard: &Rc<Shard>, req: &Request<'_>, peer: std::net::SocketAddr) -> Routed {
     let route = route_label(req.path);
-    let client = crate::limits::client_ip(&shard.config, peer, req.forwarded_for);
+    let client = crate::limits::client_ip(&shard.app.config, peer, req.forwarded_for);
     let action = decide(shard, req, peer);
     Routed {
         route,
@@ -104,10 +108,10 @@ pub fn route(shard: &Shard, req: &Request<'_>, peer: std::net::SocketAddr) -> Ro
     }
 }
 
-fn decide(shard: &Shard, req: &Request<'_>, peer: std::net::SocketAddr) -> Action {
-    let draining = shard.draining.get() || shard.global.draining();
+fn decide(shard: &Rc<Shard>, req: &Request<'_>, peer: std::net::SocketAddr) -> Action {
+    let draining = shard.draining() || shard.lifecycle.draining();
     if req.method == Method::Options && req.origin.is_some() {
-        return Action::Respond(security::preflight(&shard.config, req.origin));
+        return Action::Respond(security::preflight(&shard.app.config, req.origin));
     }
     match req.path {
         "/live" | "/livez" => {
@@ -120,7 +124,7 @@ fn decide(shard: &Shard, req: &Request<'_>, peer: std::net::SocketAddr) -> Actio
             if !is_get(req.method) {
                 return method_not_allowed("GET, HEAD");
             }
-            if shard.global.ready() {
+            if shard.app.global.ready() {
                 Action::Respond(Response::json(200, br#"{"status":"ready"}"#.to_vec()))
             } else {
                 let why = if draining { "draining" } else { "starting" };
@@ -149,7 +153,11 @@ fn decide(shard: &Shard, req: &Request<'_>, peer: std::net::SocketAddr) -> Actio
             let room = match RoomId::parse(raw) {
                 Ok(r) => r,
                 Err(e) => {
-                    shard.stats.validation_errors.inc(Validation::Http as usize);
+                    shard
+                        .app
+                        .stats
+                        .validation_errors
+                        .inc(Validation::Http as usize);
                     return Action::Respond(Response::error(400, &e.to_string()));
                 }
             };
@@ -159,12 +167,12 @@ fn decide(shard: &Shard, req: &Request<'_>, peer: std::net::SocketAddr) -> Actio
             }
         }
         "/ws" => match upgrade_key(shard, req, draining) {
-            Ok(key) => Action::UpgradeGame { key },
+            Ok(key) => Action::UpgradeGame { key, echo: false },
             Err(refused) => Action::Respond(refused),
         },
-        crate::echo::PATH if shard.config.server.test_hooks => {
+        crate::echo::PATH if shard.app.config.server.test_hooks => {
             match upgrade_key(shard, req, draining) {
-                Ok(key) => Action::UpgradeEcho { key },
+                Ok(key) => Action::UpgradeGame { key, echo: true },
                 Err(refused) => Action::Respond(refused),
             }
         }

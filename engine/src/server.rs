@@ -1,50 +1,41 @@
-//! Server start-up and shutdown: bind one SO_REUSEPORT listener per shard,
-//! build the mesh, start one pinned glommio executor per shard, turn SIGTERM /
-//! SIGINT into a graceful drain, and wait for every shard to finish.
+//! Server start-up and shutdown: open storage, bind one SO_REUSEPORT listener per shard,
+//! start the shard pool with the engine on every shard, turn SIGTERM / SIGINT into a
+//! graceful drain, and wait for every shard to finish.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread;
 
-use glommio::{LocalExecutorBuilder, Placement};
-use shards::mesh::MeshBuilder;
-use socket2::{Domain, Protocol, Socket, Type};
+use shards::pool::{self, PoolConfig};
+use shards::{Heartbeat, Settings};
 
 use crate::api::ServicesSeed;
+use crate::app::Engine;
 use crate::config::Config;
 use crate::global::Global;
-use crate::{log, shard};
+use crate::{log, ws};
 
-/// Capacity of each inter-shard channel, in messages.
-const MESH_CAPACITY: usize = 1024;
-
-fn bind(addr: SocketAddr, backlog: i32) -> std::io::Result<Socket> {
-    let domain = if addr.is_ipv6() {
-        Domain::IPV6
-    } else {
-        Domain::IPV4
-    };
-    let s = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
-    s.set_reuse_address(true)?;
-    s.set_reuse_port(true)?;
-    s.set_tcp_nodelay(true)?;
-    s.set_nonblocking(true)?;
-    s.bind(&addr.into())?;
-    s.listen(backlog)?;
-    Ok(s)
-}
-
-/// CPUs this process may run on, in order.
-fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return Vec::new();
-        }
-        (0..libc::CPU_SETSIZE as usize)
-            .filter(|c| libc::CPU_ISSET(*c, &set))
-            .collect()
+/// The runtime's knobs, from the configuration.
+fn settings(c: &Config) -> Settings {
+    let tick = [
+        std::time::Duration::from_millis(250),
+        c.ws.ping_interval / 2,
+        c.ws.ping_timeout / 2,
+        c.http.head_timeout / 4,
+        c.ws.close_timeout / 2,
+    ]
+    .into_iter()
+    .min()
+    .unwrap_or(std::time::Duration::from_millis(250))
+    .max(std::time::Duration::from_millis(10));
+    Settings {
+        tick,
+        heartbeat: Heartbeat {
+            interval: c.ws.ping_interval,
+            timeout: c.ws.ping_timeout,
+            ping: ws::ping_frame().to_vec(),
+        },
+        drain: c.server.shutdown_drain,
     }
 }
 
@@ -60,22 +51,14 @@ pub fn run(config: Config) -> Result<SocketAddr, String> {
             config.server.data_dir.display()
         )
     })?;
-
-    // Shard 0 binds first so that port 0 resolves to one port for all shards.
-    let first = bind(config.server.listen, config.server.backlog)
-        .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
-    let addr = first
-        .local_addr()
-        .ok()
-        .and_then(|a| a.as_socket())
-        .ok_or("cannot read the bound address")?;
-    let mut listeners = vec![first];
-    for _ in 1..config.shards() {
-        listeners.push(
-            bind(addr, config.server.backlog)
-                .map_err(|e| format!("cannot listen on {addr}: {e}"))?,
-        );
-    }
+    let pool_cfg = PoolConfig {
+        listen: config.server.listen,
+        shards: config.shards(),
+        pin_cores: config.server.pin_cores,
+        backlog: config.server.backlog,
+        io_ring_depth: config.server.io_ring_depth,
+    };
+    let (addr, listeners) = pool::listen(&pool_cfg)?;
 
     let global = Arc::new(Global::new(config.shards()));
     let config = Arc::new(config);
@@ -83,35 +66,22 @@ pub fn run(config: Config) -> Result<SocketAddr, String> {
     global.set_storage_open();
     install_signals(global.clone())?;
 
-    let cpus = allowed_cpus();
-    let mut handles = Vec::new();
-    for (id, (listener, ends)) in listeners
-        .into_iter()
-        .zip(MeshBuilder::new(config.shards(), MESH_CAPACITY))
-        .enumerate()
-    {
-        let placement = match (config.server.pin_cores, cpus.is_empty()) {
-            (true, false) => Placement::Fixed(cpus[id % cpus.len()]),
-            _ => Placement::Unbound,
-        };
+    let make = {
         let (config, global, seed) = (config.clone(), global.clone(), seed.clone());
-        let h = LocalExecutorBuilder::new(placement)
-            .name(&format!("shard-{id}"))
-            .io_memory(256 * 1024)
-            .ring_depth(config.server.io_ring_depth)
-            .spawn(move || shard::run(id, config, global, listener, ends, seed))
-            .map_err(|e| format!("cannot start shard {id}: {e}"))?;
-        handles.push(h);
-    }
+        move |id: usize| Engine::new(id, config.clone(), global.clone(), seed.on_shard(id))
+    };
+    let pool = pool::start(
+        &pool_cfg,
+        addr,
+        listeners,
+        global.lifecycle.clone(),
+        settings(&config),
+        make,
+    )?;
     log!(Info, "listening", addr = addr, shards = config.shards());
     println!("roomcore listening on {addr}");
 
-    let mut failed = 0;
-    for h in handles {
-        if h.join().is_err() {
-            failed += 1;
-        }
-    }
+    let failed = pool.join();
     seed.close();
     if failed > 0 {
         return Err(format!("{failed} shard(s) failed"));
@@ -128,7 +98,7 @@ fn install_signals(global: Arc<Global>) -> Result<(), String> {
         .name("signals".into())
         .spawn(move || {
             for sig in signals.forever() {
-                if global.begin_drain() {
+                if global.lifecycle.begin_drain() {
                     log!(Info, "signal received, draining", signal = sig);
                 } else {
                     log!(Warn, "second signal: exiting now", signal = sig);

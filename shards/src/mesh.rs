@@ -1,14 +1,13 @@
 //! The full mesh of bounded lock-free channels between shards.
 //!
 //! Built once, before the shards start ([`MeshBuilder::new`]); each shard takes
-//! its [`MeshEnds`] and connects them on its own executor. Sending to an
-//! out-of-range shard or to oneself is an error, never a panic.
+//! its [`MeshEnds`] and connects them on its own executor. Generic over the one
+//! message type `M` the application defines. Sending to an out-of-range shard or
+//! to oneself is an error, never a panic.
 
 use glommio::channels::shared_channel::{
     self, ConnectedReceiver, ConnectedSender, SharedReceiver, SharedSender,
 };
-
-use crate::msg::ShardMsg;
 
 /// Why a mesh send failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,10 +28,10 @@ impl std::fmt::Display for MeshError {
 }
 
 /// One shard's unconnected ends of the mesh (`Send`, handed to its thread).
-pub struct MeshEnds {
+pub struct MeshEnds<M: Send> {
     id: usize,
-    senders: Vec<Option<SharedSender<ShardMsg>>>,
-    receivers: Vec<(usize, SharedReceiver<ShardMsg>)>,
+    senders: Vec<Option<SharedSender<M>>>,
+    receivers: Vec<(usize, SharedReceiver<M>)>,
 }
 
 /// Creates every shard's ends of a full mesh.
@@ -41,8 +40,8 @@ pub struct MeshBuilder;
 impl MeshBuilder {
     /// Channels for `shards` shards, each bounded to `capacity` messages.
     #[allow(clippy::new_ret_no_self)]
-    pub fn new(shards: usize, capacity: usize) -> Vec<MeshEnds> {
-        let mut ends: Vec<MeshEnds> = (0..shards)
+    pub fn new<M: Send + 'static>(shards: usize, capacity: usize) -> Vec<MeshEnds<M>> {
+        let mut ends: Vec<MeshEnds<M>> = (0..shards)
             .map(|id| MeshEnds {
                 id,
                 senders: (0..shards).map(|_| None).collect(),
@@ -63,7 +62,7 @@ impl MeshBuilder {
     }
 }
 
-impl MeshEnds {
+impl<M: Send + 'static> MeshEnds<M> {
     /// This shard's id.
     pub fn id(&self) -> usize {
         self.id
@@ -72,7 +71,7 @@ impl MeshEnds {
     /// Connect on the current executor: the sending half and one receiver per
     /// peer. Receivers connect in their own tasks so that every shard can wait
     /// for its senders' peers without a cycle.
-    pub async fn connect(self) -> (Mesh, Vec<(usize, ConnectedReceiver<ShardMsg>)>) {
+    pub async fn connect(self) -> (Mesh<M>, Vec<(usize, ConnectedReceiver<M>)>) {
         let pending: Vec<_> = self
             .receivers
             .into_iter()
@@ -100,12 +99,12 @@ impl MeshEnds {
 }
 
 /// A shard's sending half of the mesh.
-pub struct Mesh {
+pub struct Mesh<M: Send> {
     id: usize,
-    senders: Vec<Option<ConnectedSender<ShardMsg>>>,
+    senders: Vec<Option<ConnectedSender<M>>>,
 }
 
-impl Mesh {
+impl<M: Send + 'static> Mesh<M> {
     /// This shard's id.
     pub fn id(&self) -> usize {
         self.id
@@ -117,7 +116,7 @@ impl Mesh {
     }
 
     /// Send `msg` to shard `to`, waiting while its channel is full.
-    pub async fn send(&self, to: usize, msg: ShardMsg) -> Result<(), MeshError> {
+    pub async fn send(&self, to: usize, msg: M) -> Result<(), MeshError> {
         let Some(Some(tx)) = self.senders.get(to) else {
             return Err(MeshError::NoRoute(to));
         };

@@ -7,13 +7,15 @@
 //! `AUTH_MAX_INFLIGHT_HASHES` at a time per shard. Tokens are checked from
 //! the HMAC key alone: no database access to authenticate a request.
 
+use std::rc::Rc;
+
 use serde::Deserialize;
 use storage::{Account, Claims, TokenError};
 
 use super::json::{self, reply};
 use super::ApiRequest;
+use crate::app::Shard;
 use crate::http::Response;
-use crate::shard::Shard;
 
 /// Username length bounds (bytes; ASCII only).
 pub const USERNAME_MIN: usize = 3;
@@ -75,8 +77,9 @@ fn unauthorized(msg: &str) -> Response {
 /// The claims of a raw token, or a 401. WebSocket endpoints that need an
 /// identity call this with the token from the `Authorization` header or the
 /// `token` query parameter.
-pub fn verify(shard: &Shard, token: &str) -> Result<Claims, Response> {
+pub fn verify(shard: &Rc<Shard>, token: &str) -> Result<Claims, Response> {
     shard
+        .app
         .services
         .tokens
         .verify(token, now_secs())
@@ -87,7 +90,7 @@ pub fn verify(shard: &Shard, token: &str) -> Result<Claims, Response> {
 }
 
 /// The claims of the request's bearer token, or a 401.
-pub fn authenticate(shard: &Shard, req: &ApiRequest) -> Result<Claims, Response> {
+pub fn authenticate(shard: &Rc<Shard>, req: &ApiRequest) -> Result<Claims, Response> {
     let Some(h) = req.authorization.as_deref() else {
         return Err(unauthorized("missing bearer token"));
     };
@@ -97,16 +100,16 @@ pub fn authenticate(shard: &Shard, req: &ApiRequest) -> Result<Claims, Response>
     }
 }
 
-fn issue(shard: &Shard, account: &Account, status: u16) -> Response {
+fn issue(shard: &Rc<Shard>, account: &Account, status: u16) -> Response {
     let now = now_secs();
     let claims = Claims {
         sub: account.id,
         name: account.username.clone(),
         guest: account.guest,
         iat: now,
-        exp: now + shard.config.auth.token_ttl.as_secs() as i64,
+        exp: now + shard.app.config.auth.token_ttl.as_secs() as i64,
     };
-    let token = shard.services.tokens.sign(&claims);
+    let token = shard.app.services.tokens.sign(&claims);
     reply(
         status,
         &serde_json::json!({
@@ -120,10 +123,10 @@ fn issue(shard: &Shard, account: &Account, status: u16) -> Response {
 
 /// Run `f` on the blocking pool, within the per-shard in-flight bound.
 async fn off_loop<R: Send + 'static>(
-    shard: &Shard,
+    shard: &Rc<Shard>,
     f: impl FnOnce() -> R + Send + 'static,
 ) -> Result<R, Response> {
-    let s = &shard.services;
+    let s = &shard.app.services;
     if s.hashing.get() >= s.config.auth.max_inflight_hashes {
         return Err(
             Response::error(503, "too many sign-ins in progress, retry later")
@@ -137,7 +140,7 @@ async fn off_loop<R: Send + 'static>(
 }
 
 /// `POST /api/auth/register {"username","password"}` -> 201 with a token.
-pub async fn register(shard: &Shard, req: &ApiRequest) -> Response {
+pub async fn register(shard: &Rc<Shard>, req: &ApiRequest) -> Response {
     let body: UserPass = match json::body(req) {
         Ok(b) => b,
         Err(r) => return r,
@@ -145,7 +148,7 @@ pub async fn register(shard: &Shard, req: &ApiRequest) -> Response {
     if let Err(m) = check_username(&body.username).and_then(|_| check_password(&body.password)) {
         return Response::error(400, &m);
     }
-    let passwords = shard.services.passwords.clone();
+    let passwords = shard.app.services.passwords.clone();
     let pw = body.password;
     let hash = match off_loop(shard, move || passwords.hash(&pw)).await {
         Ok(Ok(h)) => h,
@@ -153,18 +156,19 @@ pub async fn register(shard: &Shard, req: &ApiRequest) -> Response {
         Err(r) => return r,
     };
     match shard
+        .app
         .services
         .storage
         .create_account(&body.username, hash)
         .await
     {
         Ok(acc) => issue(shard, &acc, 201),
-        Err(e) => json::storage_error(&e, shard.config.storage.retry_after_secs),
+        Err(e) => json::storage_error(&e, shard.app.config.storage.retry_after_secs),
     }
 }
 
 /// `POST /api/auth/login {"username","password"}` -> 200 with a token.
-pub async fn login(shard: &Shard, req: &ApiRequest) -> Response {
+pub async fn login(shard: &Rc<Shard>, req: &ApiRequest) -> Response {
     let body: UserPass = match json::body(req) {
         Ok(b) => b,
         Err(r) => return r,
@@ -174,19 +178,25 @@ pub async fn login(shard: &Shard, req: &ApiRequest) -> Response {
     }
     if body.username.len() > USERNAME_MAX || body.password.len() > PASSWORD_MAX {
         // Too long to exist: still the same answer (and cost) as a wrong password.
-        let passwords = shard.services.passwords.clone();
+        let passwords = shard.app.services.passwords.clone();
         let pw = body.password.chars().take(PASSWORD_MAX).collect::<String>();
         if let Err(r) = off_loop(shard, move || passwords.verify(&pw, None)).await {
             return r;
         }
         return Response::error(401, BAD_CREDENTIALS);
     }
-    let found = match shard.services.storage.find_account(&body.username).await {
+    let found = match shard
+        .app
+        .services
+        .storage
+        .find_account(&body.username)
+        .await
+    {
         Ok(f) => f,
-        Err(e) => return json::storage_error(&e, shard.config.storage.retry_after_secs),
+        Err(e) => return json::storage_error(&e, shard.app.config.storage.retry_after_secs),
     };
     let stored = found.as_ref().and_then(|c| c.password_hash.clone());
-    let passwords = shard.services.passwords.clone();
+    let passwords = shard.app.services.passwords.clone();
     let pw = body.password;
     let ok = match off_loop(shard, move || passwords.verify(&pw, stored.as_deref())).await {
         Ok(ok) => ok,
@@ -199,20 +209,20 @@ pub async fn login(shard: &Shard, req: &ApiRequest) -> Response {
 }
 
 /// `POST /api/auth/guest` (empty body or `{}`) -> 201 with a guest token.
-pub async fn guest(shard: &Shard, req: &ApiRequest) -> Response {
+pub async fn guest(shard: &Rc<Shard>, req: &ApiRequest) -> Response {
     if !req.body.is_empty() {
         if let Err(r) = json::body::<GuestBody>(req) {
             return r;
         }
     }
-    match shard.services.storage.create_guest().await {
+    match shard.app.services.storage.create_guest().await {
         Ok(acc) => issue(shard, &acc, 201),
-        Err(e) => json::storage_error(&e, shard.config.storage.retry_after_secs),
+        Err(e) => json::storage_error(&e, shard.app.config.storage.retry_after_secs),
     }
 }
 
 /// `GET /api/auth/me` -> who the token says you are.
-pub fn me(shard: &Shard, req: &ApiRequest) -> Response {
+pub fn me(shard: &Rc<Shard>, req: &ApiRequest) -> Response {
     match authenticate(shard, req) {
         Ok(c) => reply(
             200,

@@ -8,18 +8,21 @@
 //! Queue state lives on each queue's owner shard (`game`); this module only
 //! validates, authenticates and asks.
 
+use std::rc::Rc;
+
+use crate::room_id::RoomId;
 use serde::Deserialize;
 use serde_json::json;
-use shards::{shard_for, RoomId};
+use shards::shard_for;
 
 use super::auth;
 use super::json::{self, reply};
 use super::ApiRequest;
+use crate::app::Shard;
 use crate::game::matchmaking::{self, Notify};
 use crate::game::rooms::User;
 use crate::game::{self, actions, protocol, GameMsg};
 use crate::http::{Method, Response};
-use crate::shard::Shard;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,7 +45,7 @@ fn ident_ok(s: &str) -> bool {
 }
 
 /// `/api/games/*` and `/api/matchmaking/*`.
-pub async fn handle(shard: &Shard, req: &ApiRequest) -> Response {
+pub async fn handle(shard: &Rc<Shard>, req: &ApiRequest) -> Response {
     let path = req.path.as_str();
     if let Some(id) = path.strip_prefix("/api/games/") {
         if !matches!(req.method, Method::Get | Method::Head) {
@@ -67,11 +70,11 @@ pub async fn handle(shard: &Shard, req: &ApiRequest) -> Response {
     Response::error(404, "no such endpoint")
 }
 
-async fn get_game(shard: &Shard, id: &str) -> Response {
+async fn get_game(shard: &Rc<Shard>, id: &str) -> Response {
     if RoomId::parse(id).is_err() {
         return Response::error(400, "invalid game id");
     }
-    match shard.services.storage.game(id).await {
+    match shard.app.services.storage.game(id).await {
         Ok(Some(g)) => {
             let r = &g.record;
             return reply(
@@ -88,7 +91,7 @@ async fn get_game(shard: &Shard, id: &str) -> Response {
             );
         }
         Ok(None) => {}
-        Err(e) => return json::storage_error(&e, shard.config.storage.retry_after_secs),
+        Err(e) => return json::storage_error(&e, shard.app.config.storage.retry_after_secs),
     }
     let owner = shard_for(id, shard.shards());
     let room = id.to_string();
@@ -115,7 +118,7 @@ fn proto_status(code: &str) -> u16 {
     }
 }
 
-async fn enqueue(shard: &Shard, req: &ApiRequest) -> Response {
+async fn enqueue(shard: &Rc<Shard>, req: &ApiRequest) -> Response {
     let claims = match auth::authenticate(shard, req) {
         Ok(c) => c,
         Err(r) => return r,
@@ -151,8 +154,10 @@ async fn enqueue(shard: &Shard, req: &ApiRequest) -> Response {
         }
     }
     let ratings = match body.rating {
-        Some(r) if shard.config.server.test_hooks && r.is_finite() => Some(vec![r; users.len()]),
-        Some(_) if !shard.config.server.test_hooks => {
+        Some(r) if shard.app.config.server.test_hooks && r.is_finite() => {
+            Some(vec![r; users.len()])
+        }
+        Some(_) if !shard.app.config.server.test_hooks => {
             return Response::error(400, "rating overrides need ROOMCORE_TEST_HOOKS=1")
         }
         _ => None,
@@ -166,7 +171,7 @@ async fn enqueue(shard: &Shard, req: &ApiRequest) -> Response {
     }
 }
 
-async fn ticket(shard: &Shard, req: &ApiRequest, id: &str) -> Response {
+async fn ticket(shard: &Rc<Shard>, req: &ApiRequest, id: &str) -> Response {
     let claims = match auth::authenticate(shard, req) {
         Ok(c) => c,
         Err(r) => return r,
@@ -178,11 +183,13 @@ async fn ticket(shard: &Shard, req: &ApiRequest, id: &str) -> Response {
     let user = claims.sub;
     if req.method == Method::Delete {
         let ticket = Some(id.to_string());
-        return match game::ask(shard, owner, |reply| GameMsg::Cancel {
-            key,
-            ticket,
-            user,
-            reply,
+        return match game::ask(shard, owner, |reply| {
+            GameMsg::Cancel(Box::new(game::CancelReq {
+                key,
+                ticket,
+                user,
+                reply,
+            }))
         })
         .await
         {

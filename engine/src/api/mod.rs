@@ -23,15 +23,14 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_channel::mpsc;
 use glommio::spawn_local;
 use storage::{BoardReceiver, BoardView, Passwords, Storage, TokenKey};
 
+use crate::app::Shard;
 use crate::config::Config;
 use crate::http::{Method, Request, Response};
 use crate::log;
-use crate::shard::Shard;
-use rooms::{RoomCmd, RoomDocs};
+use rooms::RoomDocs;
 
 /// An `/api/` request copied out of the connection buffer (it outlives it
 /// while the handler awaits storage).
@@ -69,10 +68,6 @@ pub struct ServicesSeed {
     tokens: TokenKey,
     passwords: Passwords,
     boards: Vec<BoardReceiver>,
-    /// Senders to each shard's room owner task.
-    room_senders: Vec<mpsc::Sender<RoomCmd>>,
-    /// Each shard takes its receiver from here exactly once.
-    room_inboxes: Vec<crossbeam_channel::Receiver<mpsc::Receiver<RoomCmd>>>,
 }
 
 impl std::fmt::Debug for ServicesSeed {
@@ -98,15 +93,6 @@ impl ServicesSeed {
             Ok(n) => log!(Info, "stale room snapshots swept", rows = n),
             Err(e) => log!(Warn, "cannot sweep room snapshots", error = e),
         }
-        let mut room_senders = Vec::with_capacity(config.shards());
-        let mut room_inboxes = Vec::with_capacity(config.shards());
-        for _ in 0..config.shards() {
-            let (tx, rx) = mpsc::channel(rooms::INBOX);
-            let (itx, irx) = crossbeam_channel::bounded(1);
-            let _ = itx.send(rx);
-            room_senders.push(tx);
-            room_inboxes.push(irx);
-        }
         let s = storage.config();
         log!(
             Info,
@@ -122,32 +108,16 @@ impl ServicesSeed {
             tokens,
             passwords,
             boards,
-            room_senders,
-            room_inboxes,
         })
     }
 
-    /// The per-shard view, built on the shard's own thread (inside its
-    /// executor): starts the shard's room owner and snapshot tasks.
+    /// The per-shard view, built on the shard's own thread.
     pub fn on_shard(&self, shard_id: usize) -> Services {
         let rooms = Rc::new(RoomDocs::new(
             shard_id,
-            self.room_senders.clone(),
+            self.config.shards(),
             self.config.api.room_state_max_rooms,
         ));
-        if let Some(rx) = self
-            .room_inboxes
-            .get(shard_id)
-            .and_then(|r| r.try_recv().ok())
-        {
-            spawn_local(rooms::serve_owner(rooms.clone(), rx, self.storage.clone())).detach();
-            spawn_local(rooms::snapshot_loop(
-                rooms.clone(),
-                self.storage.clone(),
-                self.config.api.snapshot_interval,
-            ))
-            .detach();
-        }
         let feed = self
             .boards
             .get(shard_id)
@@ -171,6 +141,17 @@ impl ServicesSeed {
             log!(Warn, "storage did not close in time");
         }
     }
+}
+
+/// Start the shard's service tasks: the room documents' restore and snapshot loop.
+pub fn start(shard: &Rc<Shard>) {
+    let s = &shard.app.services;
+    spawn_local(rooms::owner_loop(
+        s.rooms.clone(),
+        s.storage.clone(),
+        shard.app.config.api.snapshot_interval,
+    ))
+    .detach();
 }
 
 /// One shard's service handles (not `Send`).
@@ -215,7 +196,7 @@ fn not_allowed(allow: &'static str) -> Response {
 }
 
 /// Answer one `/api/` request.
-pub async fn handle(shard: &Shard, req: ApiRequest) -> Response {
+pub async fn handle(shard: &Rc<Shard>, req: ApiRequest) -> Response {
     let m = req.method;
     let post = m == Method::Post;
     let get = matches!(m, Method::Get | Method::Head);
@@ -230,7 +211,7 @@ pub async fn handle(shard: &Shard, req: ApiRequest) -> Response {
         "/api/leaderboard/me" if get => scores::me(shard, &req).await,
         "/api/auth/me" | "/api/leaderboard" | "/api/leaderboard/me" => not_allowed("GET, HEAD"),
         "/api/scores" => not_allowed("POST"),
-        "/api/_test/storage/stall" if shard.config.server.test_hooks => stall(shard, &req),
+        "/api/_test/storage/stall" if shard.app.config.server.test_hooks => stall(shard, &req),
         p if p.starts_with("/api/games/") || p.starts_with("/api/matchmaking/") => {
             games::handle(shard, &req).await
         }
@@ -246,7 +227,7 @@ pub async fn handle(shard: &Shard, req: ApiRequest) -> Response {
 
 /// Test hook (`ROOMCORE_TEST_HOOKS=1`): `POST /api/_test/storage/stall?ms=N`
 /// makes the persistence thread sleep N ms.
-fn stall(shard: &Shard, req: &ApiRequest) -> Response {
+fn stall(shard: &Rc<Shard>, req: &ApiRequest) -> Response {
     if req.method != Method::Post {
         return not_allowed("POST");
     }
@@ -254,8 +235,8 @@ fn stall(shard: &Shard, req: &ApiRequest) -> Response {
         Some(ms) if ms <= 60_000 => ms,
         _ => return Response::error(400, "ms must be between 0 and 60000"),
     };
-    match shard.services.storage.stall(Duration::from_millis(ms)) {
+    match shard.app.services.storage.stall(Duration::from_millis(ms)) {
         Ok(()) => Response::json(202, br#"{"stalled":true}"#.to_vec()),
-        Err(e) => json::storage_error(&e, shard.config.storage.retry_after_secs),
+        Err(e) => json::storage_error(&e, shard.app.config.storage.retry_after_secs),
     }
 }

@@ -2,34 +2,35 @@
 //!
 //! A small, real persistent room kind (`"state"`): a JSON document per room,
 //! held in memory by the room's owner shard (`shards::shard_for`). Requests
-//! reaching another shard travel to the owner over a bounded channel and come
-//! back on a oneshot. The owner restores its rooms from SQLite at start
-//! (before serving any command), saves changed rooms every
+//! reaching another shard travel to the owner as `ShardMsg::Rooms` (the
+//! runtime's call path) and come back on a oneshot. The owner restores its rooms
+//! from storage at start (commands arriving before that wait for it), saves
+//! changed rooms every
 //! `ROOM_SNAPSHOT_INTERVAL_SECS` and once more at the end of the drain. A PUT
 //! is acknowledged from memory: after a crash it is kept only if a snapshot
 //! ran since; a DELETE is answered after the row is deleted durably.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_channel::{mpsc, oneshot};
-use futures_lite::StreamExt;
-use shards::{shard_for, RoomId};
+use crate::room_id::RoomId;
+use shards::{shard_for, Reply};
 use storage::{RoomRow, Storage, StorageError};
 
 use super::json::{self, reply};
 use super::ApiRequest;
+use crate::app::Shard;
 use crate::http::{response::json_string, Method, Response};
 use crate::log;
-use crate::shard::Shard;
+use crate::msg::ShardMsg;
 
 /// The `kind` column of these rooms' snapshots.
 pub const KIND: &str = "state";
-/// Commands that may wait for one owner shard.
-pub const INBOX: usize = 1024;
+/// Commands that may wait for the owner to finish restoring; past it: 503.
+pub const WAITING_MAX: usize = 1024;
 
 /// A copy of a document as answered to a request.
 #[derive(Debug, Clone)]
@@ -45,16 +46,16 @@ pub struct DocView {
 pub enum RoomCmd {
     Get {
         id: String,
-        reply: oneshot::Sender<Option<DocView>>,
+        reply: Reply<Option<DocView>>,
     },
     Put {
         id: String,
-        state: Vec<u8>,
-        reply: oneshot::Sender<Option<DocView>>,
+        state: Box<[u8]>,
+        reply: Reply<Option<DocView>>,
     },
     Delete {
         id: String,
-        reply: oneshot::Sender<bool>,
+        reply: Reply<bool>,
     },
 }
 
@@ -65,29 +66,46 @@ struct Doc {
     saved: u64,
 }
 
-/// The state rooms one shard owns, and the way to the other owners.
+/// The state rooms one shard owns.
 #[derive(Debug)]
 pub struct RoomDocs {
     shard: usize,
+    shards: usize,
     /// Rooms by id; entries leave on DELETE. At most `max_rooms`.
     docs: RefCell<HashMap<String, Doc>>,
-    /// One sender per shard (including this one).
-    senders: Vec<mpsc::Sender<RoomCmd>>,
     max_rooms: usize,
+    /// Set once this shard's rows are loaded.
+    restored: Cell<bool>,
+    /// Commands that arrived before that, in order (at most [`WAITING_MAX`]).
+    waiting: RefCell<Vec<RoomCmd>>,
 }
 
 impl RoomDocs {
-    pub fn new(shard: usize, senders: Vec<mpsc::Sender<RoomCmd>>, max_rooms: usize) -> RoomDocs {
+    pub fn new(shard: usize, shards: usize, max_rooms: usize) -> RoomDocs {
         RoomDocs {
             shard,
+            shards,
             docs: RefCell::new(HashMap::new()),
-            senders,
             max_rooms,
+            restored: Cell::new(false),
+            waiting: RefCell::new(Vec::new()),
         }
     }
 
     fn shards(&self) -> usize {
-        self.senders.len()
+        self.shards
+    }
+
+    /// Answer `cmd` now, or once the rows are restored; dropped (the asker gets 503) when
+    /// too many wait.
+    pub fn command(&self, cmd: RoomCmd) {
+        if self.restored.get() {
+            return self.apply(cmd);
+        }
+        let mut w = self.waiting.borrow_mut();
+        if w.len() < WAITING_MAX {
+            w.push(cmd);
+        }
     }
 
     /// Rooms held by this shard.
@@ -158,7 +176,8 @@ impl RoomDocs {
                     if !docs.is_empty() {
                         log!(Info, "room snapshots restored", rooms = docs.len());
                     }
-                    return;
+                    drop(docs);
+                    return self.restored_now();
                 }
                 Err(e) => {
                     if attempt == 0 {
@@ -169,6 +188,15 @@ impl RoomDocs {
             }
         }
         log!(Error, "room snapshots not restored: storage unavailable");
+        self.restored_now();
+    }
+
+    fn restored_now(&self) {
+        self.restored.set(true);
+        let waiting = std::mem::take(&mut *self.waiting.borrow_mut());
+        for cmd in waiting {
+            self.apply(cmd);
+        }
     }
 
     /// Save every room changed since its last save. Returns how many.
@@ -206,16 +234,14 @@ impl RoomDocs {
     }
 }
 
-/// The owner side: restore, then answer commands in arrival order.
-pub async fn serve_owner(docs: Rc<RoomDocs>, mut rx: mpsc::Receiver<RoomCmd>, storage: Storage) {
-    docs.restore(&storage).await;
-    while let Some(cmd) = rx.next().await {
-        docs.apply(cmd);
-    }
+/// A command from another shard (`ShardMsg::Rooms`), or a local call.
+pub fn handle_cmd(shard: &Shard, cmd: RoomCmd) {
+    shard.app.services.rooms.command(cmd);
 }
 
-/// Save changed rooms every `every`.
-pub async fn snapshot_loop(docs: Rc<RoomDocs>, storage: Storage, every: Duration) {
+/// The owner side, started once per shard: restore, then save changed rooms every `every`.
+pub async fn owner_loop(docs: Rc<RoomDocs>, storage: Storage, every: Duration) {
+    docs.restore(&storage).await;
     loop {
         glommio::timer::sleep(every).await;
         if let Err(e) = docs.snapshot(&storage).await {
@@ -230,20 +256,19 @@ fn unavailable() -> Response {
 
 /// Send `cmd` to the owner of `id` and await its answer.
 async fn ask<T>(
-    shard: &Shard,
+    shard: &Rc<Shard>,
     id: &str,
-    make: impl FnOnce(oneshot::Sender<T>) -> RoomCmd,
+    make: impl FnOnce(Reply<T>) -> RoomCmd,
 ) -> Result<T, Response> {
-    let docs = &shard.services.rooms;
-    let owner = shard_for(id, docs.shards());
-    let (tx, rx) = oneshot::channel();
-    let mut sender = docs.senders[owner].clone();
-    sender.try_send(make(tx)).map_err(|_| unavailable())?;
-    rx.await.map_err(|_| unavailable())
+    let owner = shard_for(id, shard.shards());
+    shard
+        .call(owner, |reply| ShardMsg::Rooms(make(reply)))
+        .await
+        .map_err(|_| unavailable())
 }
 
 /// `/api/rooms/{id}/state` with any method.
-pub async fn handle(shard: &Shard, req: &ApiRequest, raw_id: &str) -> Response {
+pub async fn handle(shard: &Rc<Shard>, req: &ApiRequest, raw_id: &str) -> Response {
     let id = match RoomId::parse(raw_id) {
         Ok(id) => id.as_str().to_string(),
         Err(e) => return Response::error(400, &e.to_string()),
@@ -260,14 +285,14 @@ pub async fn handle(shard: &Shard, req: &ApiRequest, raw_id: &str) -> Response {
             Err(r) => r,
         },
         Method::Put => {
-            let max = shard.config.api.room_state_max_bytes;
+            let max = shard.app.config.api.room_state_max_bytes;
             if req.body.len() > max {
                 return Response::error(413, &format!("room state is limited to {max} bytes"));
             }
             if serde_json::from_slice::<serde::de::IgnoredAny>(&req.body).is_err() {
                 return Response::error(400, "room state must be a JSON document");
             }
-            let state = req.body.clone();
+            let state = req.body.clone().into_boxed_slice();
             match ask(shard, &id, |reply| RoomCmd::Put {
                 id: id.clone(),
                 state,
@@ -289,9 +314,9 @@ pub async fn handle(shard: &Shard, req: &ApiRequest, raw_id: &str) -> Response {
         })
         .await
         {
-            Ok(true) => match shard.services.storage.delete_room(&id).await {
+            Ok(true) => match shard.app.services.storage.delete_room(&id).await {
                 Ok(_) => reply(200, &serde_json::json!({"id": id, "deleted": true})),
-                Err(e) => json::storage_error(&e, shard.config.storage.retry_after_secs),
+                Err(e) => json::storage_error(&e, shard.app.config.storage.retry_after_secs),
             },
             Ok(false) => Response::error(404, "no such room"),
             Err(r) => r,

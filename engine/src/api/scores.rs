@@ -8,14 +8,16 @@
 //! its score on any shard. Only `/me` for a player outside the cached top
 //! asks the persistence thread.
 
+use std::rc::Rc;
+
 use serde::Deserialize;
 use storage::{Board, Period};
 
 use super::auth::authenticate;
 use super::json::{self, reply};
 use super::ApiRequest;
+use crate::app::Shard;
 use crate::http::Response;
-use crate::shard::Shard;
 
 /// Longest game id.
 pub const GAME_MAX: usize = 32;
@@ -48,7 +50,7 @@ fn today() -> i64 {
 }
 
 /// `POST /api/scores {"game","score"}` (authenticated) -> 201 after commit.
-pub async fn post(shard: &Shard, req: &ApiRequest) -> Response {
+pub async fn post(shard: &Rc<Shard>, req: &ApiRequest) -> Response {
     let claims = match authenticate(shard, req) {
         Ok(c) => c,
         Err(r) => return r,
@@ -60,11 +62,12 @@ pub async fn post(shard: &Shard, req: &ApiRequest) -> Response {
     if let Err(m) = check_game(&body.game) {
         return Response::error(400, &m);
     }
-    let max = shard.config.api.score_max;
+    let max = shard.app.config.api.score_max;
     if body.score < 0 || body.score > max {
         return Response::error(400, &format!("score must be between 0 and {max}"));
     }
     match shard
+        .app
         .services
         .storage
         .add_score(claims.sub, &body.game, body.score)
@@ -77,7 +80,7 @@ pub async fn post(shard: &Shard, req: &ApiRequest) -> Response {
                 "at": ack.at_ms, "personal_best": ack.personal_best,
             }),
         ),
-        Err(e) => json::storage_error(&e, shard.config.storage.retry_after_secs),
+        Err(e) => json::storage_error(&e, shard.app.config.storage.retry_after_secs),
     }
 }
 
@@ -95,8 +98,9 @@ fn board_params(req: &ApiRequest) -> Result<(String, Period), Response> {
     Ok((game, period))
 }
 
-fn board(shard: &Shard, game: &str, period: Period) -> Option<std::sync::Arc<Board>> {
+fn board(shard: &Rc<Shard>, game: &str, period: Period) -> Option<std::sync::Arc<Board>> {
     shard
+        .app
         .services
         .boards
         .borrow_mut()
@@ -104,12 +108,12 @@ fn board(shard: &Shard, game: &str, period: Period) -> Option<std::sync::Arc<Boa
 }
 
 /// `GET /api/leaderboard?game=..&limit=..&period=daily|alltime`.
-pub fn leaderboard(shard: &Shard, req: &ApiRequest) -> Response {
+pub fn leaderboard(shard: &Rc<Shard>, req: &ApiRequest) -> Response {
     let (game, period) = match board_params(req) {
         Ok(p) => p,
         Err(r) => return r,
     };
-    let size = shard.config.api.leaderboard_size;
+    let size = shard.app.config.api.leaderboard_size;
     let limit = match json::query(req, "limit") {
         None => DEFAULT_LIMIT.min(size),
         Some(l) => match l.parse::<usize>() {
@@ -146,7 +150,7 @@ pub fn leaderboard(shard: &Shard, req: &ApiRequest) -> Response {
 }
 
 /// `GET /api/leaderboard/me?game=..&period=..` (authenticated).
-pub async fn me(shard: &Shard, req: &ApiRequest) -> Response {
+pub async fn me(shard: &Rc<Shard>, req: &ApiRequest) -> Response {
     let claims = match authenticate(shard, req) {
         Ok(c) => c,
         Err(r) => return r,
@@ -164,13 +168,14 @@ pub async fn me(shard: &Shard, req: &ApiRequest) -> Response {
     let standing = match cached {
         Some(s) => Some(s),
         None => match shard
+            .app
             .services
             .storage
             .standing(claims.sub, &game, period)
             .await
         {
             Ok(s) => s.map(|s| (s.rank, s.score, s.at_ms)),
-            Err(e) => return json::storage_error(&e, shard.config.storage.retry_after_secs),
+            Err(e) => return json::storage_error(&e, shard.app.config.storage.retry_after_secs),
         },
     };
     let (rank, score, at) = match standing {

@@ -6,9 +6,10 @@
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use crate::room_id::RoomId;
 use serde_json::{json, Value};
 use shards::stats::Disconnect;
-use shards::{shard_for, stats, Outbox, RoomId};
+use shards::{shard_for, stats, Outbox};
 
 use super::chess::{ChessGame, Side};
 use super::matchmaking::{self, Member as MmMember, Notify, QueueError, Ticket};
@@ -16,10 +17,13 @@ use super::party::{PartyError, PartyGame};
 use super::protocol::{self, ClientMsg, JoinAs, ProtoError, Settings};
 use super::rooms::{Game, Member, Room, User};
 use super::session::text;
-use super::{ask, chess_finished, now_ms, reconnect, record, GameMsg, SessionState};
+use super::{
+    ask, chess_finished, now_ms, reconnect, record, CancelReq, EnqueueReq, GameMsg, SessionState,
+};
+use crate::app::Shard;
 use crate::limits;
-use crate::shard::{ConnEntry, Shard};
 use crate::ws;
+use shards::ConnEntry;
 
 /// What the session does after a message.
 pub(super) enum Next {
@@ -77,9 +81,10 @@ impl Session<'_> {
             Ok(m) => m,
             Err(e) => {
                 self.shard
+                    .app
                     .stats
                     .validation_errors
-                    .inc(shards::stats::Validation::Ws as usize);
+                    .inc(crate::stats::Validation::Ws as usize);
                 self.error(seq, &e);
                 return Next::Continue;
             }
@@ -96,10 +101,13 @@ impl Session<'_> {
     async fn dispatch(&mut self, seq: Option<u64>, msg: ClientMsg) -> Result<Next, ProtoError> {
         if let ClientMsg::Hello { token } = &msg {
             let now = storage::now_ms() / 1000;
-            let c =
-                self.shard.services.tokens.verify(token, now).map_err(|e| {
-                    ProtoError::new("unauthenticated", format!("token refused: {e:?}"))
-                })?;
+            let c = self
+                .shard
+                .app
+                .services
+                .tokens
+                .verify(token, now)
+                .map_err(|e| ProtoError::new("unauthenticated", format!("token refused: {e:?}")))?;
             let name =
                 protocol::sanitize_name(&c.name).unwrap_or_else(|_| format!("user-{}", c.sub));
             if self.state.user.as_ref().is_some_and(|u| u.id != c.sub) && self.room.is_some() {
@@ -167,7 +175,7 @@ impl Session<'_> {
             ClientMsg::State => {
                 let now = now_ms();
                 let id = self.room.clone().ok_or_else(not_in_room)?;
-                let rooms = self.shard.games.rooms.borrow();
+                let rooms = self.shard.app.games.rooms.borrow();
                 let r = rooms.get(&id).ok_or_else(not_in_room)?;
                 let mut v = r.state_json(now);
                 v["seq"] = json!(seq);
@@ -225,7 +233,7 @@ impl Session<'_> {
 
     async fn wait_restored(&self) {
         let until = Instant::now() + Duration::from_secs(5);
-        while !self.shard.games.restored.get() && Instant::now() < until {
+        while !self.shard.app.games.restored.get() && Instant::now() < until {
             glommio::timer::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -252,7 +260,7 @@ impl Session<'_> {
             ));
         }
         self.wait_restored().await;
-        let games = &self.shard.games;
+        let games = &self.shard.app.games;
         let limit = games.per_shard_limit(self.shard.shards());
         if games.rooms.borrow().len() >= limit {
             return Err(ProtoError::new(
@@ -263,7 +271,7 @@ impl Session<'_> {
                 ),
             ));
         }
-        let limit = self.shard.config.limits.max_room_creates_per_ip_per_min;
+        let limit = self.shard.app.config.limits.max_room_creates_per_ip_per_min;
         if limit > 0 {
             let ip = self.entry.peer.ip();
             let d = limits::rate_check(self.shard, ip, limits::RateClass::RoomCreate, limit).await;
@@ -284,7 +292,7 @@ impl Session<'_> {
             Settings::Party(p) => ("p", Game::Party(PartyGame::new(user.id, p).map_err(perr)?)),
         };
         let id = super::room_id(prefix, self.shard, true);
-        stats::inc(&self.shard.stats.games_created_total);
+        stats::inc(&self.shard.app.stats.games_created_total);
         let mut room = Room::new(id.clone(), name, game, now);
         room.members.push(self.member(user));
         let (seat, token) = match room.game {
@@ -312,7 +320,7 @@ impl Session<'_> {
         let now = now_ms();
         let mut records = Vec::new();
         {
-            let mut rooms = self.shard.games.rooms.borrow_mut();
+            let mut rooms = self.shard.app.games.rooms.borrow_mut();
             let room = rooms
                 .get_mut(id)
                 .ok_or_else(|| ProtoError::new("not_found", "no such room"))?;
@@ -401,9 +409,9 @@ impl Session<'_> {
     pub(super) fn leave(&mut self, explicit: bool) {
         let Some(id) = self.room.take() else { return };
         let now = now_ms();
-        let grace = self.shard.games.cfg.grace_ms();
+        let grace = self.shard.app.games.cfg.grace_ms();
         let mut records = Vec::new();
-        if let Some(room) = self.shard.games.rooms.borrow_mut().get_mut(&id) {
+        if let Some(room) = self.shard.app.games.rooms.borrow_mut().get_mut(&id) {
             let user = self.state.user.as_ref().map(|u| u.id);
             if let Some(i) = room.disconnect(self.entry.id, now + grace) {
                 if explicit {
@@ -436,7 +444,7 @@ impl Session<'_> {
         f: impl FnOnce(&mut Room, u64, u64) -> Result<T, ProtoError>,
     ) -> Result<T, ProtoError> {
         let id = self.room.clone().ok_or_else(not_in_room)?;
-        let mut rooms = self.shard.games.rooms.borrow_mut();
+        let mut rooms = self.shard.app.games.rooms.borrow_mut();
         let room = rooms.get_mut(&id).ok_or_else(not_in_room)?;
         f(room, self.entry.id, now_ms())
     }
@@ -452,7 +460,7 @@ impl Session<'_> {
 
     async fn chess_move(&mut self, seq: Option<u64>, mv: &str) -> Result<(), ProtoError> {
         let mut records = Vec::new();
-        let stats = &self.shard.stats;
+        let stats = &self.shard.app.stats;
         let staged = self.in_room(|room, conn, now| {
             let side = Self::side(room, conn)?;
             let Game::Chess(g) = &mut room.game else {
@@ -480,7 +488,7 @@ impl Session<'_> {
         // Durable before anyone hears of it: the snapshot holds the move.
         let saved = super::save_room(self.shard, &id).await;
         let now = now_ms();
-        if let Some(room) = self.shard.games.rooms.borrow_mut().get_mut(&id) {
+        if let Some(room) = self.shard.app.games.rooms.borrow_mut().get_mut(&id) {
             room.emit_at(room_seq, event);
             if let Some(f) = finish {
                 records.extend(chess_finished(room, f, now));
@@ -598,7 +606,7 @@ impl Session<'_> {
             self.leave(false);
         }
         let now = now_ms();
-        let mut rooms = self.shard.games.rooms.borrow_mut();
+        let mut rooms = self.shard.app.games.rooms.borrow_mut();
         let expired = || {
             ProtoError::new(
                 "invalid_token",
@@ -681,9 +689,15 @@ impl Session<'_> {
         let mut users = vec![user.clone()];
         let now_s = storage::now_ms() / 1000;
         for t in party {
-            let c = self.shard.services.tokens.verify(t, now_s).map_err(|_| {
-                ProtoError::new("invalid_token", "a party member's token is invalid")
-            })?;
+            let c = self
+                .shard
+                .app
+                .services
+                .tokens
+                .verify(t, now_s)
+                .map_err(|_| {
+                    ProtoError::new("invalid_token", "a party member's token is invalid")
+                })?;
             if users.iter().all(|u| u.id != c.sub) {
                 users.push(User {
                     id: c.sub,
@@ -713,11 +727,13 @@ impl Session<'_> {
             return false;
         };
         let owner = shard_for(&key, self.shard.shards());
-        ask(self.shard, owner, |reply| GameMsg::Cancel {
-            key,
-            ticket: Some(ticket),
-            user,
-            reply,
+        ask(self.shard, owner, |reply| {
+            GameMsg::Cancel(Box::new(CancelReq {
+                key,
+                ticket: Some(ticket),
+                user,
+                reply,
+            }))
         })
         .await
         .unwrap_or(false)
@@ -732,7 +748,7 @@ fn not_in_room() -> ProtoError {
 /// shard. Ratings come from storage unless `ratings` overrides them (test
 /// hooks only). Returns the queue key and the ticket id.
 pub async fn enqueue(
-    shard: &Shard,
+    shard: &Rc<Shard>,
     spec: matchmaking::ModeSpec,
     region: &str,
     users: Vec<User>,
@@ -753,6 +769,7 @@ pub async fn enqueue(
         let rating = match ratings.as_ref().and_then(|r| r.get(k)) {
             Some(r) => *r,
             None => shard
+                .app
                 .services
                 .storage
                 .rating(u.id, spec.name)
@@ -768,19 +785,21 @@ pub async fn enqueue(
     }
     let key = super::queue_key(spec.name, region);
     let id = super::ticket_id(shard, spec.name, region);
-    let ticket = Box::new(Ticket {
+    let ticket = Ticket {
         id: id.clone(),
         members,
         enqueued_ms: now_ms(),
         notify,
-    });
+    };
     let owner = shard_for(&key, shard.shards());
     let k = key.clone();
-    match ask(shard, owner, |reply| GameMsg::Enqueue {
-        key: k,
-        mode: spec,
-        ticket,
-        reply,
+    match ask(shard, owner, |reply| {
+        GameMsg::Enqueue(Box::new(EnqueueReq {
+            key: k,
+            mode: spec,
+            ticket,
+            reply,
+        }))
     })
     .await
     {

@@ -4,14 +4,13 @@
 //! Owns [`Games`], one per shard: the game rooms this shard owns
 //! (`shard_for(room_id)`), the matchmaking queues it owns
 //! (`shard_for("mm:{mode}:{region}")`) and their tickets, and the tick
-//! histogram. Cross-shard traffic is [`GameMsg`], carried boxed inside
-//! `ShardMsg::Game` (the `shards` crate sits below the engine and cannot name
-//! these types). A socket joining a room owned by another shard moves there
-//! with its session state ([`session`]), as relay sockets do: every message of
-//! a room is handled on one core.
+//! histogram. Cross-shard traffic is [`GameMsg`], inside `ShardMsg::Game`. A
+//! socket joining a room owned by another shard moves there with its session
+//! state ([`session`]), as relay sockets do: every message of a room is handled
+//! on one core.
 //!
 //! - [`protocol`]: client messages, validation, error codes, name escaping.
-//! - [`session`]: one typed WebSocket session (reader, writer, hand-off);
+//! - [`session`]: the session handler of `GET /ws` (queue, hand-off);
 //!   [`actions`]: what it does with each message.
 //! - [`rooms`]: a room's members, seats, event log, snapshots.
 //! - [`chess`], [`party`]: the pure game state machines.
@@ -28,19 +27,18 @@ pub mod rooms;
 pub mod session;
 pub mod store;
 
-use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use futures_channel::oneshot;
 use glommio::spawn_local;
 use serde_json::{json, Value};
-use shards::{shard_for, ShardMsg};
+use shards::{shard_for, CallError, MovedFd, Reply};
 
+use crate::app::Shard;
 use crate::log;
-use crate::shard::Shard;
+use crate::msg::ShardMsg;
 use matchmaking::{Formed, ModeSpec, Notify, Queue, QueueError, Ticket};
 use protocol::Kind;
 use rooms::{Game, Room, User};
@@ -68,8 +66,7 @@ pub struct SessionState {
 /// A typed WebSocket moving to the shard that owns the room it joins.
 #[derive(Debug)]
 pub struct Moving {
-    pub fd: std::os::fd::OwnedFd,
-    pub peer: std::net::SocketAddr,
+    pub socket: MovedFd,
     /// The client IP holding a per-IP WebSocket slot (released where the socket ends).
     pub slot_ip: Option<std::net::IpAddr>,
     pub state: SessionState,
@@ -99,39 +96,50 @@ pub enum GameMsg {
     /// Summaries of this shard's rooms.
     List {
         kind: Option<Kind>,
-        reply: oneshot::Sender<Vec<Value>>,
+        reply: Reply<Vec<Value>>,
     },
     /// Create a matched room here.
     CreateMatchRoom {
         room: Box<MatchRoom>,
-        reply: oneshot::Sender<bool>,
+        reply: Reply<bool>,
     },
     /// Add a ticket to a queue this shard owns.
-    Enqueue {
-        key: String,
-        mode: ModeSpec,
-        ticket: Box<Ticket>,
-        reply: oneshot::Sender<Result<(), QueueError>>,
-    },
+    Enqueue(Box<EnqueueReq>),
     /// Remove a ticket (by id, or every ticket of `user`).
-    Cancel {
-        key: String,
-        ticket: Option<String>,
-        user: i64,
-        reply: oneshot::Sender<bool>,
-    },
+    Cancel(Box<CancelReq>),
     /// Status of a ticket of a queue this shard owns.
     Ticket {
         id: String,
         user: i64,
-        reply: oneshot::Sender<Option<Value>>,
+        reply: Reply<Option<Value>>,
     },
     /// The live state of a room this shard owns.
     Live {
         room: String,
-        reply: oneshot::Sender<Option<Value>>,
+        reply: Reply<Option<Value>>,
     },
 }
+
+/// A ticket for a queue this shard owns (`GameMsg::Enqueue`).
+#[derive(Debug)]
+pub struct EnqueueReq {
+    pub key: String,
+    pub mode: ModeSpec,
+    pub ticket: Ticket,
+    pub reply: Reply<Result<(), QueueError>>,
+}
+
+/// Withdraw a ticket by id, or every ticket of `user` (`GameMsg::Cancel`).
+#[derive(Debug)]
+pub struct CancelReq {
+    pub key: String,
+    pub ticket: Option<String>,
+    pub user: i64,
+    pub reply: Reply<bool>,
+}
+
+// Game traffic rides inside `ShardMsg`: keep it small.
+const _: () = assert!(std::mem::size_of::<GameMsg>() <= 48);
 
 /// One shard's game state (not `Send`).
 pub struct Games {
@@ -183,7 +191,7 @@ impl Games {
 }
 
 /// A fresh room id with `prefix`; `local` picks one this shard owns.
-pub fn room_id(prefix: &str, shard: &Shard, local: bool) -> String {
+pub fn room_id(prefix: &str, shard: &Rc<Shard>, local: bool) -> String {
     loop {
         let id = format!("{prefix}-{}", reconnect::random_hex(5));
         if !local || shard_for(&id, shard.shards()) == shard.id {
@@ -192,75 +200,35 @@ pub fn room_id(prefix: &str, shard: &Shard, local: bool) -> String {
     }
 }
 
-/// Send `msg` to shard `to` (or handle it here) and await the reply.
+/// Ask shard `to` (or this one) and await the reply, through the runtime's one call path;
+/// `None` when it did not answer in time.
 pub async fn ask<T>(
-    shard: &Shard,
+    shard: &Rc<Shard>,
     to: usize,
-    make: impl FnOnce(oneshot::Sender<T>) -> GameMsg,
+    make: impl FnOnce(Reply<T>) -> GameMsg,
 ) -> Option<T> {
-    let (tx, rx) = oneshot::channel();
-    let msg = make(tx);
-    if to == shard.id {
-        handle(shard, msg);
-    } else {
-        let boxed: Box<dyn Any + Send> = Box::new(msg);
-        shard
-            .mesh
-            .send(to, ShardMsg::Game { msg: boxed })
-            .await
-            .ok()?;
-    }
-    glommio::timer::timeout(Duration::from_secs(2), async { Ok(rx.await) })
+    shard
+        .call(to, |reply| ShardMsg::Game(make(reply)))
         .await
-        .ok()?
+        .map_err(|e: CallError| log!(Debug, "game call failed", error = e))
         .ok()
 }
 
 /// Deliver `text` to socket `conn` on `to` (fire and forget).
-pub async fn deliver(shard: &Shard, to: usize, conn: u64, text: String) {
-    let msg = GameMsg::Deliver { conn, text };
-    if to == shard.id {
-        handle(shard, msg);
-    } else {
-        let boxed: Box<dyn Any + Send> = Box::new(msg);
-        let _ = shard.mesh.send(to, ShardMsg::Game { msg: boxed }).await;
-    }
+pub async fn deliver(shard: &Rc<Shard>, to: usize, conn: u64, text: String) {
+    let _ = shard
+        .send(to, ShardMsg::Game(GameMsg::Deliver { conn, text }))
+        .await;
 }
 
-/// Entry point of `ShardMsg::Game` on the receiving shard.
-pub fn on_mesh(shard: &Rc<Shard>, msg: Box<dyn Any + Send>) {
-    match msg.downcast::<GameMsg>() {
-        Ok(m) => match *m {
-            GameMsg::Adopt(m) => {
-                if shard.draining.get() {
-                    // Too late to join: the socket closes when `m` drops.
-                    if let Some(ip) = m.slot_ip {
-                        crate::limits::release_ws_slot(shard, ip);
-                    }
-                    return;
-                }
-                spawn_local(session::adopt(shard.clone(), m)).detach();
-            }
-            m => handle(shard, m),
-        },
-        Err(_) => log!(Warn, "unknown game message dropped"),
-    }
-}
-
-fn handle(shard: &Shard, msg: GameMsg) {
-    let games = &shard.games;
+/// Handle a `GameMsg` on this shard (from another shard, or a local call). Never awaits.
+pub fn handle(shard: &Rc<Shard>, msg: GameMsg) {
+    let games = &shard.app.games;
     match msg {
-        GameMsg::Adopt(_) => log!(Warn, "a game socket cannot move to its own shard"),
+        GameMsg::Adopt(m) => session::adopt(shard, *m),
         GameMsg::Deliver { conn, text } => {
-            if let Some(e) = shard.conns.borrow().get(&conn) {
-                if let Some(ob) = e.outbox.borrow().as_ref() {
-                    let _ = ob.push(crate::ws::encode(
-                        tungstenite::protocol::frame::coding::OpCode::Data(
-                            tungstenite::protocol::frame::coding::Data::Text,
-                        ),
-                        text.as_bytes(),
-                    ));
-                }
+            if let Some(ob) = shard.conns.get(conn).and_then(|e| e.outbox()) {
+                let _ = ob.push(crate::ws::text_frame(text.as_bytes()));
             }
         }
         GameMsg::List { kind, reply } => {
@@ -277,12 +245,13 @@ fn handle(shard: &Shard, msg: GameMsg) {
         GameMsg::CreateMatchRoom { room, reply } => {
             let _ = reply.send(create_match_room(shard, *room));
         }
-        GameMsg::Enqueue {
-            key,
-            mode,
-            ticket,
-            reply,
-        } => {
+        GameMsg::Enqueue(req) => {
+            let EnqueueReq {
+                key,
+                mode,
+                ticket,
+                reply,
+            } = *req;
             let id = ticket.id.clone();
             let members: Vec<Value> = ticket
                 .members
@@ -294,7 +263,7 @@ fn handle(shard: &Shard, msg: GameMsg) {
                 std::collections::hash_map::Entry::Occupied(e) if e.get().len() >= max => {
                     Err(QueueError::Full)
                 }
-                e => e.or_insert_with(|| Queue::new(mode)).push(*ticket),
+                e => e.or_insert_with(|| Queue::new(mode)).push(ticket),
             };
             if r.is_ok() {
                 games.tickets.borrow_mut().insert(
@@ -308,12 +277,13 @@ fn handle(shard: &Shard, msg: GameMsg) {
             }
             let _ = reply.send(r);
         }
-        GameMsg::Cancel {
-            key,
-            ticket,
-            user,
-            reply,
-        } => {
+        GameMsg::Cancel(req) => {
+            let CancelReq {
+                key,
+                ticket,
+                user,
+                reply,
+            } = *req;
             let mut qs = games.queues.borrow_mut();
             let removed = qs.get_mut(&key).and_then(|q| match &ticket {
                 Some(id) => {
@@ -353,8 +323,8 @@ fn handle(shard: &Shard, msg: GameMsg) {
     }
 }
 
-fn create_match_room(shard: &Shard, m: MatchRoom) -> bool {
-    let games = &shard.games;
+fn create_match_room(shard: &Rc<Shard>, m: MatchRoom) -> bool {
+    let games = &shard.app.games;
     if games.rooms.borrow().len() >= games.per_shard_limit(shard.shards()) {
         return false;
     }
@@ -382,7 +352,7 @@ fn create_match_room(shard: &Shard, m: MatchRoom) -> bool {
     }
     room.mode = Some(m.mode.name.to_string());
     games.rooms.borrow_mut().insert(m.id, room);
-    shards::stats::inc(&shard.stats.games_created_total);
+    shards::stats::inc(&shard.app.stats.games_created_total);
     true
 }
 
@@ -391,10 +361,10 @@ pub fn start(shard: &Rc<Shard>) {
     let s = shard.clone();
     spawn_local(async move {
         store::restore(&s).await;
-        let every = s.config.api.snapshot_interval;
+        let every = s.app.config.api.snapshot_interval;
         let mut last = Instant::now();
         loop {
-            glommio::timer::sleep(s.games.cfg.tick()).await;
+            glommio::timer::sleep(s.app.games.cfg.tick()).await;
             tick(&s);
             if last.elapsed() >= every {
                 last = Instant::now();
@@ -409,7 +379,7 @@ pub fn start(shard: &Rc<Shard>) {
 pub fn tick(shard: &Rc<Shard>) {
     let t0 = Instant::now();
     let now = now_ms();
-    let games = &shard.games;
+    let games = &shard.app.games;
     let mut records = Vec::new();
     let mut gone = Vec::new();
     for room in games.rooms.borrow_mut().values_mut() {
@@ -462,7 +432,7 @@ pub fn tick(shard: &Rc<Shard>) {
     }
     for id in gone {
         games.rooms.borrow_mut().remove(&id);
-        let storage = shard.services.storage.clone();
+        let storage = shard.app.services.storage.clone();
         spawn_local(async move {
             let _ = storage.delete_room(&id).await;
         })
@@ -494,11 +464,12 @@ pub fn tick(shard: &Rc<Shard>) {
         .retain(|_, (at, v)| v["status"] == "queued" || now.saturating_sub(*at) < ttl);
     // Gauges of /metrics.
     shard
+        .app
         .stats
         .games_active
         .set(games.rooms.borrow().len() as u64);
     {
-        let mut sizes = shard.stats.matchmaker_queues.borrow_mut();
+        let mut sizes = shard.app.stats.matchmaker_queues.borrow_mut();
         for (key, q) in games.queues.borrow().iter() {
             let mut it = key.splitn(3, ':').skip(1);
             if let (Some(m), Some(r)) = (it.next(), it.next()) {
@@ -545,7 +516,7 @@ async fn announce_match(shard: Rc<Shard>, key: String, spec: ModeSpec, f: Formed
     if !created {
         // Put the tickets back; they match again on a later tick.
         log!(Warn, "match room could not be created; requeued", room = id);
-        let mut qs = shard.games.queues.borrow_mut();
+        let mut qs = shard.app.games.queues.borrow_mut();
         if let Some(q) = qs.get_mut(&key) {
             for t in f.teams.into_iter().flatten() {
                 let _ = q.push(t);
@@ -554,9 +525,10 @@ async fn announce_match(shard: Rc<Shard>, key: String, spec: ModeSpec, f: Formed
         return;
     }
     let now = now_ms();
-    shards::stats::inc(&shard.stats.matches_created_total);
+    shards::stats::inc(&shard.app.stats.matches_created_total);
     for t in f.teams.iter().flatten() {
         shard
+            .app
             .stats
             .time_to_match
             .observe(now.saturating_sub(t.enqueued_ms) as f64 / 1000.0);
@@ -580,7 +552,7 @@ async fn announce_match(shard: Rc<Shard>, key: String, spec: ModeSpec, f: Formed
             "players": players,
             "rating_spread": f.spread,
         });
-        if let Some((at, v)) = shard.games.tickets.borrow_mut().get_mut(&t.id) {
+        if let Some((at, v)) = shard.app.games.tickets.borrow_mut().get_mut(&t.id) {
             *at = now;
             v["status"] = json!("matched");
             v["match"] = body.clone();
@@ -597,9 +569,9 @@ pub fn queue_key(mode: &str, region: &str) -> String {
 }
 
 /// A ticket id that names its queue (`{mode}.{region}.{n}-{random}`).
-pub fn ticket_id(shard: &Shard, mode: &str, region: &str) -> String {
-    let n = shard.games.next_ticket.get();
-    shard.games.next_ticket.set(n + 1);
+pub fn ticket_id(shard: &Rc<Shard>, mode: &str, region: &str) -> String {
+    let n = shard.app.games.next_ticket.get();
+    shard.app.games.next_ticket.set(n + 1);
     format!(
         "{mode}.{region}.{}{n}-{}",
         shard.id,

@@ -14,8 +14,8 @@ use storage::games::GameRecord;
 use super::chess::{Finish, Side};
 use super::rooms::{Game, Room, RoomSnap};
 use super::{now_ms, SNAPSHOT_KIND};
+use crate::app::Shard;
 use crate::log;
-use crate::shard::Shard;
 
 /// Announce a finished chess game and build its record (once).
 pub fn chess_finished(room: &mut Room, f: Finish, now: u64) -> Option<GameRecord> {
@@ -78,8 +78,8 @@ pub(super) fn date_of(ms: u64) -> String {
 /// Store and rate a finished game in the background.
 pub fn record(shard: &Rc<Shard>, rec: GameRecord) {
     let secs = (rec.ended_at_ms - rec.started_at_ms).max(0) as f64 / 1000.0;
-    shard.stats.game_duration.observe(secs);
-    let storage = shard.services.storage.clone();
+    shard.app.stats.game_duration.observe(secs);
+    let storage = shard.app.services.storage.clone();
     spawn_local(async move {
         for attempt in 0..20 {
             match storage.record_game(rec.clone()).await {
@@ -111,16 +111,16 @@ pub fn record(shard: &Rc<Shard>, rec: GameRecord) {
 pub async fn save_room(shard: &Rc<Shard>, id: &str) -> bool {
     let now = now_ms();
     let (row, version) = {
-        let rooms = shard.games.rooms.borrow();
+        let rooms = shard.app.games.rooms.borrow();
         let Some(r) = rooms.get(id) else {
             return false;
         };
         (snapshot_row(r, now), r.version)
     };
     let Some(row) = row else { return false };
-    match shard.services.storage.save_rooms(vec![row]).await {
+    match shard.app.services.storage.save_rooms(vec![row]).await {
         Ok(()) => {
-            if let Some(r) = shard.games.rooms.borrow_mut().get_mut(id) {
+            if let Some(r) = shard.app.games.rooms.borrow_mut().get_mut(id) {
                 r.saved = r.saved.max(version);
             }
             true
@@ -147,6 +147,7 @@ fn snapshot_row(r: &Room, now: u64) -> Option<storage::RoomRow> {
 pub async fn snapshot_all(shard: &Rc<Shard>) -> usize {
     let now = now_ms();
     let (rows, versions): (Vec<_>, Vec<_>) = shard
+        .app
         .games
         .rooms
         .borrow()
@@ -158,9 +159,9 @@ pub async fn snapshot_all(shard: &Rc<Shard>) -> usize {
         return 0;
     }
     let n = rows.len();
-    match shard.services.storage.save_rooms(rows).await {
+    match shard.app.services.storage.save_rooms(rows).await {
         Ok(()) => {
-            let mut rooms = shard.games.rooms.borrow_mut();
+            let mut rooms = shard.app.games.rooms.borrow_mut();
             for (id, v) in versions {
                 if let Some(r) = rooms.get_mut(&id) {
                     r.saved = r.saved.max(v);
@@ -176,9 +177,9 @@ pub async fn snapshot_all(shard: &Rc<Shard>) -> usize {
 }
 
 pub(super) async fn restore(shard: &Rc<Shard>) {
-    let games = &shard.games;
+    let games = &shard.app.games;
     for attempt in 0..100 {
-        match shard.services.storage.load_rooms(SNAPSHOT_KIND).await {
+        match shard.app.services.storage.load_rooms(SNAPSHOT_KIND).await {
             Ok(rows) => {
                 let now = now_ms();
                 let mut rooms = games.rooms.borrow_mut();

@@ -7,3 +7,16 @@ pub mod handshake;
 pub mod utf8;
 
 pub use codec::{close_frame, encode, Decoder, Flow, WsError, WsEvent};
+
+use shards::Frame;
+use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+
+/// One text frame.
+pub fn text_frame(payload: &[u8]) -> Frame {
+    encode(OpCode::Data(Data::Text), payload)
+}
+
+/// The server's (empty) ping frame.
+pub fn ping_frame() -> Frame {
+    encode(OpCode::Control(Control::Ping), b"")
+}

@@ -1,5 +1,6 @@
-//! Socket I/O helpers for shard tasks: readiness-based reads into the shard's
-//! shared scratch buffer, whole writes, and vectored writes of an outbox.
+//! Socket I/O for connection tasks: readiness-based reads into the shard's shared
+//! scratch buffer, whole writes, vectored writes of an outbox, and the outbox
+//! writer task. No protocol knowledge: bytes in, bytes out.
 //!
 //! glommio's non-buffered `TcpStream` reads with a non-blocking `recv` and only
 //! waits on readiness, so the buffer is borrowed just for the duration of one
@@ -16,8 +17,7 @@ use futures_lite::{AsyncRead, AsyncWrite};
 use glommio::net::TcpStream;
 use std::rc::Rc;
 
-use shards::outbox::OutState;
-use shards::Outbox;
+use crate::outbox::{OutState, Outbox};
 
 /// Shared handle to one connection's socket (reader and writer tasks).
 pub type Stream = RefCell<TcpStream>;

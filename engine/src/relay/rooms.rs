@@ -1,71 +1,17 @@
 //! Relay rooms: opaque rooms whose members receive every message of the others.
 //!
-//! Owns the room table of one shard and each room's member list. A room exists
-//! while it has members. Broadcast takes one already-encoded frame and pushes
-//! the same `Rc` to every other member's outbox: the bytes are never copied per
-//! recipient. Payloads are never parsed, stored or logged here.
+//! Owns the room table of one shard and each room's member list. A room exists while it
+//! has members. Broadcast takes one already-encoded frame and pushes the same `Rc` to every
+//! other member's outbox: the bytes are never copied per recipient. Payloads are never
+//! parsed, stored or logged here.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::fmt;
 use std::rc::Rc;
 
-use crate::outbox::{Frame, Outbox, PushError};
+use shards::outbox::{Frame, Outbox, PushError};
 
-/// A validated room id: 1..=64 bytes of `[A-Za-z0-9_.:-]`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RoomId(Box<str>);
-
-/// Why a room id was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RoomIdError {
-    Empty,
-    TooLong,
-    BadChar,
-}
-
-impl fmt::Display for RoomIdError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            RoomIdError::Empty => "room id is empty",
-            RoomIdError::TooLong => "room id is longer than 64 characters",
-            RoomIdError::BadChar => "room id may only contain A-Z a-z 0-9 _ - . :",
-        })
-    }
-}
-
-impl RoomId {
-    /// Longest accepted id, in bytes.
-    pub const MAX_LEN: usize = 64;
-
-    /// Validate `s` as a room id.
-    pub fn parse(s: &str) -> Result<RoomId, RoomIdError> {
-        if s.is_empty() {
-            return Err(RoomIdError::Empty);
-        }
-        if s.len() > Self::MAX_LEN {
-            return Err(RoomIdError::TooLong);
-        }
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
-        {
-            return Err(RoomIdError::BadChar);
-        }
-        Ok(RoomId(s.into()))
-    }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for RoomId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+use crate::room_id::RoomId;
 
 /// One member of a room: its connection id and outbound queue.
 #[derive(Debug, Clone)]
@@ -101,9 +47,9 @@ impl RelayRoom {
         self.members.borrow().is_empty()
     }
 
-    /// Connection ids of the members.
-    pub fn member_ids(&self) -> Vec<u64> {
-        self.members.borrow().iter().map(|m| m.conn).collect()
+    /// The members (a copy: handles to their outboxes).
+    pub fn members(&self) -> Vec<Member> {
+        self.members.borrow().clone()
     }
 
     /// Push `frame` to every member except `from`. A member whose queue is full
@@ -204,16 +150,6 @@ impl RelayRooms {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn room_ids_are_validated() {
-        assert!(RoomId::parse("lobby-1_a.b:c").is_ok());
-        assert_eq!(RoomId::parse(""), Err(RoomIdError::Empty));
-        assert_eq!(RoomId::parse(&"a".repeat(65)), Err(RoomIdError::TooLong));
-        assert_eq!(RoomId::parse("a b"), Err(RoomIdError::BadChar));
-        assert_eq!(RoomId::parse("<script>"), Err(RoomIdError::BadChar));
-        assert_eq!(RoomId::parse("é"), Err(RoomIdError::BadChar));
-    }
 
     #[test]
     fn broadcast_skips_sender_and_flags_slow() {

@@ -1,0 +1,195 @@
+//! [`Engine`]: the features' state on one shard, plugged into the runtime as its [`App`].
+//!
+//! The runtime (`shards`) owns listeners, connections, the mesh, deadlines, heartbeats, the
+//! drain and crash isolation; `Engine` owns what the features keep per shard. Each field
+//! belongs to one feature module, which is the only one that changes it (others read it
+//! through that module's functions). Cross-shard messages ([`ShardMsg`]) are dispatched
+//! here to the feature they belong to.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use glommio::net::TcpStream;
+use shards::stats::Disconnect;
+use shards::{App, ConnEntry};
+
+use crate::api::Services;
+use crate::chaos::Rng;
+use crate::config::Config;
+use crate::game::Games;
+use crate::global::Global;
+use crate::limits::IpTable;
+use crate::memory::MemoryGauge;
+use crate::msg::ShardMsg;
+use crate::relay::rooms::RelayRooms;
+use crate::stats::{Chaos, FrameOut, Stats};
+use crate::{api, conn, game, health, limits, log, metrics, relay, ws};
+
+/// One shard of the engine: the runtime's shard with the features' state in `app`.
+pub type Shard = shards::Shard<Engine>;
+
+/// How often the slow housekeeping pass runs (per-IP window sweep, memory reading).
+const SLOW_PASS: Duration = Duration::from_secs(5);
+
+/// The features' state on one shard (not `Send`).
+pub struct Engine {
+    /// Validated configuration (shared read-only).
+    pub config: Arc<Config>,
+    /// Process-wide readiness flags and the WebSocket total.
+    pub global: Arc<Global>,
+    /// The features' counters (the runtime keeps its own).
+    pub stats: Stats,
+    /// Relay rooms this shard owns (`relay`); a room leaves with its last member.
+    pub relay: RelayRooms,
+    /// Game rooms, matchmaking queues and tickets this shard owns (`game`).
+    pub games: Games,
+    /// Per-IP WebSocket counts and rate windows of the IPs this shard owns (`limits`);
+    /// stale windows are swept every 5 s.
+    pub ips: IpTable,
+    /// Storage, tokens, passwords, leaderboards and room documents (`api`).
+    pub services: Services,
+    /// Chaos-injection random source (`chaos`).
+    pub rng: Rng,
+    /// Last memory reading (`memory`).
+    pub memory: MemoryGauge,
+    /// Last storage check of `/health`: (when, ok, rendered JSON object without its closing
+    /// brace); reused for 1 s (`health`).
+    pub storage_check: RefCell<Option<(Instant, bool, String)>>,
+    /// Request ids (`conn`).
+    pub requests: conn::RequestIds,
+    last_slow_pass: Cell<Instant>,
+}
+
+impl Engine {
+    /// The features' state of shard `id`, built on its own thread.
+    pub fn new(id: usize, config: Arc<Config>, global: Arc<Global>, services: Services) -> Engine {
+        Engine {
+            games: Games::new(&config),
+            config,
+            global,
+            stats: Stats::default(),
+            relay: RelayRooms::default(),
+            ips: IpTable::default(),
+            services,
+            rng: Rng::new(id as u64 + 1),
+            memory: MemoryGauge::default(),
+            storage_check: RefCell::new(None),
+            requests: conn::RequestIds::new(id),
+            last_slow_pass: Cell::new(Instant::now()),
+        }
+    }
+
+    /// Whether chaos injection should fail this request/message (counted).
+    pub fn chaos_error(&self) -> bool {
+        let hit = self.rng.chance(self.config.observability.chaos_error_rate);
+        if hit {
+            self.stats.chaos.inc(Chaos::Error as usize);
+        }
+        hit
+    }
+
+    /// Chaos latency to add (counted when non-zero).
+    pub fn chaos_delay(&self) -> Option<Duration> {
+        let d = self.config.observability.chaos_latency;
+        if d.is_zero() {
+            return None;
+        }
+        self.stats.chaos.inc(Chaos::Latency as usize);
+        Some(d)
+    }
+}
+
+/// Read memory use; shard 0 warns when it crosses the watermark upward.
+fn refresh_memory(shard: &Shard) {
+    let app = &shard.app;
+    if app
+        .memory
+        .refresh(app.config.observability.memory_limit_bytes)
+        && shard.id == 0
+    {
+        let m = app.memory.get();
+        log!(
+            Warn,
+            "memory above 85% of the limit",
+            rss_bytes = m.rss,
+            limit_bytes = m.limit
+        );
+    }
+}
+
+impl App for Engine {
+    type Msg = ShardMsg;
+
+    fn serve(
+        shard: Rc<Shard>,
+        stream: TcpStream,
+        entry: Rc<ConnEntry>,
+    ) -> impl std::future::Future<Output = ()> + 'static {
+        conn::serve(shard, stream, entry)
+    }
+
+    fn handle(shard: &Rc<Shard>, msg: ShardMsg) {
+        match msg {
+            ShardMsg::Relay(m) => relay::adopt(shard, *m),
+            ShardMsg::Game(m) => game::handle(shard, m),
+            ShardMsg::Limits(m) => limits::handle(shard, m),
+            ShardMsg::Rooms(c) => api::rooms::handle_cmd(shard, c),
+            ShardMsg::Stats { reply } => {
+                let _ = reply.send(health::snapshot(shard));
+            }
+            ShardMsg::Metrics { reply } => {
+                let _ = reply.send(metrics::collect(shard));
+            }
+        }
+    }
+
+    fn start(shard: &Rc<Shard>) {
+        refresh_memory(shard);
+        api::start(shard);
+        game::start(shard);
+    }
+
+    fn tick(shard: &Rc<Shard>, now: Instant) {
+        let app = &shard.app;
+        if now.duration_since(app.last_slow_pass.get()) >= SLOW_PASS {
+            app.last_slow_pass.set(now);
+            app.ips.sweep(now);
+            refresh_memory(shard);
+        }
+    }
+
+    fn drain(shard: &Shard, now: Instant) {
+        let notice =
+            ws::text_frame(br#"{"type":"server_shutdown","reason":"server is shutting down"}"#);
+        let close = ws::close_frame(1001, "server shutting down");
+        let stats = &shard.app.stats;
+        let deadline = now + shard.app.config.ws.close_timeout;
+        shard.conns.for_each(|e| {
+            if let Some(ob) = e.session.borrow().as_ref() {
+                if ob.push_control(notice.clone()).is_ok() {
+                    stats.frames_out.inc(FrameOut::Notice as usize);
+                    stats.frames_out.inc(FrameOut::Close as usize);
+                }
+                ob.set_reason(Disconnect::Shutdown);
+                ob.close_with(Some(close.clone()));
+                e.deadline.set(Some(deadline));
+            }
+        });
+    }
+
+    fn crashed(shard: &Shard, entry: &ConnEntry) {
+        if let Some(ob) = entry.session.borrow_mut().take() {
+            ob.set_reason(Disconnect::Crash);
+            ob.kill(Some(ws::close_frame(1011, "internal error")));
+            shards::stats::dec(&shard.app.stats.websockets);
+        }
+    }
+
+    async fn stop(shard: Rc<Shard>) {
+        game::stop(&shard).await;
+        // Drain done: save storage-backed state (room snapshots) before stopping.
+        shard.app.services.stop().await;
+    }
+}

@@ -1,0 +1,271 @@
+//! Relay rooms on `GET /ws/relay/{room}`: the session handler, and the hand-off of a new
+//! socket to the shard that owns its room.
+//!
+//! A socket upgraded on another shard moves to the room's owner before its session starts
+//! ([`start`] → [`ShardMsg::Relay`] → [`adopt`]), so every message of a room is handled on
+//! one core with no per-message cross-shard traffic. Each data message is encoded once and
+//! the same frame goes to every other member ([`rooms::RelayRoom::broadcast`]). Payloads are
+//! relayed unchanged and never parsed, stored or logged (the one exception is a test hook,
+//! enabled only by `--test-hooks`). A panic while handling a room's message closes that room
+//! only (1011).
+//!
+//! - [`rooms`]: the shard's room table and a room's members.
+
+pub mod rooms;
+
+use std::net::IpAddr;
+use std::panic::AssertUnwindSafe;
+use std::rc::Rc;
+use std::time::Instant;
+
+use shards::stats::Disconnect;
+use shards::{io, ConnEntry, Frame, MovedFd, Stream};
+use tungstenite::protocol::frame::coding::{Data, OpCode};
+
+use crate::app::Shard;
+use crate::limits::{self, RateClass};
+use crate::msg::ShardMsg;
+use crate::room_id::RoomId;
+use crate::session::{self, Handler, Next, Session, Start};
+use crate::stats::{CrashScope, FrameOut, Limit};
+use crate::ws::{self, Flow};
+use rooms::{Member, RelayRoom};
+
+/// The text message that panics inside a room handler when test hooks are on.
+pub const TEST_PANIC_MESSAGE: &[u8] = b"__roomcore_test_panic__";
+
+/// A relay socket on its way to its room's owner shard (`Send`).
+#[derive(Debug)]
+pub struct Moved {
+    pub socket: MovedFd,
+    pub room: RoomId,
+    /// The client IP holding a per-IP WebSocket slot (released where the socket ends).
+    pub slot_ip: Option<IpAddr>,
+    /// Bytes the client sent after its handshake that were already read.
+    pub pending: Box<[u8]>,
+    /// The `101 Switching Protocols` answer, not yet written: the owner writes it once the
+    /// socket has joined its room, so a client holding its 101 is a member.
+    pub handshake: Box<[u8]>,
+}
+
+/// Start the relay session of an upgraded socket: here when this shard owns the room,
+/// otherwise on the owner. `start.handshake` holds the unwritten 101.
+pub async fn start(
+    shard: &Rc<Shard>,
+    stream: Rc<Stream>,
+    entry: &Rc<ConnEntry>,
+    room: RoomId,
+    start: Start,
+) {
+    let owner = shards::shard_for(room.as_str(), shard.shards());
+    if owner == shard.id {
+        return session::run(shard, stream, entry, start, Relay::new(room)).await;
+    }
+    let give_back = || {
+        if let Some(ip) = start.slot_ip {
+            limits::release_ws_slot(shard, ip);
+        }
+    };
+    let socket = match shard.release(stream, entry.peer) {
+        Ok(s) => s,
+        Err(e) => {
+            log!(Warn, "cannot hand socket to owner shard", error = e);
+            return give_back();
+        }
+    };
+    let msg = ShardMsg::Relay(Box::new(Moved {
+        socket,
+        room,
+        slot_ip: start.slot_ip,
+        pending: start.pending.into_boxed_slice(),
+        handshake: start.handshake.unwrap_or_default().into_boxed_slice(),
+    }));
+    if let Err(e) = shard.hand_off(owner, msg).await {
+        log!(Warn, "cannot hand socket to owner shard", error = e);
+        give_back();
+    }
+}
+
+/// Serve a relay socket handed over by another shard (`ShardMsg::Relay`).
+pub fn adopt(shard: &Rc<Shard>, m: Moved) {
+    if shard.draining() {
+        // Too late to join: the socket closes when `m` drops.
+        if let Some(ip) = m.slot_ip {
+            limits::release_ws_slot(shard, ip);
+        }
+        return;
+    }
+    let start = Start {
+        slot_ip: m.slot_ip,
+        pending: m.pending.into_vec(),
+        handshake: Some(m.handshake.into_vec()),
+    };
+    let room = m.room;
+    shard.adopt(m.socket, move |shard, stream, entry| async move {
+        session::run(&shard, stream, &entry, start, Relay::new(room)).await;
+    });
+}
+
+/// Membership of one socket in a room; leaving is tied to its drop, so a session that ends
+/// in any way (a panic included) leaves its room.
+struct Joined {
+    shard: Rc<Shard>,
+    room: Rc<RelayRoom>,
+    conn: u64,
+}
+
+impl Drop for Joined {
+    fn drop(&mut self) {
+        self.shard.app.relay.leave(&self.room, self.conn);
+    }
+}
+
+/// The relay handler of one session.
+struct Relay {
+    room_id: RoomId,
+    joined: Option<Joined>,
+}
+
+impl Relay {
+    fn new(room_id: RoomId) -> Relay {
+        Relay {
+            room_id,
+            joined: None,
+        }
+    }
+}
+
+/// Close every member of `room` after a crash in its handler and drop the room.
+fn close_room(shard: &Rc<Shard>, room: &RelayRoom, close: &Frame) {
+    let deadline = Instant::now() + shard.app.config.ws.close_timeout;
+    for m in room.members() {
+        m.outbox.set_reason(Disconnect::Crash);
+        m.outbox.close_with(Some(close.clone()));
+        if let Some(e) = shard.conns.get(m.conn) {
+            e.deadline.set(Some(deadline));
+        }
+    }
+    shard.app.relay.remove(room);
+}
+
+impl Handler for Relay {
+    async fn open(&mut self, s: &Session<'_>) -> bool {
+        let shard = s.shard;
+        let cfg = &shard.app.config;
+        // Creating a room counts against the creator's per-minute allowance.
+        let per_min = cfg.limits.max_room_creates_per_ip_per_min;
+        let allowed = shard.app.relay.contains(&self.room_id)
+            || per_min == 0
+            || limits::rate_check(shard, s.client, RateClass::RoomCreate, per_min)
+                .await
+                .allowed;
+        // The 101 leads the outbox; it goes out now, and the join follows with no await in
+        // between, so a client holding its 101 gets every message sent after it. A fresh
+        // socket takes it at once; what it would not take, the writer sends first.
+        if io::try_send_outbox(s.entry.fd, s.outbox).is_err() {
+            s.outbox.kill(None);
+            return false;
+        }
+        if !allowed {
+            shard
+                .app
+                .stats
+                .rate_limited
+                .inc(Limit::RoomCreates as usize);
+            s.notice(
+                "rate_limited",
+                "too many rooms created from this address; try again later",
+            );
+            s.outbox.set_reason(Disconnect::RateLimited);
+            s.outbox
+                .close_with(Some(ws::close_frame(1008, "room creation rate limit")));
+            return false;
+        }
+        let member = Member {
+            conn: s.entry.id,
+            outbox: s.outbox.clone(),
+        };
+        let room = shard.app.relay.join(&self.room_id, member);
+        self.joined = Some(Joined {
+            shard: shard.clone(),
+            room,
+            conn: s.entry.id,
+        });
+        true
+    }
+
+    fn message(&mut self, s: &Session<'_>, text: bool, payload: &[u8]) -> Flow {
+        let shard = s.shard;
+        let st = &shard.app.stats;
+        let Some(joined) = &self.joined else {
+            return Flow::Stop;
+        };
+        if shard.app.chaos_error() {
+            log!(
+                Warn,
+                "chaos: dropped a websocket message",
+                conn = s.entry.id,
+                room = self.room_id
+            );
+            s.notice("chaos_injected", "message dropped by chaos injection");
+            return Flow::Continue;
+        }
+        let op = if text { Data::Text } else { Data::Binary };
+        let hooks = shard.app.config.server.test_hooks;
+        let handled = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            if hooks && text && payload == TEST_PANIC_MESSAGE {
+                panic!("test hook: panic inside a room handler");
+            }
+            let frame = ws::encode(OpCode::Data(op), payload);
+            joined.room.broadcast(s.entry.id, &frame, |ob| {
+                ob.set_reason(Disconnect::SlowConsumer);
+                ob.kill(Some(ws::close_frame(1008, "slow consumer")));
+            })
+        }));
+        match handled {
+            Ok(d) => {
+                st.ws_messages_out_total
+                    .set(st.ws_messages_out_total.get() + d.delivered);
+                st.frames_out.add(FrameOut::Relay as usize, d.delivered);
+                st.slow_consumers_total
+                    .set(st.slow_consumers_total.get() + d.slow);
+                Flow::Continue
+            }
+            Err(_) => {
+                st.crashes.inc(CrashScope::Room as usize);
+                log!(
+                    Error,
+                    "panic in room handler: closing the room",
+                    room = self.room_id,
+                    conn = s.entry.id
+                );
+                close_room(
+                    shard,
+                    &joined.room,
+                    &ws::close_frame(1011, "internal error"),
+                );
+                Flow::Stop
+            }
+        }
+    }
+
+    fn rate_limited(&mut self, s: &Session<'_>, _ping: bool, strikes: u32) {
+        if strikes == 1 {
+            s.notice(
+                "rate_limited",
+                "message rate limit exceeded; message dropped",
+            );
+        }
+    }
+
+    async fn after_batch(&mut self, s: &Session<'_>) -> Next {
+        if let Some(d) = s.shard.app.chaos_delay() {
+            glommio::timer::sleep(d).await;
+        }
+        Next::Continue
+    }
+
+    async fn close(&mut self, _s: &Session<'_>) {
+        self.joined = None;
+    }
+}

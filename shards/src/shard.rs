@@ -1,0 +1,220 @@
+//! One shard: the runtime state a pinned executor owns, and what it runs.
+//!
+//! Owns [`Shard`] (id, mesh, connection table, read scratch buffer, counters, loop lag,
+//! drain state, and the application's per-shard state in `app`), the accept loop, one
+//! mesh receiver per peer shard, and the crash-isolating runner every connection task
+//! goes through. Nothing here is shared with other threads except through the mesh and
+//! [`Lifecycle`].
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
+use std::panic::AssertUnwindSafe;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_lite::FutureExt;
+use glommio::channels::shared_channel::ConnectedReceiver;
+use glommio::net::{TcpListener, TcpStream};
+use glommio::spawn_local;
+
+use crate::app::App;
+use crate::conn::{ConnEntry, ConnTable};
+use crate::lifecycle::Lifecycle;
+use crate::mesh::{Mesh, MeshEnds};
+use crate::metrics::Histogram;
+use crate::outbox::Frame;
+use crate::stats::{self, RuntimeStats};
+
+/// Size of the per-shard read scratch buffer.
+pub const SCRATCH_BYTES: usize = 64 * 1024;
+
+thread_local! {
+    static CURRENT: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// The id of the shard running on this thread, if any (for log lines).
+pub fn current() -> Option<usize> {
+    CURRENT.with(Cell::get)
+}
+
+/// Heartbeats of message sessions.
+#[derive(Debug, Clone)]
+pub struct Heartbeat {
+    /// A session that sent nothing for this long gets a ping.
+    pub interval: Duration,
+    /// A session that did not answer a ping this long is dropped.
+    pub timeout: Duration,
+    /// The encoded ping frame.
+    pub ping: Vec<u8>,
+}
+
+/// The runtime's knobs (`Send`: handed to every shard thread).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Housekeeping period: how often deadlines and heartbeats are checked.
+    pub tick: Duration,
+    pub heartbeat: Heartbeat,
+    /// Longest drain after the drain started.
+    pub drain: Duration,
+}
+
+/// State owned by one shard (not `Send`). `A` is the application's per-shard state.
+pub struct Shard<A: App> {
+    /// This shard's id (0..shards).
+    pub id: usize,
+    /// Sending half of the mesh to the other shards.
+    pub mesh: Mesh<A::Msg>,
+    /// Open connections; entries leave when their task ends.
+    pub conns: ConnTable,
+    /// Read scratch buffer: borrowed only inside one poll, never across an await.
+    pub scratch: RefCell<Vec<u8>>,
+    /// The runtime's counters.
+    pub counters: RuntimeStats,
+    /// How late the housekeeping timer fired, each tick: how long the event loop could not
+    /// react (busy, or kept off its core). Every message on the shard waits as long.
+    pub loop_lag: Histogram,
+    /// Process-wide listening/draining flags.
+    pub lifecycle: Arc<Lifecycle>,
+    /// The runtime's knobs.
+    pub settings: Settings,
+    /// The heartbeat ping, encoded once.
+    pub(crate) ping: Frame,
+    draining: Cell<bool>,
+    /// The application's state on this shard.
+    pub app: A,
+}
+
+impl<A: App> Shard<A> {
+    /// Number of shards.
+    pub fn shards(&self) -> usize {
+        self.mesh.shards()
+    }
+
+    /// Whether this shard has started draining (it accepts nothing new).
+    pub fn draining(&self) -> bool {
+        self.draining.get()
+    }
+
+    pub(crate) fn set_draining(&self) {
+        self.draining.set(true);
+    }
+
+    /// Add a connection to the table.
+    pub fn register(&self, stream: &TcpStream, peer: SocketAddr) -> Rc<ConnEntry> {
+        self.conns
+            .register(stream.as_raw_fd(), peer, &self.counters)
+    }
+
+    /// Run a registered connection's `work` to its end; a panic inside it is caught,
+    /// logged and counted, the application closes the session ([`App::crashed`]) and the
+    /// socket is shut down. Only this connection ends. The entry leaves the table after.
+    pub async fn guarded(&self, entry: &ConnEntry, work: impl std::future::Future<Output = ()>) {
+        if let Err(panic) = AssertUnwindSafe(work).catch_unwind().await {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            stats::inc(&self.counters.crashes_total);
+            tracing::error!(conn = entry.id, client = %entry.peer, panic = %what,
+                "panic in connection handler");
+            A::crashed(self, entry);
+            if let Some(ob) = entry.session.borrow_mut().take() {
+                ob.kill(None);
+            }
+            crate::io::shutdown(entry.fd);
+        }
+        self.conns.deregister(entry, &self.counters);
+    }
+}
+
+/// Run shard `id` until its drain completes: connect the mesh, build the application
+/// state (`make`, on this thread), accept, keep house, drain, stop.
+pub async fn run<A: App>(
+    id: usize,
+    listener: socket2::Socket,
+    ends: MeshEnds<A::Msg>,
+    lifecycle: Arc<Lifecycle>,
+    settings: Settings,
+    make: impl FnOnce(usize) -> A,
+) {
+    CURRENT.with(|c| c.set(Some(id)));
+    let (mesh, receivers) = ends.connect().await;
+    let app = make(id);
+    let ping: Frame = settings.heartbeat.ping.clone().into();
+    let shard = Rc::new(Shard {
+        id,
+        mesh,
+        conns: ConnTable::new(id),
+        scratch: RefCell::new(vec![0u8; SCRATCH_BYTES]),
+        counters: RuntimeStats::default(),
+        loop_lag: Histogram::latency(),
+        lifecycle,
+        settings,
+        ping,
+        draining: Cell::new(false),
+        app,
+    });
+    for (_, rx) in receivers {
+        spawn_local(mesh_loop(shard.clone(), rx)).detach();
+    }
+    // SAFETY: the socket is a bound, listening TCP socket we own.
+    let listener = unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) };
+    A::start(&shard);
+    let acceptor = spawn_local(accept_loop(shard.clone(), listener));
+    shard.lifecycle.shard_listening();
+    crate::housekeeping::run(shard.clone(), acceptor).await;
+    A::stop(shard).await;
+}
+
+/// Wait after a failed `accept` before the next.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
+/// At most one "accept failed" log line per this long.
+const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(10);
+
+async fn accept_loop<A: App>(shard: Rc<Shard<A>>, listener: TcpListener) {
+    let mut last_log: Option<Instant> = None;
+    let mut suppressed = 0u64;
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                if shard.draining() {
+                    continue;
+                }
+                let _ = stream.set_nodelay(true);
+                let Ok(peer) = stream.peer_addr() else {
+                    continue;
+                };
+                spawn_local(serve(shard.clone(), stream, peer)).detach();
+            }
+            Err(e) => {
+                stats::inc(&shard.counters.accept_errors_total);
+                // Out of file descriptors and similar: back off briefly. While it lasts the
+                // log gets one line per ACCEPT_LOG_EVERY, with the count of those it held back.
+                let now = Instant::now();
+                if last_log.is_none_or(|t| now.duration_since(t) >= ACCEPT_LOG_EVERY) {
+                    tracing::warn!(error = %e, suppressed, "accept failed");
+                    last_log = Some(now);
+                    suppressed = 0;
+                } else {
+                    suppressed += 1;
+                }
+                glommio::timer::sleep(ACCEPT_BACKOFF).await;
+            }
+        }
+    }
+}
+
+async fn serve<A: App>(shard: Rc<Shard<A>>, stream: TcpStream, peer: SocketAddr) {
+    let entry = shard.register(&stream, peer);
+    let work = A::serve(shard.clone(), stream, entry.clone());
+    shard.guarded(&entry, work).await;
+}
+
+async fn mesh_loop<A: App>(shard: Rc<Shard<A>>, rx: ConnectedReceiver<A::Msg>) {
+    while let Some(msg) = rx.recv().await {
+        A::handle(&shard, msg);
+    }
+}
