@@ -3,7 +3,10 @@
 //! Every call `try_send`s one command over the bounded channel (a full queue
 //! is an immediate [`StorageError::Busy`], never a blocked shard) and returns
 //! a future of the oneshot reply, which the thread sends after the command's
-//! transaction committed. Owns opening and closing the persistence thread.
+//! transaction committed; while the database is known to be down
+//! (PostgreSQL) it is an immediate [`StorageError::Unavailable`]. Owns
+//! opening (per engine) and closing the persistence thread, and reading its
+//! health and counters.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,10 +19,10 @@ use futures_channel::oneshot;
 use crate::boards::BoardView;
 use crate::boards::{BoardFeed, BoardReceiver};
 use crate::cmd::{Cmd, Reply};
-use crate::config::StorageConfig;
+use crate::config::{Engine, StorageConfig};
 use crate::error::StorageError;
+use crate::health::{HealthState, StorageHealth};
 use crate::model::{Account, Credentials, Period, RoomRow, ScoreAck, Standing};
-use crate::worker::{self, Worker};
 
 /// Capacity of each shard's board channel: room for one entry per board
 /// (all-time and daily of every game), so compaction always fits.
@@ -58,6 +61,8 @@ pub struct Storage {
     done: Receiver<()>,
     cfg: Arc<StorageConfig>,
     counters: Arc<Counters>,
+    health: Arc<HealthState>,
+    engine: Engine,
 }
 
 impl std::fmt::Debug for Cmd {
@@ -67,36 +72,26 @@ impl std::fmt::Debug for Cmd {
 }
 
 impl Storage {
-    /// Start the persistence thread: open the database, migrate it, load the
-    /// boards. Returns once the database is open (or failed to open), with
-    /// one board receiver per subscriber.
+    /// Start the persistence thread(s): open the database (SQLite file, or
+    /// PostgreSQL when `database_url` is `postgres://…`), migrate it (unless
+    /// `auto_migrate` is off), load the boards. Returns once the database is
+    /// open (or failed to open), with one board receiver per subscriber.
+    /// Blocks the caller for that long: call it before the shards start.
     pub fn open(cfg: StorageConfig) -> Result<(Storage, Vec<BoardReceiver>), StorageError> {
+        let engine = cfg.engine()?;
         let capacity = cfg.queue_capacity.max(1);
         let (tx, rx) = crossbeam_channel::bounded::<Cmd>(capacity);
         let (done_tx, done) = crossbeam_channel::bounded::<()>(0);
-        let (opened_tx, opened) = crossbeam_channel::bounded(1);
         let (feed, receivers) = BoardFeed::new(cfg.subscribers, board_channel(&cfg));
-        let thread_cfg = cfg.clone();
         let counters = Arc::new(Counters::default());
-        let thread_counters = counters.clone();
-        std::thread::Builder::new()
-            .name("storage".into())
-            .spawn(move || {
-                let _done = done_tx;
-                let started = worker::open(&thread_cfg)
-                    .and_then(|conn| Worker::new(conn, thread_cfg, feed, thread_counters));
-                match started {
-                    Ok(w) => {
-                        let _ = opened_tx.send(Ok(()));
-                        w.run(rx);
-                    }
-                    Err(e) => {
-                        let _ = opened_tx.send(Err(e));
-                    }
-                }
-            })
-            .map_err(StorageError::Spawn)?;
-        opened.recv().map_err(|_| StorageError::Closed)??;
+        let stuck_ms = i64::try_from(cfg.stuck_after.as_millis()).unwrap_or(i64::MAX);
+        let health = Arc::new(HealthState::new(stuck_ms));
+        let thread_cfg = cfg.clone();
+        let (c, h) = (counters.clone(), health.clone());
+        match engine {
+            Engine::Sqlite => crate::sqlite::spawn(thread_cfg, rx, feed, c, h, done_tx)?,
+            Engine::Postgres => crate::pg::spawn(thread_cfg, rx, feed, c, h, done_tx)?,
+        }
         Ok((
             Storage {
                 tx,
@@ -104,9 +99,34 @@ impl Storage {
                 done,
                 cfg: Arc::new(cfg),
                 counters,
+                health,
+                engine,
             },
             receivers,
         ))
+    }
+
+    /// Which database this handle writes to.
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// Whether the database is reachable, without blocking (an atomic load,
+    /// and a `try_lock` of the reason only when unhealthy): cheap enough for
+    /// every `/ready` or `/health` request from any shard. False while the
+    /// PostgreSQL connection (or its listener) is down, while a round has run
+    /// longer than `stuck_after`, and once the thread has stopped.
+    pub fn health(&self) -> StorageHealth {
+        if matches!(
+            self.done.try_recv(),
+            Err(crossbeam_channel::TryRecvError::Disconnected)
+        ) {
+            return StorageHealth {
+                ok: false,
+                reason: Some("the persistence thread has stopped".into()),
+            };
+        }
+        self.health.snapshot(crate::now_ms())
     }
 
     /// The settings the thread runs with.
@@ -139,6 +159,12 @@ impl Storage {
         &self,
         make: impl FnOnce(Reply<T>) -> Cmd,
     ) -> Result<oneshot::Receiver<Result<T, StorageError>>, StorageError> {
+        if self.health.writer.is_down() {
+            // Fail fast: the database is known to be unreachable.
+            return Err(StorageError::Unavailable {
+                reason: self.health.writer.reason(),
+            });
+        }
         let (reply, rx) = oneshot::channel();
         match self.tx.try_send(make(reply)) {
             Ok(()) => Ok(rx),
