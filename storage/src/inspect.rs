@@ -81,3 +81,15 @@ pub fn schema_version_in(cfg: &StorageConfig) -> Result<u32, StorageError> {
         }
     }
 }
+
+/// Bring the database `cfg` names to an old schema `version` (tests of
+/// in-place upgrades on either engine).
+pub fn create_at_version_in(cfg: &StorageConfig, version: u32) -> Result<(), StorageError> {
+    match cfg.engine()? {
+        Engine::Sqlite => create_at_version(&cfg.path, version),
+        Engine::Postgres => {
+            let mut client = crate::pg::Connector::new(cfg)?.connect()?;
+            crate::schema::pg_migrate_to(&mut client, version).map(drop)
+        }
+    }
+}
