@@ -53,12 +53,14 @@ impl PgDb {
     }
 
     fn prepared(&mut self, q: &Q) -> Result<Statement, DbError> {
-        if let Some(st) = self.stmts.get(q.sqlite) {
+        // Keyed by the text PostgreSQL runs (its own, or the shared one).
+        let key = q.postgres.unwrap_or(q.sqlite);
+        if let Some(st) = self.stmts.get(key) {
             return Ok(st.clone());
         }
         let r = self.client.prepare(&q.postgres_text());
         let st = self.check(r)?;
-        self.stmts.insert(q.sqlite, st.clone());
+        self.stmts.insert(key, st.clone());
         Ok(st)
     }
 
