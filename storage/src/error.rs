@@ -66,6 +66,12 @@ pub enum StorageError {
     /// backoff. Maps to 503 + Retry-After.
     #[error("database unavailable: {reason}")]
     Unavailable { reason: String },
+    /// A transient conflict with another process sharing the database
+    /// (PostgreSQL deadlock or serialization failure, or a concurrent insert
+    /// of the same game): only this command was undone; retrying it is safe.
+    /// Maps to 503 + Retry-After.
+    #[error("conflict with a concurrent writer, retry: {reason}")]
+    Retry { reason: String },
     /// The storage settings are unusable (e.g. a database URL of an unknown
     /// scheme). A start-up error.
     #[error("invalid storage settings: {0}")]

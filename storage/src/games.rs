@@ -196,8 +196,14 @@ fn record<D: Db + ?Sized>(db: &mut D, rec: &GameRecord, now: i64) -> Result<Rate
         ],
     )
     .map_err(|e| {
-        if e.is_foreign_key_violation() || e.is_unique_violation() {
+        if e.is_foreign_key_violation() {
             StorageError::UnknownAccount
+        } else if e.is_unique_violation() {
+            // Another process recorded the same game a moment ago: a retry
+            // finds it and answers its ratings (idempotent).
+            StorageError::Retry {
+                reason: format!("game {} is being recorded concurrently", rec.id),
+            }
         } else {
             e.into_storage(INSERT.op)
         }

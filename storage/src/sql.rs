@@ -277,10 +277,30 @@ impl DbError {
         }
     }
 
-    /// The matching [`StorageError`] (`Unavailable` for a lost connection).
+    /// A conflict with a concurrent transaction that a retry resolves.
+    pub(crate) fn is_transient(&self) -> bool {
+        use postgres::error::SqlState;
+        match self {
+            DbError::Pg(e) => matches!(
+                e.code(),
+                Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED
+                    || *c == SqlState::T_R_SERIALIZATION_FAILURE
+                    || *c == SqlState::LOCK_NOT_AVAILABLE
+            ),
+            _ => false,
+        }
+    }
+
+    /// The matching [`StorageError`] (`Unavailable` for a lost connection,
+    /// `Retry` for a transient conflict).
     pub(crate) fn into_storage(self, op: &'static str) -> StorageError {
         if self.is_connection_lost() {
             return StorageError::Unavailable {
+                reason: format!("{op}: {}", self.message()),
+            };
+        }
+        if self.is_transient() {
+            return StorageError::Retry {
                 reason: format!("{op}: {}", self.message()),
             };
         }

@@ -242,6 +242,42 @@ fn a_connection_killed_mid_round_fails_the_whole_round() {
 }
 
 #[test]
+fn a_deadlock_between_processes_fails_one_command_with_retry() {
+    let db = TestDb::postgres();
+    let (a, _ra) = db.open();
+    let (b, _rb) = db.open();
+    let u1 = block_on(a.create_guest()).unwrap().id;
+    let u2 = block_on(a.create_guest()).unwrap().id;
+    block_on(a.add_score(u1, "d", 1)).unwrap();
+    block_on(a.add_score(u2, "d", 1)).unwrap();
+    // Each process takes the two players' best rows in the opposite order,
+    // with a pause inside its transaction so both hold their first lock.
+    a.stall(Duration::from_millis(300)).unwrap();
+    b.stall(Duration::from_millis(300)).unwrap();
+    std::thread::sleep(Duration::from_millis(80));
+    let a1 = start([a.add_score(u1, "d", 10)]);
+    a.stall(Duration::from_millis(1000)).unwrap();
+    let a2 = start([a.add_score(u2, "d", 10)]);
+    let b1 = start([b.add_score(u2, "d", 20)]);
+    b.stall(Duration::from_millis(1000)).unwrap();
+    let b2 = start([b.add_score(u1, "d", 20)]);
+    let results: Vec<_> = [a1, a2, b1, b2].into_iter().flat_map(finish).collect();
+    let retries = results
+        .iter()
+        .filter(|r| matches!(r, Err(StorageError::Retry { .. })))
+        .count();
+    assert_eq!(retries, 1, "{results:?}");
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        3,
+        "{results:?}"
+    );
+    assert_eq!(a.counters().failed_commits + b.counters().failed_commits, 0);
+    assert!(a.close(Duration::from_secs(5)));
+    assert!(b.close(Duration::from_secs(5)));
+}
+
+#[test]
 fn an_unreachable_server_is_a_clear_open_error() {
     let port = {
         let pg = TestPg::start();
