@@ -37,4 +37,3 @@ pub enum ShardMsg {
 
 // Keep the message small: large payloads are boxed.
 const _: () = assert!(std::mem::size_of::<ShardMsg>() <= 64);
-

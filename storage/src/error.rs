@@ -1,6 +1,7 @@
 //! [`StorageError`]: every way a storage call can fail, with context.
 //!
-//! Owns only the error type; mapping errors to HTTP statuses is the engine's job.
+//! Owns only the error type; mapping errors to HTTP statuses is the engine's
+//! job. Each variant's doc says the status it is meant to map to.
 
 use std::path::PathBuf;
 
@@ -59,6 +60,63 @@ pub enum StorageError {
     /// The persistence thread could not be started.
     #[error("cannot start the persistence thread: {0}")]
     Spawn(std::io::Error),
+    /// The database server is down or unreachable (PostgreSQL): the command
+    /// was not run, or its transaction was cut off before COMMIT (nothing of
+    /// it was acknowledged). The connection is being re-established with
+    /// backoff. Maps to 503 + Retry-After.
+    #[error("database unavailable: {reason}")]
+    Unavailable { reason: String },
+    /// A transient conflict with another process sharing the database
+    /// (PostgreSQL deadlock or serialization failure, or a concurrent insert
+    /// of the same game): only this command was undone; retrying it is safe.
+    /// Maps to 503 + Retry-After.
+    #[error("conflict with a concurrent writer, retry: {reason}")]
+    Retry { reason: String },
+    /// The storage settings are unusable (e.g. a database URL of an unknown
+    /// scheme). A start-up error.
+    #[error("invalid storage settings: {0}")]
+    Config(String),
+    /// The first connection to PostgreSQL failed (start-up, `migrate`,
+    /// `export`, `import`). `url` has its password hidden.
+    #[error("cannot connect to {url}: {source}")]
+    Connect {
+        url: String,
+        source: postgres::Error,
+    },
+    /// One PostgreSQL statement failed (not a lost connection). Maps to 500.
+    #[error("{op} failed: {source}")]
+    Postgres {
+        op: &'static str,
+        source: postgres::Error,
+    },
+    /// A PostgreSQL schema migration failed (the database is left at the
+    /// previous version).
+    #[error("schema migration to version {version} failed: {source}")]
+    PgMigrate {
+        version: u32,
+        source: postgres::Error,
+    },
+    /// The database lacks migrations and `auto_migrate` is off: run
+    /// `roomcore migrate` first. A start-up error.
+    #[error("database schema version {found} is older than this build ({known}); run the migrations first")]
+    TooOld { found: u32, known: u32 },
+    /// A column did not hold the type the code reads (a bug or a foreign
+    /// schema). Maps to 500.
+    #[error("{op}: column {column} is not {expected}")]
+    Decode {
+        op: &'static str,
+        column: usize,
+        expected: &'static str,
+    },
+    /// An export file is malformed, truncated or of a newer format (import).
+    #[error("export line {line}: {reason}")]
+    Format { line: usize, reason: String },
+    /// Reading or writing an export stream failed.
+    #[error("export stream: {0}")]
+    Stream(std::io::Error),
+    /// Import refused: the target database already holds data.
+    #[error("import target is not empty: {0}")]
+    NotEmpty(String),
 }
 
 impl StorageError {

@@ -5,14 +5,14 @@
 //! Recording a game is idempotent (a retried record of the same id returns
 //! the ratings stored the first time). Each player's new rating is also
 //! posted as a score of the game's mode, so the mode's leaderboard lists
-//! players by their best (peak) rating.
-
-use rusqlite::{params, Connection, OptionalExtension};
+//! players by their best (peak) rating. The SQL is written once over
+//! [`Db`] for both engines.
 
 use crate::cmd::{Cmd, Reply};
 use crate::error::StorageError;
 use crate::handle::Storage;
 use crate::scores;
+use crate::sql::{atomically, Arg, Db, Q};
 
 /// Rating of a player with no rated game yet.
 pub const INITIAL_RATING: i64 = 1200;
@@ -82,117 +82,136 @@ pub fn elo(white: i64, black: i64, result: &str) -> (i64, i64) {
     (white + dw, black - dw)
 }
 
-fn rating(conn: &Connection, user_id: i64, mode: &str) -> Result<i64, StorageError> {
-    conn.prepare_cached("SELECT rating FROM ratings WHERE user_id = ?1 AND mode = ?2")
-        .and_then(|mut st| {
-            st.query_row(params![user_id, mode], |r| r.get(0))
-                .optional()
-        })
-        .map(|r| r.unwrap_or(INITIAL_RATING))
-        .map_err(StorageError::sql("read rating"))
+const RATING: Q = Q::both(
+    "read rating",
+    "SELECT rating FROM ratings WHERE user_id = ?1 AND mode = ?2",
+);
+const SET_RATING: Q = Q::both(
+    "write rating",
+    "INSERT INTO ratings (user_id, mode, rating, games, updated_at) VALUES (?1, ?2, ?3, 1, ?4)
+     ON CONFLICT (user_id, mode) DO UPDATE SET rating = excluded.rating,
+         games = ratings.games + 1, updated_at = excluded.updated_at",
+);
+const GET: Q = Q::both(
+    "read game",
+    "SELECT id, mode, white_id, white_name, black_id, black_name, result, reason, pgn, moves,
+            started_at, ended_at, white_before, white_after, black_before, black_after
+     FROM games WHERE id = ?1",
+);
+const INSERT: Q = Q::both(
+    "insert game",
+    "INSERT INTO games (id, mode, white_id, white_name, black_id, black_name, result, reason,
+         pgn, moves, started_at, ended_at, white_before, white_after, black_before, black_after)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+);
+
+fn rating<D: Db + ?Sized>(db: &mut D, user_id: i64, mode: &str) -> Result<i64, StorageError> {
+    match db
+        .query_opt(&RATING, &[Arg::Int(user_id), Arg::Text(mode)])
+        .map_err(|e| e.into_storage(RATING.op))?
+    {
+        Some(r) => r.int(0),
+        None => Ok(INITIAL_RATING),
+    }
 }
 
-fn set_rating(
-    conn: &Connection,
+fn set_rating<D: Db + ?Sized>(
+    db: &mut D,
     user_id: i64,
     mode: &str,
     rating: i64,
     now: i64,
 ) -> Result<(), StorageError> {
-    conn.prepare_cached(
-        "INSERT INTO ratings (user_id, mode, rating, games, updated_at) VALUES (?1, ?2, ?3, 1, ?4)
-         ON CONFLICT (user_id, mode) DO UPDATE SET rating = excluded.rating,
-             games = games + 1, updated_at = excluded.updated_at",
+    db.execute(
+        &SET_RATING,
+        &[
+            Arg::Int(user_id),
+            Arg::Text(mode),
+            Arg::Int(rating),
+            Arg::Int(now),
+        ],
     )
-    .and_then(|mut st| st.execute(params![user_id, mode, rating, now]))
-    .map(|_| ())
-    .map_err(StorageError::sql("write rating"))
+    .map(drop)
+    .map_err(|e| e.into_storage(SET_RATING.op))
 }
 
-fn get(conn: &Connection, id: &str) -> Result<Option<StoredGame>, StorageError> {
-    conn.prepare_cached(
-        "SELECT id, mode, white_id, white_name, black_id, black_name, result, reason, pgn, moves,
-                started_at, ended_at, white_before, white_after, black_before, black_after
-         FROM games WHERE id = ?1",
-    )
-    .and_then(|mut st| {
-        st.query_row([id], |r| {
-            Ok(StoredGame {
-                record: GameRecord {
-                    id: r.get(0)?,
-                    mode: r.get(1)?,
-                    white_id: r.get(2)?,
-                    white_name: r.get(3)?,
-                    black_id: r.get(4)?,
-                    black_name: r.get(5)?,
-                    result: r.get(6)?,
-                    reason: r.get(7)?,
-                    pgn: r.get(8)?,
-                    moves: r.get(9)?,
-                    started_at_ms: r.get(10)?,
-                    ended_at_ms: r.get(11)?,
-                },
-                rated: Rated {
-                    white_before: r.get(12)?,
-                    white_after: r.get(13)?,
-                    black_before: r.get(14)?,
-                    black_after: r.get(15)?,
-                },
-            })
-        })
-        .optional()
-    })
-    .map_err(StorageError::sql("read game"))
+fn get<D: Db + ?Sized>(db: &mut D, id: &str) -> Result<Option<StoredGame>, StorageError> {
+    let Some(r) = db
+        .query_opt(&GET, &[Arg::Text(id)])
+        .map_err(|e| e.into_storage(GET.op))?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(StoredGame {
+        record: GameRecord {
+            id: r.text(0)?,
+            mode: r.text(1)?,
+            white_id: r.int(2)?,
+            white_name: r.text(3)?,
+            black_id: r.int(4)?,
+            black_name: r.text(5)?,
+            result: r.text(6)?,
+            reason: r.text(7)?,
+            pgn: r.text(8)?,
+            moves: u32::try_from(r.int(9)?).unwrap_or(u32::MAX),
+            started_at_ms: r.int(10)?,
+            ended_at_ms: r.int(11)?,
+        },
+        rated: Rated {
+            white_before: r.int(12)?,
+            white_after: r.int(13)?,
+            black_before: r.int(14)?,
+            black_after: r.int(15)?,
+        },
+    }))
 }
 
 /// Store `rec`, update both ratings and post them as scores of the mode.
-fn record(conn: &Connection, rec: &GameRecord, now: i64) -> Result<Rated, StorageError> {
-    if let Some(g) = get(conn, &rec.id)? {
+fn record<D: Db + ?Sized>(db: &mut D, rec: &GameRecord, now: i64) -> Result<Rated, StorageError> {
+    if let Some(g) = get(db, &rec.id)? {
         return Ok(g.rated);
     }
-    let wb = rating(conn, rec.white_id, &rec.mode)?;
-    let bb = rating(conn, rec.black_id, &rec.mode)?;
+    let wb = rating(db, rec.white_id, &rec.mode)?;
+    let bb = rating(db, rec.black_id, &rec.mode)?;
     let (wa, ba) = elo(wb, bb, &rec.result);
-    conn.prepare_cached(
-        "INSERT INTO games (id, mode, white_id, white_name, black_id, black_name, result, reason,
-             pgn, moves, started_at, ended_at, white_before, white_after, black_before, black_after)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    db.execute(
+        &INSERT,
+        &[
+            Arg::Text(&rec.id),
+            Arg::Text(&rec.mode),
+            Arg::Int(rec.white_id),
+            Arg::Text(&rec.white_name),
+            Arg::Int(rec.black_id),
+            Arg::Text(&rec.black_name),
+            Arg::Text(&rec.result),
+            Arg::Text(&rec.reason),
+            Arg::Text(&rec.pgn),
+            Arg::Int(rec.moves.into()),
+            Arg::Int(rec.started_at_ms),
+            Arg::Int(rec.ended_at_ms),
+            Arg::Int(wb),
+            Arg::Int(wa),
+            Arg::Int(bb),
+            Arg::Int(ba),
+        ],
     )
-    .and_then(|mut st| {
-        st.execute(params![
-            rec.id,
-            rec.mode,
-            rec.white_id,
-            rec.white_name,
-            rec.black_id,
-            rec.black_name,
-            rec.result,
-            rec.reason,
-            rec.pgn,
-            rec.moves,
-            rec.started_at_ms,
-            rec.ended_at_ms,
-            wb,
-            wa,
-            bb,
-            ba
-        ])
-    })
-    .map_err(|e| match e {
-        rusqlite::Error::SqliteFailure(f, _)
-            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
+    .map_err(|e| {
+        if e.is_foreign_key_violation() {
             StorageError::UnknownAccount
+        } else if e.is_unique_violation() {
+            // Another process recorded the same game a moment ago: a retry
+            // finds it and answers its ratings (idempotent).
+            StorageError::Retry {
+                reason: format!("game {} is being recorded concurrently", rec.id),
+            }
+        } else {
+            e.into_storage(INSERT.op)
         }
-        e => StorageError::Sql {
-            op: "insert game",
-            source: e,
-        },
     })?;
-    set_rating(conn, rec.white_id, &rec.mode, wa, now)?;
-    set_rating(conn, rec.black_id, &rec.mode, ba, now)?;
-    scores::add(conn, rec.white_id, &rec.mode, wa, now)?;
-    scores::add(conn, rec.black_id, &rec.mode, ba, now)?;
+    set_rating(db, rec.white_id, &rec.mode, wa, now)?;
+    set_rating(db, rec.black_id, &rec.mode, ba, now)?;
+    scores::add_in(db, rec.white_id, &rec.mode, wa, now)?;
+    scores::add_in(db, rec.black_id, &rec.mode, ba, now)?;
     Ok(Rated {
         white_before: wb,
         white_after: wa,
@@ -201,10 +220,11 @@ fn record(conn: &Connection, rec: &GameRecord, now: i64) -> Result<Rated, Storag
     })
 }
 
-/// Run one command; `touched` receives a board (game name) to republish.
-/// Returns the reply, to be sent once the transaction's fate is known.
-pub(crate) fn exec(
-    conn: &Connection,
+/// Run one command under its own savepoint; `touched`
+/// receives a board (game name) to republish. Returns the reply, to be sent
+/// once the transaction's fate is known.
+pub(crate) fn exec<D: Db + ?Sized>(
+    db: &mut D,
     cmd: GamesCmd,
     now: i64,
     touched: &mut dyn FnMut(String),
@@ -212,47 +232,27 @@ pub(crate) fn exec(
     use crate::worker::finish;
     match cmd {
         GamesCmd::Record { rec, reply } => {
-            let res = savepoint(conn, |c| record(c, &rec, now));
+            let res = atomically(db, |d| record(d, &rec, now));
             if res.is_ok() {
                 touched(rec.mode.clone());
             }
             finish(reply, res)
         }
-        GamesCmd::Get { id, reply } => finish(reply, get(conn, &id)),
+        GamesCmd::Get { id, reply } => finish(reply, atomically(db, |d| get(d, &id))),
         GamesCmd::Rating {
             user_id,
             mode,
             reply,
-        } => finish(reply, rating(conn, user_id, &mode)),
+        } => finish(reply, atomically(db, |d| rating(d, user_id, &mode))),
     }
 }
 
 /// Answer a command that cannot run.
-pub(crate) fn refuse(cmd: GamesCmd, e: StorageError) -> crate::worker::Finish {
-    use crate::worker::finish;
+pub(crate) fn refuse(cmd: GamesCmd, e: StorageError) {
     match cmd {
-        GamesCmd::Record { reply, .. } => finish(reply, Err(e)),
-        GamesCmd::Get { reply, .. } => finish(reply, Err(e)),
-        GamesCmd::Rating { reply, .. } => finish(reply, Err(e)),
-    }
-}
-
-fn savepoint<T>(
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> Result<T, StorageError>,
-) -> Result<T, StorageError> {
-    conn.execute_batch("SAVEPOINT game")
-        .map_err(StorageError::sql("savepoint"))?;
-    match f(conn) {
-        Ok(v) => {
-            conn.execute_batch("RELEASE game")
-                .map_err(StorageError::sql("release savepoint"))?;
-            Ok(v)
-        }
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK TO game; RELEASE game");
-            Err(e)
-        }
+        GamesCmd::Record { reply, .. } => drop(reply.send(Err(e))),
+        GamesCmd::Get { reply, .. } => drop(reply.send(Err(e))),
+        GamesCmd::Rating { reply, .. } => drop(reply.send(Err(e))),
     }
 }
 
@@ -299,7 +299,7 @@ mod tests {
 
     #[test]
     fn record_is_idempotent_and_rates() {
-        let mut c = Connection::open_in_memory().unwrap();
+        let mut c = rusqlite::Connection::open_in_memory().unwrap();
         crate::schema::migrate(&mut c).unwrap();
         c.execute_batch("PRAGMA foreign_keys = ON").unwrap();
         c.execute_batch(
@@ -321,17 +321,18 @@ mod tests {
             started_at_ms: 1,
             ended_at_ms: 2,
         };
-        let r = record(&c, &rec, 5).unwrap();
+        let c = &mut crate::sqlite::Lite(&c);
+        let r = record(c, &rec, 5).unwrap();
         assert_eq!((r.white_after, r.black_after), (1184, 1216));
-        assert_eq!(record(&c, &rec, 6).unwrap(), r, "idempotent");
-        assert_eq!(rating(&c, 2, "chess").unwrap(), 1216);
-        assert_eq!(rating(&c, 3, "chess").unwrap(), INITIAL_RATING);
-        assert_eq!(get(&c, "g1").unwrap().unwrap().record, rec);
+        assert_eq!(record(c, &rec, 6).unwrap(), r, "idempotent");
+        assert_eq!(rating(c, 2, "chess").unwrap(), 1216);
+        assert_eq!(rating(c, 3, "chess").unwrap(), INITIAL_RATING);
+        assert_eq!(get(c, "g1").unwrap().unwrap().record, rec);
         let mut bad = rec.clone();
         bad.id = "g2".into();
         bad.white_id = 99;
         assert!(matches!(
-            record(&c, &bad, 7),
+            record(c, &bad, 7),
             Err(StorageError::UnknownAccount)
         ));
     }

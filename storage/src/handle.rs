@@ -3,7 +3,10 @@
 //! Every call `try_send`s one command over the bounded channel (a full queue
 //! is an immediate [`StorageError::Busy`], never a blocked shard) and returns
 //! a future of the oneshot reply, which the thread sends after the command's
-//! transaction committed. Owns opening and closing the persistence thread.
+//! transaction committed; while the database is known to be down
+//! (PostgreSQL) it is an immediate [`StorageError::Unavailable`]. Owns
+//! opening (per engine) and closing the persistence thread, and reading its
+//! health and counters.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -12,14 +15,12 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use futures_channel::oneshot;
 
-#[cfg(test)]
-use crate::boards::BoardView;
 use crate::boards::{BoardFeed, BoardReceiver};
 use crate::cmd::{Cmd, Reply};
-use crate::config::StorageConfig;
+use crate::config::{Engine, StorageConfig};
 use crate::error::StorageError;
+use crate::health::{HealthState, StorageHealth};
 use crate::model::{Account, Credentials, Period, RoomRow, ScoreAck, Standing};
-use crate::worker::{self, Worker};
 
 /// Capacity of each shard's board channel: room for one entry per board
 /// (all-time and daily of every game), so compaction always fits.
@@ -58,6 +59,8 @@ pub struct Storage {
     done: Receiver<()>,
     cfg: Arc<StorageConfig>,
     counters: Arc<Counters>,
+    health: Arc<HealthState>,
+    engine: Engine,
 }
 
 impl std::fmt::Debug for Cmd {
@@ -67,36 +70,26 @@ impl std::fmt::Debug for Cmd {
 }
 
 impl Storage {
-    /// Start the persistence thread: open the database, migrate it, load the
-    /// boards. Returns once the database is open (or failed to open), with
-    /// one board receiver per subscriber.
+    /// Start the persistence thread(s): open the database (SQLite file, or
+    /// PostgreSQL when `database_url` is `postgres://…`), migrate it (unless
+    /// `auto_migrate` is off), load the boards. Returns once the database is
+    /// open (or failed to open), with one board receiver per subscriber.
+    /// Blocks the caller for that long: call it before the shards start.
     pub fn open(cfg: StorageConfig) -> Result<(Storage, Vec<BoardReceiver>), StorageError> {
+        let engine = cfg.engine()?;
         let capacity = cfg.queue_capacity.max(1);
         let (tx, rx) = crossbeam_channel::bounded::<Cmd>(capacity);
         let (done_tx, done) = crossbeam_channel::bounded::<()>(0);
-        let (opened_tx, opened) = crossbeam_channel::bounded(1);
         let (feed, receivers) = BoardFeed::new(cfg.subscribers, board_channel(&cfg));
-        let thread_cfg = cfg.clone();
         let counters = Arc::new(Counters::default());
-        let thread_counters = counters.clone();
-        std::thread::Builder::new()
-            .name("storage".into())
-            .spawn(move || {
-                let _done = done_tx;
-                let started = worker::open(&thread_cfg)
-                    .and_then(|conn| Worker::new(conn, thread_cfg, feed, thread_counters));
-                match started {
-                    Ok(w) => {
-                        let _ = opened_tx.send(Ok(()));
-                        w.run(rx);
-                    }
-                    Err(e) => {
-                        let _ = opened_tx.send(Err(e));
-                    }
-                }
-            })
-            .map_err(StorageError::Spawn)?;
-        opened.recv().map_err(|_| StorageError::Closed)??;
+        let stuck_ms = i64::try_from(cfg.stuck_after.as_millis()).unwrap_or(i64::MAX);
+        let health = Arc::new(HealthState::new(stuck_ms));
+        let thread_cfg = cfg.clone();
+        let (c, h) = (counters.clone(), health.clone());
+        match engine {
+            Engine::Sqlite => crate::sqlite::spawn(thread_cfg, rx, feed, c, h, done_tx)?,
+            Engine::Postgres => crate::pg::spawn(thread_cfg, rx, feed, c, h, done_tx)?,
+        }
         Ok((
             Storage {
                 tx,
@@ -104,9 +97,34 @@ impl Storage {
                 done,
                 cfg: Arc::new(cfg),
                 counters,
+                health,
+                engine,
             },
             receivers,
         ))
+    }
+
+    /// Which database this handle writes to.
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// Whether the database is reachable, without blocking (an atomic load,
+    /// and a `try_lock` of the reason only when unhealthy): cheap enough for
+    /// every `/ready` or `/health` request from any shard. False while the
+    /// PostgreSQL connection (or its listener) is down, while a round has run
+    /// longer than `stuck_after`, and once the thread has stopped.
+    pub fn health(&self) -> StorageHealth {
+        if matches!(
+            self.done.try_recv(),
+            Err(crossbeam_channel::TryRecvError::Disconnected)
+        ) {
+            return StorageHealth {
+                ok: false,
+                reason: Some("the persistence thread has stopped".into()),
+            };
+        }
+        self.health.snapshot(crate::now_ms())
     }
 
     /// The settings the thread runs with.
@@ -139,6 +157,12 @@ impl Storage {
         &self,
         make: impl FnOnce(Reply<T>) -> Cmd,
     ) -> Result<oneshot::Receiver<Result<T, StorageError>>, StorageError> {
+        if self.health.writer.is_down() {
+            // Fail fast: the database is known to be unreachable.
+            return Err(StorageError::Unavailable {
+                reason: self.health.writer.reason(),
+            });
+        }
         let (reply, rx) = oneshot::channel();
         match self.tx.try_send(make(reply)) {
             Ok(()) => Ok(rx),
@@ -266,155 +290,5 @@ impl Storage {
             self.done.recv_timeout(limit),
             Err(crossbeam_channel::RecvTimeoutError::Disconnected)
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use futures_lite::future::block_on;
-
-    fn temp_db(tag: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("rc-storage-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        dir.join("t.db")
-    }
-
-    fn open(tag: &str, batch_max: usize) -> (Storage, Vec<BoardReceiver>) {
-        let mut cfg = StorageConfig::new(temp_db(tag));
-        cfg.batch_max = batch_max;
-        cfg.subscribers = 2;
-        Storage::open(cfg).unwrap()
-    }
-
-    /// Queue `n` scores behind a stall, then await them all.
-    fn scores_behind_stall(s: &Storage, user: i64, n: i64) -> Vec<ScoreAck> {
-        s.stall(Duration::from_millis(200)).unwrap();
-        std::thread::sleep(Duration::from_millis(50)); // the thread took the stall alone
-        let pending: Vec<_> = (0..n)
-            .map(|i| {
-                s.send(|reply| Cmd::AddScore {
-                    user_id: user,
-                    game: "g".into(),
-                    score: i,
-                    reply,
-                })
-                .unwrap()
-            })
-            .collect();
-        pending
-            .into_iter()
-            .map(|rx| block_on(rx).unwrap().unwrap())
-            .collect()
-    }
-
-    #[test]
-    fn queued_commands_share_one_transaction() {
-        let (s, _rx) = open("group", 512);
-        let acc = block_on(s.create_guest()).unwrap();
-        let before = s.counters();
-        let acks = scores_behind_stall(&s, acc.id, 200);
-        assert_eq!(acks.len(), 200);
-        let after = s.counters();
-        // The stall's own round plus at most one more for the 200 scores.
-        assert!(after.rounds - before.rounds <= 2, "{before:?} -> {after:?}");
-        assert!(after.max_batch >= 200, "{after:?}");
-        assert!(s.close(Duration::from_secs(5)));
-    }
-
-    #[test]
-    fn batch_cap_of_one_means_one_transaction_per_command() {
-        let (s, _rx) = open("cap1", 1);
-        let acc = block_on(s.create_guest()).unwrap();
-        let before = s.counters();
-        scores_behind_stall(&s, acc.id, 50);
-        let after = s.counters();
-        assert_eq!(after.rounds - before.rounds, 51);
-        assert_eq!(after.max_batch, 1);
-        assert!(s.close(Duration::from_secs(5)));
-    }
-
-    #[test]
-    fn full_queue_is_busy_at_once_and_nothing_is_lost() {
-        let mut cfg = StorageConfig::new(temp_db("busy"));
-        cfg.queue_capacity = 4;
-        let (s, _rx) = Storage::open(cfg).unwrap();
-        s.stall(Duration::from_millis(300)).unwrap();
-        std::thread::sleep(Duration::from_millis(50)); // the thread took the stall
-        let queued: Vec<_> = (0..4)
-            .map(|_| s.send(|reply| Cmd::Ping { reply }).unwrap())
-            .collect();
-        let t = std::time::Instant::now();
-        assert!(matches!(
-            block_on(s.ping()),
-            Err(StorageError::Busy { capacity: 4 })
-        ));
-        assert!(t.elapsed() < Duration::from_millis(50));
-        for rx in queued {
-            block_on(rx).unwrap().unwrap();
-        }
-        assert!(s.close(Duration::from_secs(5)));
-    }
-
-    #[test]
-    fn boards_reach_every_subscriber_after_commit() {
-        let (s, rxs) = open("boards", 512);
-        let a = block_on(s.create_account("ann", "h".into())).unwrap();
-        let b = block_on(s.create_guest()).unwrap();
-        assert!(matches!(
-            block_on(s.create_account("ANN", "h".into())),
-            Err(StorageError::UsernameTaken)
-        ));
-        block_on(s.add_score(a.id, "g", 10)).unwrap();
-        let ack = block_on(s.add_score(b.id, "g", 20)).unwrap();
-        assert!(ack.personal_best);
-        assert!(!block_on(s.add_score(b.id, "g", 5)).unwrap().personal_best);
-        assert!(matches!(
-            block_on(s.add_score(9_999, "g", 5)),
-            Err(StorageError::UnknownAccount)
-        ));
-        let today = crate::day_of(crate::now_ms());
-        for rx in rxs {
-            let mut v = BoardView::new(rx);
-            let all = v.get("g", Period::AllTime, today).unwrap();
-            let names: Vec<_> = all.entries.iter().map(|e| (e.rank, e.score)).collect();
-            assert_eq!(names, vec![(1, 20), (2, 10)]);
-            assert!(v.get("g", Period::Daily, today).is_some());
-        }
-        let st = block_on(s.standing(a.id, "g", Period::AllTime))
-            .unwrap()
-            .unwrap();
-        assert_eq!((st.rank, st.score), (2, 10));
-        assert!(block_on(s.standing(a.id, "other", Period::Daily))
-            .unwrap()
-            .is_none());
-        let found = block_on(s.find_account("Ann")).unwrap().unwrap();
-        assert_eq!(found.account.id, a.id);
-        assert!(s.close(Duration::from_secs(5)));
-    }
-
-    #[test]
-    fn room_rows_save_load_delete_sweep() {
-        let (s, _rx) = open("rooms", 512);
-        let row = |id: &str, at: i64| RoomRow {
-            id: id.into(),
-            kind: "state".into(),
-            state: b"{}".to_vec(),
-            created_at_ms: at,
-            updated_at_ms: at,
-        };
-        block_on(s.save_rooms(vec![row("a", 100), row("b", 5_000)])).unwrap();
-        let mut again = row("a", 9_000);
-        again.state = b"[1]".to_vec();
-        block_on(s.save_rooms(vec![again])).unwrap();
-        let rows = block_on(s.load_rooms("state")).unwrap();
-        assert_eq!(rows.len(), 2);
-        assert_eq!(rows[0].state, b"[1]");
-        assert_eq!(rows[0].created_at_ms, 100, "created_at is kept");
-        assert_eq!(block_on(s.sweep_rooms(6_000)).unwrap(), 1);
-        assert!(block_on(s.delete_room("a")).unwrap());
-        assert!(!block_on(s.delete_room("a")).unwrap());
-        assert!(block_on(s.load_rooms("state")).unwrap().is_empty());
-        assert!(s.close(Duration::from_secs(5)));
     }
 }

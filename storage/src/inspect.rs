@@ -1,13 +1,17 @@
-//! Inspection of a database file from outside the server (tests,
-//! operators): ids of stored scores and the schema version, read-only; and
-//! building a database at an old schema version for upgrade tests. Opens its
-//! own connection; never used by the running server.
+//! Inspection of a database from outside the server (tests, operators):
+//! ids of stored scores and the schema version, read-only (a SQLite file by
+//! path, or either engine by [`StorageConfig`]); and building a SQLite
+//! database at an old schema version for upgrade tests. Opens its own
+//! connection; never used by the running server.
 
 use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags};
 
+use crate::config::{Engine, StorageConfig};
 use crate::error::StorageError;
+use crate::sql::{Arg, Db, Q};
+use crate::sqlite::Lite;
 
 fn open(path: &Path) -> Result<Connection, StorageError> {
     Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|source| {
@@ -43,4 +47,49 @@ pub fn create_at_version(path: &Path, version: u32) -> Result<(), StorageError> 
         source,
     })?;
     crate::schema::migrate_to(&mut conn, version).map(drop)
+}
+
+const SCORE_IDS: Q = Q::both(
+    "score ids",
+    "SELECT id FROM scores WHERE game = ?1 ORDER BY id",
+);
+
+/// Ids of every stored score of `game` in the database `cfg` names (SQLite
+/// file or PostgreSQL), ascending. Opens its own connection.
+pub fn score_ids_in(cfg: &StorageConfig, game: &str) -> Result<Vec<i64>, StorageError> {
+    let rows = match cfg.engine()? {
+        Engine::Sqlite => {
+            let conn = open(&cfg.path)?;
+            Lite(&conn).query(&SCORE_IDS, &[Arg::Text(game)])
+        }
+        Engine::Postgres => {
+            let client = crate::pg::Connector::new(cfg)?.connect()?;
+            crate::pg::conn::PgDb::new(client, 0).query(&SCORE_IDS, &[Arg::Text(game)])
+        }
+    }
+    .map_err(|e| e.into_storage(SCORE_IDS.op))?;
+    rows.iter().map(|r| r.int(0)).collect()
+}
+
+/// The schema version of the database `cfg` names (0 before any migration).
+pub fn schema_version_in(cfg: &StorageConfig) -> Result<u32, StorageError> {
+    match cfg.engine()? {
+        Engine::Sqlite => schema_version(&cfg.path),
+        Engine::Postgres => {
+            let mut client = crate::pg::Connector::new(cfg)?.connect()?;
+            crate::schema::pg_version(&mut client)
+        }
+    }
+}
+
+/// Bring the database `cfg` names to an old schema `version` (tests of
+/// in-place upgrades on either engine).
+pub fn create_at_version_in(cfg: &StorageConfig, version: u32) -> Result<(), StorageError> {
+    match cfg.engine()? {
+        Engine::Sqlite => create_at_version(&cfg.path, version),
+        Engine::Postgres => {
+            let mut client = crate::pg::Connector::new(cfg)?.connect()?;
+            crate::schema::pg_migrate_to(&mut client, version).map(drop)
+        }
+    }
 }

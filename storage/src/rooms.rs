@@ -1,65 +1,88 @@
 //! SQL of room snapshots: save (upsert keeping `created_at`), load by kind,
 //! delete, and sweep rows not updated for a while. Runs only on the
-//! persistence thread.
+//! persistence thread. Written once over [`Db`]; the public functions taking
+//! a `rusqlite::Connection` are the SQLite entry points kept for callers.
 
-use rusqlite::{params, Connection};
+use rusqlite::Connection;
 
 use crate::error::StorageError;
 use crate::model::RoomRow;
+use crate::sql::{Arg, Db, Q};
+use crate::sqlite::Lite;
+
+const SAVE: Q = Q::both(
+    "save room",
+    "INSERT INTO rooms (id, kind, state, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+     ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, state = excluded.state,
+         updated_at = excluded.updated_at",
+);
+const LOAD: Q = Q::both(
+    "load rooms",
+    "SELECT id, kind, state, created_at, updated_at FROM rooms WHERE kind = ?1 ORDER BY id",
+);
+const DELETE: Q = Q::both("delete room", "DELETE FROM rooms WHERE id = ?1");
+const SWEEP: Q = Q::both("sweep rooms", "DELETE FROM rooms WHERE updated_at < ?1");
 
 /// Insert or replace a snapshot; the first `created_at` is kept.
 pub fn save(conn: &Connection, row: &RoomRow) -> Result<(), StorageError> {
-    conn.prepare_cached(
-        "INSERT INTO rooms (id, kind, state, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, state = excluded.state,
-             updated_at = excluded.updated_at",
-    )
-    .and_then(|mut st| {
-        st.execute(params![
-            row.id,
-            row.kind,
-            row.state,
-            row.created_at_ms,
-            row.updated_at_ms
-        ])
-    })
-    .map(|_| ())
-    .map_err(StorageError::sql("save room"))
+    save_in(&mut Lite(conn), row)
 }
 
 /// Every snapshot of `kind`.
 pub fn load(conn: &Connection, kind: &str) -> Result<Vec<RoomRow>, StorageError> {
-    let mut st = conn
-        .prepare_cached(
-            "SELECT id, kind, state, created_at, updated_at FROM rooms WHERE kind = ?1 ORDER BY id",
-        )
-        .map_err(StorageError::sql("prepare load rooms"))?;
-    let rows = st
-        .query_map([kind], |r| {
-            Ok(RoomRow {
-                id: r.get(0)?,
-                kind: r.get(1)?,
-                state: r.get(2)?,
-                created_at_ms: r.get(3)?,
-                updated_at_ms: r.get(4)?,
-            })
-        })
-        .map_err(StorageError::sql("load rooms"))?;
-    rows.collect::<Result<Vec<_>, _>>()
-        .map_err(StorageError::sql("load rooms"))
+    load_in(&mut Lite(conn), kind)
 }
 
 /// Delete one snapshot; true if it existed.
 pub fn delete(conn: &Connection, id: &str) -> Result<bool, StorageError> {
-    conn.prepare_cached("DELETE FROM rooms WHERE id = ?1")
-        .and_then(|mut st| st.execute([id]))
-        .map(|n| n > 0)
-        .map_err(StorageError::sql("delete room"))
+    delete_in(&mut Lite(conn), id)
 }
 
 /// Delete snapshots last updated before `cutoff_ms`; returns how many.
 pub fn sweep(conn: &Connection, cutoff_ms: i64) -> Result<usize, StorageError> {
-    conn.prepare_cached("DELETE FROM rooms WHERE updated_at < ?1")
-        .and_then(|mut st| st.execute([cutoff_ms]))
-        .map_err(StorageError::sql("sweep rooms"))
+    sweep_in(&mut Lite(conn), cutoff_ms)
+}
+
+pub(crate) fn save_in<D: Db + ?Sized>(db: &mut D, row: &RoomRow) -> Result<(), StorageError> {
+    let args = [
+        Arg::Text(&row.id),
+        Arg::Text(&row.kind),
+        Arg::Blob(&row.state),
+        Arg::Int(row.created_at_ms),
+        Arg::Int(row.updated_at_ms),
+    ];
+    db.execute(&SAVE, &args)
+        .map(drop)
+        .map_err(|e| e.into_storage(SAVE.op))
+}
+
+pub(crate) fn load_in<D: Db + ?Sized>(
+    db: &mut D,
+    kind: &str,
+) -> Result<Vec<RoomRow>, StorageError> {
+    db.query(&LOAD, &[Arg::Text(kind)])
+        .map_err(|e| e.into_storage(LOAD.op))?
+        .iter()
+        .map(|r| {
+            Ok(RoomRow {
+                id: r.text(0)?,
+                kind: r.text(1)?,
+                state: r.blob(2)?,
+                created_at_ms: r.int(3)?,
+                updated_at_ms: r.int(4)?,
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn delete_in<D: Db + ?Sized>(db: &mut D, id: &str) -> Result<bool, StorageError> {
+    db.execute(&DELETE, &[Arg::Text(id)])
+        .map(|n| n > 0)
+        .map_err(|e| e.into_storage(DELETE.op))
+}
+
+pub(crate) fn sweep_in<D: Db + ?Sized>(db: &mut D, cutoff_ms: i64) -> Result<usize, StorageError> {
+    db.execute(&SWEEP, &[Arg::Int(cutoff_ms)])
+        .map(|n| n as usize)
+        .map_err(|e| e.into_storage(SWEEP.op))
 }

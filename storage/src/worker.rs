@@ -1,223 +1,221 @@
-//! The persistence thread: owns the only `rusqlite::Connection`.
-//!
-//! Each round blocks for the first command, drains whatever else is queued
-//! (up to `batch_max`) and runs all of it inside ONE transaction, each write
-//! command under its own savepoint so one failing command does not undo the
-//! others. Only after COMMIT returns does it publish the boards the round
-//! touched and answer every command; if the commit fails, every write of the
-//! round is answered with an error. This is group commit: one WAL fsync
-//! (under `synchronous=FULL`) covers the whole round.
+//! The persistence round, shared by both engines: [`Core`] runs one batch of
+//! commands in ONE transaction over a [`Db`], each command under its own
+//! savepoint so one failing command does not undo the others. Only after
+//! COMMIT returns does it publish the boards the round touched and answer
+//! every command; if the commit fails, every write of the round is answered
+//! with an error (`Unavailable` when the connection was lost). This is group
+//! commit: one WAL fsync (SQLite `synchronous=FULL`) or one PostgreSQL commit
+//! covers the whole round. The loops that feed it live in `sqlite` and
+//! `pg::worker`.
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
-use rusqlite::Connection;
+use crossbeam_channel::Receiver;
 
 use crate::boards::BoardFeed;
 use crate::cmd::{Cmd, Reply};
 use crate::config::StorageConfig;
 use crate::error::StorageError;
 use crate::handle::Counters;
+use crate::health::HealthState;
 use crate::model::{Board, Period};
-use crate::{accounts, day_of, now_ms, rooms, schema, scores};
+use crate::sql::{atomically, Db};
+use crate::{accounts, day_of, now_ms, rooms, scores};
+
+/// Why a whole round failed.
+#[derive(Debug, Clone)]
+pub(crate) enum Failure {
+    /// The transaction did not begin or commit; writes were not kept.
+    Commit(String),
+    /// The connection is gone; nothing of the round was kept.
+    Unavailable(String),
+}
+
+impl Failure {
+    pub(crate) fn error(&self) -> StorageError {
+        match self {
+            Failure::Commit(m) => StorageError::Commit(m.clone()),
+            Failure::Unavailable(m) => StorageError::Unavailable { reason: m.clone() },
+        }
+    }
+}
 
 /// Answers a command once the fate of its transaction is known.
-pub(crate) type Finish = Box<dyn FnOnce(Option<&str>) + Send>;
+pub(crate) type Finish = Box<dyn FnOnce(Option<&Failure>) + Send>;
 
 pub(crate) fn finish<T: Send + 'static>(reply: Reply<T>, res: Result<T, StorageError>) -> Finish {
-    Box::new(move |commit_error: Option<&str>| {
-        let res = match (res, commit_error) {
-            (Ok(_), Some(e)) => Err(StorageError::Commit(e.to_string())),
+    Box::new(move |failure: Option<&Failure>| {
+        let res = match (res, failure) {
+            (_, Some(f @ Failure::Unavailable(_))) => Err(f.error()),
+            (Ok(_), Some(f)) => Err(f.error()),
             (res, _) => res,
         };
         let _ = reply.send(res);
     })
 }
 
-/// Open the database, configure it and bring its schema up to date.
-pub(crate) fn open(cfg: &StorageConfig) -> Result<Connection, StorageError> {
-    let open_err = |source| StorageError::Open {
-        path: cfg.path.clone(),
-        source,
-    };
-    if let Some(dir) = cfg.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| StorageError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+/// Answer every command of `batch` with `failure`; true if it held `Shutdown`.
+pub(crate) fn refuse_all(batch: Vec<Cmd>, failure: &Failure) -> bool {
+    let mut stop = false;
+    for cmd in batch {
+        let e = failure.error();
+        match cmd {
+            Cmd::CreateAccount { reply, .. } => drop(reply.send(Err(e))),
+            Cmd::FindAccount { reply, .. } => drop(reply.send(Err(e))),
+            Cmd::AddScore { reply, .. } => drop(reply.send(Err(e))),
+            Cmd::Standing { reply, .. } => drop(reply.send(Err(e))),
+            Cmd::SaveRooms { reply, .. } => drop(reply.send(Err(e))),
+            Cmd::LoadRooms { reply, .. } => drop(reply.send(Err(e))),
+            Cmd::DeleteRoom { reply, .. } => drop(reply.send(Err(e))),
+            Cmd::SweepRooms { reply, .. } => drop(reply.send(Err(e))),
+            Cmd::Ping { reply } => drop(reply.send(Err(e))),
+            Cmd::Stall { reply, .. } => drop(reply.send(Err(e))),
+            Cmd::Games(c) => crate::games::refuse(c, e),
+            Cmd::Shutdown => stop = true,
+        }
     }
-    let mut conn = Connection::open(&cfg.path).map_err(open_err)?;
-    conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
-        .map_err(open_err)?;
-    conn.execute_batch(&format!(
-        "PRAGMA synchronous = {}; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
-        cfg.synchronous.pragma()
-    ))
-    .map_err(open_err)?;
-    conn.set_prepared_statement_cache_capacity(64);
-    schema::migrate(&mut conn)?;
-    Ok(conn)
+    stop
 }
 
-/// State the thread keeps between rounds.
-pub(crate) struct Worker {
-    conn: Connection,
+/// State the persistence thread keeps between rounds.
+pub(crate) struct Core {
     cfg: StorageConfig,
     feed: BoardFeed,
+    /// Games with a board (bounded by `max_games`).
     games: HashSet<String>,
     version: u64,
     counters: Arc<Counters>,
+    health: Arc<HealthState>,
 }
 
-impl Worker {
+impl Core {
     pub(crate) fn new(
-        conn: Connection,
         cfg: StorageConfig,
         feed: BoardFeed,
         counters: Arc<Counters>,
-    ) -> Result<Worker, StorageError> {
-        let games: HashSet<String> = scores::games(&conn, usize::MAX >> 1)?.into_iter().collect();
-        let mut w = Worker {
-            conn,
+        health: Arc<HealthState>,
+    ) -> Core {
+        Core {
             cfg,
             feed,
-            games,
+            games: HashSet::new(),
             version: 0,
             counters,
-        };
-        let all: BTreeSet<String> = w.games.iter().cloned().collect();
-        w.publish(&all);
-        Ok(w)
+            health,
+        }
     }
 
-    /// Serve commands until `Shutdown` or until every sender is gone.
-    pub(crate) fn run(mut self, rx: Receiver<Cmd>) {
-        loop {
-            let first = if self.feed.has_pending() {
-                match rx.recv_timeout(Duration::from_millis(200)) {
-                    Ok(c) => c,
-                    Err(RecvTimeoutError::Timeout) => {
-                        self.feed.flush();
-                        continue;
-                    }
-                    Err(RecvTimeoutError::Disconnected) => break,
-                }
-            } else {
-                match rx.recv() {
-                    Ok(c) => c,
-                    Err(_) => break,
-                }
-            };
-            let mut batch = Vec::with_capacity(64);
-            batch.push(first);
-            while batch.len() < self.cfg.batch_max {
-                match rx.try_recv() {
-                    Ok(c) => batch.push(c),
-                    Err(_) => break,
-                }
-            }
-            if self.round(batch) {
-                break;
+    pub(crate) fn config(&self) -> &StorageConfig {
+        &self.cfg
+    }
+
+    /// Reload the set of games that have a board.
+    pub(crate) fn load_games<D: Db + ?Sized>(&mut self, db: &mut D) -> Result<(), StorageError> {
+        self.games = scores::games_in(db, usize::MAX >> 1)?.into_iter().collect();
+        Ok(())
+    }
+
+    /// Games that have a board.
+    pub(crate) fn games(&self) -> impl Iterator<Item = &String> {
+        self.games.iter()
+    }
+
+    /// A game another process posted to (it has a board now).
+    pub(crate) fn know_game(&mut self, game: &str) {
+        if !self.games.contains(game) {
+            self.games.insert(game.to_string());
+        }
+    }
+
+    pub(crate) fn feed_pending(&self) -> bool {
+        self.feed.has_pending()
+    }
+
+    pub(crate) fn flush_feed(&mut self) {
+        self.feed.flush();
+    }
+
+    /// `first` and whatever else is queued, up to `batch_max`.
+    pub(crate) fn drain(&self, first: Cmd, rx: &Receiver<Cmd>) -> Vec<Cmd> {
+        let mut batch = Vec::with_capacity(64);
+        batch.push(first);
+        while batch.len() < self.cfg.batch_max {
+            match rx.try_recv() {
+                Ok(c) => batch.push(c),
+                Err(_) => break,
             }
         }
-        // Commands that raced with the shutdown get `Closed` when dropped.
-        let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+        batch
     }
 
     /// Run one batch in one transaction. Returns true when asked to stop.
-    pub(crate) fn round(&mut self, batch: Vec<Cmd>) -> bool {
+    pub(crate) fn round<D: Db + ?Sized>(&mut self, db: &mut D, batch: Vec<Cmd>) -> bool {
         let now = now_ms();
+        self.health.round_started(now);
+        let stop = self.round_at(db, batch, now);
+        self.health.round_finished();
+        stop
+    }
+
+    fn round_at<D: Db + ?Sized>(&mut self, db: &mut D, batch: Vec<Cmd>, now: i64) -> bool {
         let mut done: Vec<Finish> = Vec::with_capacity(batch.len());
         let mut touched: BTreeSet<String> = BTreeSet::new();
         let mut stop = false;
-        let began = self.conn.execute_batch("BEGIN IMMEDIATE");
-        if let Err(e) = began {
-            let msg = e.to_string();
-            for cmd in batch {
-                if let Some(f) = self.refuse(cmd, &msg) {
-                    f(None);
-                }
-            }
-            return false;
+        if let Err(e) = db.begin() {
+            let failure = match db.lost() {
+                Some(reason) => Failure::Unavailable(reason),
+                None => Failure::Commit(e.message()),
+            };
+            return refuse_all(batch, &failure);
         }
         for cmd in batch {
             match cmd {
                 Cmd::Shutdown => stop = true,
-                cmd => done.push(self.exec(cmd, now, &mut touched)),
+                cmd => done.push(self.exec(db, cmd, now, &mut touched)),
             }
         }
-        let commit_error = match self.conn.execute_batch("COMMIT") {
+        let committed = match db.announce(&touched) {
+            Ok(()) => db.batch("COMMIT"),
+            Err(e) => Err(e),
+        };
+        let failure = match committed {
             Ok(()) => None,
             Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
+                let _ = db.batch("ROLLBACK");
                 // The set of known games may now hold a rolled-back one: reload it.
-                if let Ok(g) = scores::games(&self.conn, usize::MAX >> 1) {
-                    self.games = g.into_iter().collect();
-                }
-                Some(e.to_string())
+                let _ = self.load_games(db);
+                Some(match db.lost() {
+                    Some(reason) => Failure::Unavailable(reason),
+                    None => Failure::Commit(e.message()),
+                })
             }
         };
         let n = done.len() as u64;
-        if commit_error.is_none() {
+        if failure.is_none() {
             self.counters.rounds.fetch_add(1, Ordering::Relaxed);
             self.counters.commands.fetch_add(n, Ordering::Relaxed);
             self.counters.max_batch.fetch_max(n, Ordering::Relaxed);
+            if !touched.is_empty() {
+                self.publish(db, &touched);
+            }
         } else {
             self.counters.failed_commits.fetch_add(1, Ordering::Relaxed);
         }
-        if commit_error.is_none() && !touched.is_empty() {
-            self.publish(&touched);
-        }
         for f in done {
-            f(commit_error.as_deref());
+            f(failure.as_ref());
         }
         stop
     }
 
-    /// Answer a command that cannot run (the transaction did not begin).
-    fn refuse(&self, cmd: Cmd, msg: &str) -> Option<Finish> {
-        let e = || StorageError::Commit(msg.to_string());
-        Some(match cmd {
-            Cmd::CreateAccount { reply, .. } => finish(reply, Err(e())),
-            Cmd::FindAccount { reply, .. } => finish(reply, Err(e())),
-            Cmd::AddScore { reply, .. } => finish(reply, Err(e())),
-            Cmd::Standing { reply, .. } => finish(reply, Err(e())),
-            Cmd::SaveRooms { reply, .. } => finish(reply, Err(e())),
-            Cmd::LoadRooms { reply, .. } => finish(reply, Err(e())),
-            Cmd::DeleteRoom { reply, .. } => finish(reply, Err(e())),
-            Cmd::SweepRooms { reply, .. } => finish(reply, Err(e())),
-            Cmd::Ping { reply } => finish(reply, Err(e())),
-            Cmd::Stall { reply, .. } => finish(reply, Err(e())),
-            Cmd::Games(c) => crate::games::refuse(c, e()),
-            Cmd::Shutdown => return None,
-        })
-    }
-
-    /// Run `f` under a savepoint: all of it or none of it.
-    fn atomically<T>(
-        conn: &Connection,
-        f: impl FnOnce(&Connection) -> Result<T, StorageError>,
-    ) -> Result<T, StorageError> {
-        conn.execute_batch("SAVEPOINT cmd")
-            .map_err(StorageError::sql("savepoint"))?;
-        match f(conn) {
-            Ok(v) => {
-                conn.execute_batch("RELEASE cmd")
-                    .map_err(StorageError::sql("release savepoint"))?;
-                Ok(v)
-            }
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK TO cmd; RELEASE cmd");
-                Err(e)
-            }
-        }
-    }
-
-    fn exec(&mut self, cmd: Cmd, now: i64, touched: &mut BTreeSet<String>) -> Finish {
-        let conn = &self.conn;
+    fn exec<D: Db + ?Sized>(
+        &mut self,
+        db: &mut D,
+        cmd: Cmd,
+        now: i64,
+        touched: &mut BTreeSet<String>,
+    ) -> Finish {
         match cmd {
             Cmd::CreateAccount {
                 username,
@@ -225,17 +223,16 @@ impl Worker {
                 reply,
             } => {
                 let res = match username {
-                    Some(name) => Self::atomically(conn, |c| {
-                        accounts::create(c, &name, password_hash.as_deref(), false, now)
+                    Some(name) => atomically(db, |d| {
+                        accounts::create_in(d, &name, password_hash.as_deref(), false, now)
                     }),
                     None => {
                         // A random guest name; retry the rare collision.
                         let mut res = Err(StorageError::UsernameTaken);
                         for _ in 0..4 {
                             let name = guest_name();
-                            res = Self::atomically(conn, |c| {
-                                accounts::create(c, &name, None, true, now)
-                            });
+                            res =
+                                atomically(db, |d| accounts::create_in(d, &name, None, true, now));
                             if !matches!(res, Err(StorageError::UsernameTaken)) {
                                 break;
                             }
@@ -245,7 +242,9 @@ impl Worker {
                 };
                 finish(reply, res)
             }
-            Cmd::FindAccount { username, reply } => finish(reply, accounts::find(conn, &username)),
+            Cmd::FindAccount { username, reply } => {
+                finish(reply, atomically(db, |d| accounts::find_in(d, &username)))
+            }
             Cmd::AddScore {
                 user_id,
                 game,
@@ -260,11 +259,9 @@ impl Worker {
                         }),
                     );
                 }
-                let res = Self::atomically(conn, |c| scores::add(c, user_id, &game, score, now));
+                let res = atomically(db, |d| scores::add_in(d, user_id, &game, score, now));
                 if res.is_ok() {
-                    if !self.games.contains(&game) {
-                        self.games.insert(game.clone());
-                    }
+                    self.know_game(&game);
                     touched.insert(game);
                 }
                 finish(reply, res)
@@ -276,16 +273,23 @@ impl Worker {
                 reply,
             } => finish(
                 reply,
-                scores::standing(conn, user_id, &game, period, day_of(now)),
+                atomically(db, |d| {
+                    scores::standing_in(d, user_id, &game, period, day_of(now))
+                }),
             ),
             Cmd::SaveRooms { rows, reply } => {
-                let res =
-                    Self::atomically(conn, |c| rows.iter().try_for_each(|r| rooms::save(c, r)));
+                let res = atomically(db, |d| rows.iter().try_for_each(|r| rooms::save_in(d, r)));
                 finish(reply, res)
             }
-            Cmd::LoadRooms { kind, reply } => finish(reply, rooms::load(conn, &kind)),
-            Cmd::DeleteRoom { id, reply } => finish(reply, rooms::delete(conn, &id)),
-            Cmd::SweepRooms { cutoff_ms, reply } => finish(reply, rooms::sweep(conn, cutoff_ms)),
+            Cmd::LoadRooms { kind, reply } => {
+                finish(reply, atomically(db, |d| rooms::load_in(d, &kind)))
+            }
+            Cmd::DeleteRoom { id, reply } => {
+                finish(reply, atomically(db, |d| rooms::delete_in(d, &id)))
+            }
+            Cmd::SweepRooms { cutoff_ms, reply } => {
+                finish(reply, atomically(db, |d| rooms::sweep_in(d, cutoff_ms)))
+            }
             Cmd::Ping { reply } => finish(reply, Ok(())),
             Cmd::Stall { pause, reply } => {
                 std::thread::sleep(pause);
@@ -293,7 +297,7 @@ impl Worker {
             }
             Cmd::Games(c) => {
                 let games = &mut self.games;
-                crate::games::exec(conn, c, now, &mut |g| {
+                crate::games::exec(db, c, now, &mut |g| {
                     games.insert(g.clone());
                     touched.insert(g);
                 })
@@ -302,17 +306,17 @@ impl Worker {
         }
     }
 
-    /// Rebuild and publish the all-time and today's boards of `games`.
-    fn publish(&mut self, games: &BTreeSet<String>) {
+    /// Rebuild and publish the all-time and today's boards of `games`
+    /// (a board that cannot be read keeps its cached copy).
+    pub(crate) fn publish<D: Db + ?Sized>(&mut self, db: &mut D, games: &BTreeSet<String>) {
         let now = now_ms();
         let today = day_of(now);
         for game in games {
             for period in [Period::AllTime, Period::Daily] {
-                let entries =
-                    match scores::top(&self.conn, game, period, today, self.cfg.board_size) {
-                        Ok(e) => e,
-                        Err(_) => continue,
-                    };
+                let entries = match scores::top_in(db, game, period, today, self.cfg.board_size) {
+                    Ok(e) => e,
+                    Err(_) => continue,
+                };
                 self.version += 1;
                 self.feed.publish(Arc::new(Board {
                     game: game.clone(),

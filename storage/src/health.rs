@@ -1,0 +1,133 @@
+//! Whether the database can be reached, readable from any shard without
+//! blocking: [`StorageHealth`] (what the engine's `/ready` and `/health`
+//! report) and the shared [`HealthState`] the storage threads keep.
+//!
+//! Two parts can be down: the writer (the persistence thread's connection)
+//! and, on PostgreSQL, the listener (the LISTEN connection that brings other
+//! processes' board changes). A round running longer than
+//! `StorageConfig::stuck_after` also reads as unhealthy. Reading is an
+//! atomic load plus, only while a part is down, a `try_lock` of its reason
+//! (never a wait).
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Mutex;
+
+/// What `Storage::health` answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageHealth {
+    /// Writes can be committed and boards are kept fresh.
+    pub ok: bool,
+    /// Why not, when `ok` is false.
+    pub reason: Option<String>,
+}
+
+/// One connection's state.
+#[derive(Debug, Default)]
+pub(crate) struct Part {
+    down: AtomicBool,
+    reason: Mutex<Option<String>>,
+}
+
+impl Part {
+    pub(crate) fn set_down(&self, reason: &str) {
+        if let Ok(mut r) = self.reason.lock() {
+            *r = Some(reason.to_string());
+        }
+        self.down.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn set_up(&self) {
+        self.down.store(false, Ordering::Release);
+    }
+
+    pub(crate) fn is_down(&self) -> bool {
+        self.down.load(Ordering::Acquire)
+    }
+
+    /// The reason it is down (never waits: a racing writer yields a generic one).
+    pub(crate) fn reason(&self) -> String {
+        match self.reason.try_lock() {
+            Ok(r) => r.clone().unwrap_or_else(|| "database unavailable".into()),
+            Err(_) => "database unavailable".into(),
+        }
+    }
+}
+
+/// Shared by the handle and the storage threads.
+#[derive(Debug)]
+pub(crate) struct HealthState {
+    pub writer: Part,
+    pub listener: Part,
+    /// When the running round began (ms since the epoch), 0 when idle.
+    round_since_ms: AtomicI64,
+    stuck_after_ms: i64,
+}
+
+impl HealthState {
+    pub(crate) fn new(stuck_after_ms: i64) -> HealthState {
+        HealthState {
+            writer: Part::default(),
+            listener: Part::default(),
+            round_since_ms: AtomicI64::new(0),
+            stuck_after_ms: stuck_after_ms.max(1),
+        }
+    }
+
+    pub(crate) fn round_started(&self, now_ms: i64) {
+        self.round_since_ms.store(now_ms.max(1), Ordering::Relaxed);
+    }
+
+    pub(crate) fn round_finished(&self) {
+        self.round_since_ms.store(0, Ordering::Relaxed);
+    }
+
+    /// The current state as of `now_ms`.
+    pub(crate) fn snapshot(&self, now_ms: i64) -> StorageHealth {
+        let down = |reason: String| StorageHealth {
+            ok: false,
+            reason: Some(reason),
+        };
+        if self.writer.is_down() {
+            return down(self.writer.reason());
+        }
+        if self.listener.is_down() {
+            return down(format!("board change listener: {}", self.listener.reason()));
+        }
+        let since = self.round_since_ms.load(Ordering::Relaxed);
+        if since > 0 && now_ms - since > self.stuck_after_ms {
+            return down(format!(
+                "the database has not answered for {} ms",
+                now_ms - since
+            ));
+        }
+        StorageHealth {
+            ok: true,
+            reason: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_and_stuck_rounds_read_as_unhealthy() {
+        let h = HealthState::new(1000);
+        assert!(h.snapshot(5).ok);
+        h.listener.set_down("gone");
+        assert_eq!(
+            h.snapshot(5).reason.as_deref(),
+            Some("board change listener: gone")
+        );
+        h.writer.set_down("refused");
+        assert_eq!(h.snapshot(5).reason.as_deref(), Some("refused"));
+        h.writer.set_up();
+        h.listener.set_up();
+        h.round_started(10_000);
+        assert!(h.snapshot(10_500).ok);
+        assert!(!h.snapshot(11_500).ok);
+        h.round_finished();
+        assert!(h.snapshot(11_500).ok);
+    }
+}
