@@ -13,6 +13,7 @@
 //! - [`limits`], [`security`]: per-IP connection and rate limits, CORS and origin checks.
 //! - [`metrics`], [`memory`], [`chaos`]: `/metrics`, the memory watermark, fault injection.
 //! - [`config`], [`global`], [`log`]: knobs, process-wide flags, structured logs.
+//! - [`web`]: the browser demo at `/` (static files embedded in the binary).
 
 pub mod api;
 pub mod chaos;
@@ -33,4 +34,5 @@ pub mod router;
 pub mod security;
 pub mod server;
 pub mod shard;
+pub mod web;
 pub mod ws;

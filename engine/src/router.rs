@@ -56,6 +56,7 @@ pub fn route_label(path: &str) -> &'static str {
         "/metrics" => "metrics",
         p if p.starts_with("/ws/relay/") => "ws_relay",
         "/ws" => "ws_game",
+        p if crate::web::is_web_path(p) => "web",
         p if p.starts_with("/api/auth/") => "api_auth",
         p if p.starts_with("/api/scores") => "api_scores",
         p if p.starts_with("/api/leaderboard") => "api_leaderboard",
@@ -78,7 +79,9 @@ fn upgrade_key(shard: &Shard, req: &Request<'_>, draining: bool) -> Result<Strin
         shard.stats.validation_errors.inc(Validation::Http as usize);
         return Err(resp);
     }
-    if !security::origin_allowed(&shard.config, req.origin) {
+    if !security::origin_allowed(&shard.config, req.origin)
+        && !security::same_origin(req.origin, req.host)
+    {
         shard.stats.rejected.inc(Reject::Origin as usize);
         return Err(Response::error(403, "origin not allowed"));
     }
@@ -159,6 +162,7 @@ fn decide(shard: &Shard, req: &Request<'_>, peer: std::net::SocketAddr) -> Actio
             Ok(key) => Action::UpgradeGame { key },
             Err(refused) => Action::Respond(refused),
         },
+        p if crate::web::is_web_path(p) => Action::Respond(crate::web::respond(req.method, p)),
         p if p.starts_with("/api/") && !draining => {
             Action::Api(ApiRequest::from_request(req, peer))
         }
@@ -178,6 +182,8 @@ mod tests {
         assert_eq!(route_label("/api/leaderboard/me"), "api_leaderboard");
         assert_eq!(route_label("/ws/relay/x"), "ws_relay");
         assert_eq!(route_label("/whatever/123"), "not_found");
+        assert_eq!(route_label("/"), "web");
+        assert_eq!(route_label("/assets/app.0123456789abcdef.js"), "web");
         assert!(is_probe("metrics"));
         assert!(!is_probe("api_scores"));
     }

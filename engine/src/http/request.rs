@@ -50,6 +50,8 @@ pub struct Request<'a> {
     pub ws_key: Option<&'a str>,
     pub ws_version: Option<&'a str>,
     pub origin: Option<&'a str>,
+    /// `Host` (for the same-origin check of WebSocket upgrades).
+    pub host: Option<&'a str>,
     pub authorization: Option<&'a str>,
     pub content_type: Option<&'a str>,
     pub accept: Option<&'a str>,
@@ -160,6 +162,7 @@ pub fn parse(buf: &[u8], max_head: usize, max_body: usize) -> Result<Parsed<'_>,
         ws_key: None,
         ws_version: None,
         origin: None,
+        host: None,
         authorization: None,
         content_type: None,
         accept: None,
@@ -209,6 +212,8 @@ pub fn parse(buf: &[u8], max_head: usize, max_body: usize) -> Result<Parsed<'_>,
             req.ws_version = Some(v);
         } else if name.eq_ignore_ascii_case("origin") {
             req.origin = Some(v);
+        } else if name.eq_ignore_ascii_case("host") {
+            req.host = Some(v);
         } else if name.eq_ignore_ascii_case("authorization") {
             req.authorization = Some(v);
         } else if name.eq_ignore_ascii_case("content-type") {
