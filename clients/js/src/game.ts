@@ -61,6 +61,8 @@ export interface GameSessionOptions extends SocketOptions {
 
 type Pending = {
   type: ClientMessage["type"];
+  /** A spectator's `join_room` of the handshake (its `sync` says `rejoined`). */
+  rejoin: boolean;
   resolve: (v: ServerMessage) => void;
   reject: (e: unknown) => void;
   timer: ReturnType<typeof setTimeout>;
@@ -168,14 +170,14 @@ export class GameSession extends ManagedSocket {
     });
   }
 
-  private send(msg: ClientMessage, timeoutMs: number): Promise<ServerMessage> {
+  private send(msg: ClientMessage, timeoutMs: number, rejoin = false): Promise<ServerMessage> {
     const seq = this.nextSeq++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(seq);
         reject(new TimeoutError(`no answer to ${msg.type} (seq ${seq}) within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.pending.set(seq, { type: msg.type, resolve, reject, timer });
+      this.pending.set(seq, { type: msg.type, rejoin, resolve, reject, timer });
       if (!this.sendRaw(JSON.stringify({ ...msg, seq }))) {
         clearTimeout(timer);
         this.pending.delete(seq);
@@ -203,8 +205,8 @@ export class GameSession extends ManagedSocket {
     if (!seat) return;
     if (seat.token) {
       try {
-        const r = (await this.send({ type: "reconnect", token: seat.token, last_seq: seat.lastSeq }, t)) as ReconnectedMsg;
-        this.applyReconnected(r);
+        // Applied as it arrives (onData), before the events that follow it.
+        await this.send({ type: "reconnect", token: seat.token, last_seq: seat.lastSeq }, t);
         return;
       } catch (err) {
         if (!(err instanceof ProtocolError)) throw err;
@@ -212,8 +214,7 @@ export class GameSession extends ManagedSocket {
       }
     }
     try {
-      const j = (await this.send({ type: "join_room", room: seat.room, role: "spectator" }, t)) as JoinedMsg;
-      this.applyJoined(j, "rejoined");
+      await this.send({ type: "join_room", room: seat.room, role: "spectator" }, t, true);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       this.setSeat(null);
@@ -235,7 +236,9 @@ export class GameSession extends ManagedSocket {
     if (p && typeof seq === "number") {
       this.pending.delete(seq);
       clearTimeout(p.timer);
-      if (m.type === "joined") this.applyJoined(m, "joined");
+      // Answers that change the seat are applied before the next message is looked at.
+      if (m.type === "joined") this.applyJoined(m, p.rejoin ? "rejoined" : "joined");
+      else if (m.type === "reconnected") this.applyReconnected(m);
       else if (m.type === "room_state") this.sync("state", m);
       else if (m.type === "ok" && m.reconnect_token && this.seat) {
         this.setSeat({ ...this.seat, role: "player", seat: m.seat ?? null, token: m.reconnect_token });

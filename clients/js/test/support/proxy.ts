@@ -52,6 +52,7 @@ export class Proxy {
 
   close(): Promise<void> {
     this.cut();
+    if (!this.server.listening) return Promise.resolve();
     return new Promise((r) => this.server.close(() => r()));
   }
 }

@@ -28,6 +28,7 @@ const TEST_ENV: Record<string, string> = {
   HTTP_AUTH_RATE_PER_MIN: "0",
   PASSWORD_HASH_MEMORY_KIB: "1024",
   PASSWORD_HASH_ITERATIONS: "1",
+  SHUTDOWN_DRAIN_SECS: "3",
 };
 
 export interface Server {
