@@ -8,8 +8,9 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const demo = join(root, "demo");
-const out = join(demo, "dist");
+// DEMO_SRC / DEMO_OUT: other source and output folders (the test of the stale check).
+const demo = process.env.DEMO_SRC ?? join(root, "demo");
+const out = process.env.DEMO_OUT ?? join(demo, "dist");
 const check = process.argv.includes("--check");
 
 /** FNV-1a 64 as 16 hex digits (engine/src/web.rs `fnv1a64`). */

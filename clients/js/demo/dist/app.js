@@ -388,14 +388,14 @@ var GameSession = class extends ManagedSocket {
       this.waiting.add(w);
     });
   }
-  send(msg, timeoutMs) {
+  send(msg, timeoutMs, rejoin = false) {
     const seq = this.nextSeq++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(seq);
         reject(new TimeoutError(`no answer to ${msg.type} (seq ${seq}) within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.pending.set(seq, { type: msg.type, resolve, reject, timer });
+      this.pending.set(seq, { type: msg.type, rejoin, resolve, reject, timer });
       if (!this.sendRaw(JSON.stringify({ ...msg, seq }))) {
         clearTimeout(timer);
         this.pending.delete(seq);
@@ -421,16 +421,14 @@ var GameSession = class extends ManagedSocket {
     if (!seat) return;
     if (seat.token) {
       try {
-        const r = await this.send({ type: "reconnect", token: seat.token, last_seq: seat.lastSeq }, t);
-        this.applyReconnected(r);
+        await this.send({ type: "reconnect", token: seat.token, last_seq: seat.lastSeq }, t);
         return;
       } catch (err) {
         if (!(err instanceof ProtocolError)) throw err;
       }
     }
     try {
-      const j = await this.send({ type: "join_room", room: seat.room, role: "spectator" }, t);
-      this.applyJoined(j, "rejoined");
+      await this.send({ type: "join_room", room: seat.room, role: "spectator" }, t, true);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       this.setSeat(null);
@@ -451,7 +449,8 @@ var GameSession = class extends ManagedSocket {
     if (p && typeof seq === "number") {
       this.pending.delete(seq);
       clearTimeout(p.timer);
-      if (m.type === "joined") this.applyJoined(m, "joined");
+      if (m.type === "joined") this.applyJoined(m, p.rejoin ? "rejoined" : "joined");
+      else if (m.type === "reconnected") this.applyReconnected(m);
       else if (m.type === "room_state") this.sync("state", m);
       else if (m.type === "ok" && m.reconnect_token && this.seat) {
         this.setSeat({ ...this.seat, role: "player", seat: m.seat ?? null, token: m.reconnect_token });
