@@ -79,9 +79,7 @@ fn upgrade_key(shard: &Shard, req: &Request<'_>, draining: bool) -> Result<Strin
         shard.stats.validation_errors.inc(Validation::Http as usize);
         return Err(resp);
     }
-    if !security::origin_allowed(&shard.config, req.origin)
-        && !security::same_origin(req.origin, req.host)
-    {
+    if !security::origin_allowed(&shard.config, req.origin) && !req.same_origin {
         shard.stats.rejected.inc(Reject::Origin as usize);
         return Err(Response::error(403, "origin not allowed"));
     }
