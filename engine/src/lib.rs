@@ -15,6 +15,7 @@
 //! - [`limits`], [`security`]: per-IP connection and rate limits, CORS and origin checks.
 //! - [`stats`], [`memory`], [`chaos`]: counters, the memory watermark, fault injection.
 //! - [`config`], [`global`], [`log`]: knobs, process-wide flags, structured logs.
+//! - [`web`]: the browser demo at `/` (static files embedded in the binary).
 
 pub mod api;
 pub mod app;
@@ -39,4 +40,5 @@ pub mod security;
 pub mod server;
 pub mod session;
 pub mod stats;
+pub mod web;
 pub mod ws;

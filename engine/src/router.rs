@@ -59,6 +59,7 @@ pub fn route_label(path: &str) -> &'static str {
         p if p.starts_with("/ws/relay/") => "ws_relay",
         "/ws" => "ws_game",
         crate::echo::PATH => "ws_test_echo",
+        p if crate::web::is_web_path(p) => "web",
         p if p.starts_with("/api/auth/") => "api_auth",
         p if p.starts_with("/api/scores") => "api_scores",
         p if p.starts_with("/api/leaderboard") => "api_leaderboard",
@@ -85,7 +86,7 @@ fn upgrade_key(shard: &Rc<Shard>, req: &Request<'_>, draining: bool) -> Result<S
             .inc(Validation::Http as usize);
         return Err(resp);
     }
-    if !security::origin_allowed(&shard.app.config, req.origin) {
+    if !security::origin_allowed(&shard.app.config, req.origin) && !req.same_origin {
         shard.app.stats.rejected.inc(Reject::Origin as usize);
         return Err(Response::error(403, "origin not allowed"));
     }
@@ -176,6 +177,7 @@ fn decide(shard: &Rc<Shard>, req: &Request<'_>, peer: std::net::SocketAddr) -> A
                 Err(refused) => Action::Respond(refused),
             }
         }
+        p if crate::web::is_web_path(p) => Action::Respond(crate::web::respond(req.method, p)),
         p if p.starts_with("/api/") && !draining => {
             Action::Api(ApiRequest::from_request(req, peer))
         }
@@ -195,6 +197,8 @@ mod tests {
         assert_eq!(route_label("/api/leaderboard/me"), "api_leaderboard");
         assert_eq!(route_label("/ws/relay/x"), "ws_relay");
         assert_eq!(route_label("/whatever/123"), "not_found");
+        assert_eq!(route_label("/"), "web");
+        assert_eq!(route_label("/assets/app.0123456789abcdef.js"), "web");
         assert!(is_probe("metrics"));
         assert!(!is_probe("api_scores"));
     }

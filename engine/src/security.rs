@@ -20,6 +20,23 @@ pub fn origin_allowed(cfg: &Config, origin: Option<&str>) -> bool {
     }
 }
 
+/// Whether `origin` is the server's own origin: its host (and port) is the request's `Host`,
+/// as for a page the server itself served (the bundled demo at `/`). Such a WebSocket upgrade
+/// is allowed whatever `ALLOWED_ORIGINS` says; a cross-site page cannot choose the `Host` its
+/// browser sends.
+pub fn same_origin(origin: Option<&str>, host: Option<&str>) -> bool {
+    let (Some(o), Some(h)) = (origin, host) else {
+        return false;
+    };
+    let o = o.trim().trim_end_matches('/');
+    let rest = ["http://", "https://"].iter().find_map(|s| {
+        o.get(..s.len())
+            .filter(|p| p.eq_ignore_ascii_case(s))
+            .map(|_| &o[s.len()..])
+    });
+    rest.is_some_and(|r| !r.is_empty() && r.eq_ignore_ascii_case(h.trim()))
+}
+
 /// Answer a CORS preflight (`OPTIONS` with an `Origin`).
 pub fn preflight(cfg: &Config, origin: Option<&str>) -> Response {
     match origin {
@@ -71,5 +88,29 @@ mod tests {
         assert_eq!(preflight(&cfg, Some("https://x.example")).status, 403);
         cfg.limits.allowed_origins = vec!["*".into()];
         assert!(origin_allowed(&cfg, Some("https://any.example")));
+    }
+
+    #[test]
+    fn same_origin_is_host_and_port() {
+        assert!(same_origin(
+            Some("http://localhost:8080"),
+            Some("localhost:8080")
+        ));
+        assert!(same_origin(
+            Some("https://Game.Example/"),
+            Some("game.example")
+        ));
+        assert!(!same_origin(
+            Some("http://localhost:8081"),
+            Some("localhost:8080")
+        ));
+        assert!(!same_origin(
+            Some("https://evil.example"),
+            Some("game.example")
+        ));
+        assert!(!same_origin(Some("null"), Some("null")));
+        assert!(!same_origin(Some("http://"), Some("")));
+        assert!(!same_origin(None, Some("localhost:8080")));
+        assert!(!same_origin(Some("http://localhost:8080"), None));
     }
 }

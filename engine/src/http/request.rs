@@ -50,6 +50,9 @@ pub struct Request<'a> {
     pub ws_key: Option<&'a str>,
     pub ws_version: Option<&'a str>,
     pub origin: Option<&'a str>,
+    /// `Origin` names the `Host` the request was sent to (`security::same_origin`): a page
+    /// this server served, as the demo's WebSocket upgrades are.
+    pub same_origin: bool,
     pub authorization: Option<&'a str>,
     pub content_type: Option<&'a str>,
     pub accept: Option<&'a str>,
@@ -160,6 +163,7 @@ pub fn parse(buf: &[u8], max_head: usize, max_body: usize) -> Result<Parsed<'_>,
         ws_key: None,
         ws_version: None,
         origin: None,
+        same_origin: false,
         authorization: None,
         content_type: None,
         accept: None,
@@ -171,6 +175,7 @@ pub fn parse(buf: &[u8], max_head: usize, max_body: usize) -> Result<Parsed<'_>,
     let mut continue_expected = false;
     let mut conn_upgrade = false;
     let mut upgrade_ws = false;
+    let mut host = None;
     for h in r.headers.iter() {
         let value = str::from_utf8(h.value)
             .map_err(|_| HttpError::Malformed("header value is not UTF-8"))?;
@@ -209,6 +214,8 @@ pub fn parse(buf: &[u8], max_head: usize, max_body: usize) -> Result<Parsed<'_>,
             req.ws_version = Some(v);
         } else if name.eq_ignore_ascii_case("origin") {
             req.origin = Some(v);
+        } else if name.eq_ignore_ascii_case("host") {
+            host = Some(v);
         } else if name.eq_ignore_ascii_case("authorization") {
             req.authorization = Some(v);
         } else if name.eq_ignore_ascii_case("content-type") {
@@ -227,6 +234,7 @@ pub fn parse(buf: &[u8], max_head: usize, max_body: usize) -> Result<Parsed<'_>,
         }
     }
     req.upgrade_websocket = conn_upgrade && upgrade_ws;
+    req.same_origin = crate::security::same_origin(req.origin, host);
     let body_len = content_length.unwrap_or(0);
     if body_len > max_body {
         return Err(HttpError::BodyTooLarge);

@@ -83,6 +83,13 @@ Strict-Transport-Security: max-age=31536000; includeSubDomains\r\n\
 Referrer-Policy: no-referrer\r\n\
 Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n";
 
+/// [`SECURITY_HEADERS`] without its `Content-Security-Policy` line: written instead when a
+/// response carries a policy of its own (only the bundled demo's HTML pages do, `web`).
+const SECURITY_HEADERS_OWN_CSP: &[u8] = b"X-Content-Type-Options: nosniff\r\n\
+X-Frame-Options: DENY\r\n\
+Strict-Transport-Security: max-age=31536000; includeSubDomains\r\n\
+Referrer-Policy: no-referrer\r\n";
+
 impl Response {
     /// A JSON response.
     pub fn json(status: u16, body: Vec<u8>) -> Response {
@@ -128,7 +135,15 @@ impl Response {
         out.extend_from_slice(b"\r\nContent-Length: ");
         push_decimal(out, self.body.len() as u64);
         out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(SECURITY_HEADERS);
+        let own_csp = self
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("Content-Security-Policy"));
+        out.extend_from_slice(if own_csp {
+            SECURITY_HEADERS_OWN_CSP
+        } else {
+            SECURITY_HEADERS
+        });
         for (n, v) in &self.headers {
             out.extend_from_slice(n.as_bytes());
             out.extend_from_slice(b": ");
@@ -164,6 +179,26 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(v["error"], "no route for \"/x\" <b>");
         assert!(!String::from_utf8_lossy(&r.body).contains('<'));
+    }
+
+    #[test]
+    fn a_response_with_its_own_policy_sends_one_csp() {
+        assert!(SECURITY_HEADERS.starts_with(SECURITY_HEADERS_OWN_CSP));
+        let mut out = Vec::new();
+        Response::error(404, "x").encode(&mut out, false);
+        let s = String::from_utf8(out).unwrap();
+        assert_eq!(s.matches("Content-Security-Policy:").count(), 1);
+        assert!(
+            s.contains("Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n")
+        );
+        let mut out = Vec::new();
+        Response::json(200, Vec::new())
+            .with_header("Content-Security-Policy", "default-src 'self'")
+            .encode(&mut out, false);
+        let s = String::from_utf8(out).unwrap();
+        assert_eq!(s.matches("Content-Security-Policy:").count(), 1);
+        assert!(s.contains("Content-Security-Policy: default-src 'self'\r\n"));
+        assert!(s.contains("X-Frame-Options: DENY\r\n"));
     }
 
     #[test]
