@@ -333,3 +333,126 @@ impl ApiArgs {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use storage::Engine;
+
+    use super::DbCommand;
+    use crate::config::{Config, Exit};
+
+    fn parse(a: &[&str]) -> Result<Config, String> {
+        let args = std::iter::once("roomcore").chain(a.iter().copied());
+        Config::parse_from(args, None).map_err(|e| match e {
+            Exit::Info(s) | Exit::Invalid(s) => s,
+        })
+    }
+
+    #[test]
+    fn sqlite_by_default_postgres_with_a_url_and_every_knob_reaches_storage() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.storage.engine(), Engine::Sqlite);
+        let st = c.storage.storage_config(&c.api, 1);
+        assert_eq!(st.database_url, None);
+        assert!(st.auto_migrate);
+        assert_eq!(st.postgres, storage::PostgresConfig::default());
+        assert_eq!(c.command, None);
+
+        let c = parse(&[
+            "--database-url",
+            "postgresql://rc:pw@db:5432/rc",
+            "--storage-auto-migrate=false",
+            "--database-connect-timeout-ms",
+            "500",
+            "--database-io-timeout-ms=3000",
+            "--database-backoff-min-ms=50",
+            "--database-backoff-max-ms=2000",
+            "--database-heartbeat-ms=250",
+            "--storage-stuck-after-ms=900",
+        ])
+        .unwrap();
+        assert_eq!(c.storage.engine(), Engine::Postgres);
+        let st = c.storage.storage_config(&c.api, 2);
+        assert_eq!(st.engine().unwrap(), Engine::Postgres);
+        assert_eq!(
+            st.database_url.as_deref(),
+            Some("postgresql://rc:pw@db:5432/rc")
+        );
+        assert!(!st.auto_migrate);
+        assert_eq!(st.stuck_after, Duration::from_millis(900));
+        assert_eq!(st.postgres.connect_timeout, Duration::from_millis(500));
+        assert_eq!(st.postgres.io_timeout, Duration::from_secs(3));
+        assert_eq!(st.postgres.backoff_min, Duration::from_millis(50));
+        assert_eq!(st.postgres.backoff_max, Duration::from_secs(2));
+        assert_eq!(st.postgres.heartbeat, Duration::from_millis(250));
+        // An empty URL is no URL: SQLite.
+        let c = parse(&["--database-url", ""]).unwrap();
+        assert_eq!(c.storage.engine(), Engine::Sqlite);
+    }
+
+    #[test]
+    fn the_password_never_shows_in_errors_or_dumps() {
+        let c = parse(&["--database-url", "postgres://rc:s3cret@db/rc"]).unwrap();
+        let dump = format!("{c:?}");
+        assert!(!dump.contains("s3cret"), "{dump}");
+        assert!(dump.contains("postgres://rc:***@db/rc"), "{dump}");
+        let e = parse(&["--database-url", "mysql://rc:s3cret@db/rc"]).unwrap_err();
+        assert!(
+            e.contains("DATABASE_URL") && e.contains("postgres://"),
+            "{e}"
+        );
+        assert!(!e.contains("s3cret"), "{e}");
+        for (args, needle) in [
+            (["--database-heartbeat-ms", "0"], "DATABASE_HEARTBEAT_MS"),
+            (
+                ["--database-backoff-max-ms", "10"],
+                "DATABASE_BACKOFF_MAX_MS",
+            ),
+            (["--storage-stuck-after-ms", "x"], "STORAGE_STUCK_AFTER_MS"),
+            (["--storage-auto-migrate", "maybe"], "STORAGE_AUTO_MIGRATE"),
+        ] {
+            let e = parse(&args).unwrap_err();
+            assert!(e.contains(needle), "{args:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn database_subcommands_take_the_storage_flags_before_or_after() {
+        let c = parse(&["migrate"]).unwrap();
+        assert_eq!(c.command, Some(DbCommand::Migrate));
+        let c = parse(&["--data-dir", "d", "export", "--output", "x.jsonl"]).unwrap();
+        assert_eq!(
+            c.command,
+            Some(DbCommand::Export {
+                output: PathBuf::from("x.jsonl")
+            })
+        );
+        assert_eq!(
+            c.storage.db_path.as_deref(),
+            Some(std::path::Path::new("d/roomcore.db"))
+        );
+        let c = parse(&["import", "--database-url", "postgres://h/db", "-i", "-"]).unwrap();
+        assert_eq!(
+            c.command,
+            Some(DbCommand::Import {
+                input: PathBuf::from("-")
+            })
+        );
+        assert_eq!(c.storage.engine(), Engine::Postgres);
+        let c = parse(&["export", "--data-dir", "e"]).unwrap();
+        assert_eq!(
+            c.command,
+            Some(DbCommand::Export {
+                output: PathBuf::from("-")
+            })
+        );
+        assert_eq!(c.server.data_dir, PathBuf::from("e"));
+        let e = parse(&["vacuum"]).unwrap_err();
+        assert!(e.contains("vacuum"), "{e}");
+        // Server flags belong before the subcommand.
+        assert!(parse(&["migrate", "--listen", "127.0.0.1:1"]).is_err());
+    }
+}
