@@ -420,6 +420,28 @@ mod tests {
     }
 
     #[test]
+    fn every_flag_has_a_row_in_the_readme_configuration_table() {
+        let readme = include_str!("../../../README.md");
+        let help = match Config::parse_from(["roomcore", "--help"], None) {
+            Err(Exit::Info(h)) => h,
+            other => panic!("--help: {other:?}"),
+        };
+        let flags: Vec<&str> = help
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix("--"))
+            .filter_map(|l| l.split([' ', '=']).next())
+            .filter(|f| !matches!(*f, "help" | "version"))
+            .collect();
+        assert!(flags.contains(&"database-url"), "{help}");
+        for f in flags {
+            assert!(
+                readme.contains(&format!("| `--{f}` |")),
+                "--{f} has no row in README.md"
+            );
+        }
+    }
+
+    #[test]
     fn database_subcommands_take_the_storage_flags_before_or_after() {
         let c = parse(&["migrate"]).unwrap();
         assert_eq!(c.command, Some(DbCommand::Migrate));
