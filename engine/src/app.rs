@@ -21,16 +21,16 @@ use crate::config::Config;
 use crate::game::Games;
 use crate::global::Global;
 use crate::limits::IpTable;
-use crate::memory::MemoryGauge;
+use crate::memory::MemoryWatch;
 use crate::msg::ShardMsg;
 use crate::relay::rooms::RelayRooms;
 use crate::stats::{Chaos, FrameOut, Stats};
-use crate::{api, conn, game, health, limits, log, metrics, relay, ws};
+use crate::{api, conn, game, health, limits, metrics, relay, ws};
 
 /// One shard of the engine: the runtime's shard with the features' state in `app`.
 pub type Shard = shards::Shard<Engine>;
 
-/// How often the slow housekeeping pass runs (per-IP window sweep, memory reading).
+/// How often the slow housekeeping pass runs (the per-IP window sweep).
 const SLOW_PASS: Duration = Duration::from_secs(5);
 
 /// The features' state on one shard (not `Send`).
@@ -52,8 +52,8 @@ pub struct Engine {
     pub services: Services,
     /// Chaos-injection random source (`chaos`).
     pub rng: Rng,
-    /// Last memory reading (`memory`).
-    pub memory: MemoryGauge,
+    /// The last memory reading, taken by the memory thread (`memory`).
+    pub memory: Arc<MemoryWatch>,
     /// Last storage check of `/health`: (when, ok, rendered JSON object without its closing
     /// brace); reused for 1 s (`health`).
     pub storage_check: RefCell<Option<(Instant, bool, String)>>,
@@ -67,6 +67,7 @@ impl Engine {
     pub fn new(id: usize, config: Arc<Config>, global: Arc<Global>, services: Services) -> Engine {
         Engine {
             games: Games::new(&config),
+            memory: global.memory.clone(),
             config,
             global,
             stats: Stats::default(),
@@ -74,7 +75,6 @@ impl Engine {
             ips: IpTable::default(),
             services,
             rng: Rng::new(id as u64 + 1),
-            memory: MemoryGauge::default(),
             storage_check: RefCell::new(None),
             requests: conn::RequestIds::new(id),
             last_slow_pass: Cell::new(Instant::now()),
@@ -98,24 +98,6 @@ impl Engine {
         }
         self.stats.chaos.inc(Chaos::Latency as usize);
         Some(d)
-    }
-}
-
-/// Read memory use; shard 0 warns when it crosses the watermark upward.
-fn refresh_memory(shard: &Shard) {
-    let app = &shard.app;
-    if app
-        .memory
-        .refresh(app.config.observability.memory_limit_bytes)
-        && shard.id == 0
-    {
-        let m = app.memory.get();
-        log!(
-            Warn,
-            "memory above 85% of the limit",
-            rss_bytes = m.rss,
-            limit_bytes = m.limit
-        );
     }
 }
 
@@ -146,7 +128,6 @@ impl App for Engine {
     }
 
     fn start(shard: &Rc<Shard>) {
-        refresh_memory(shard);
         api::start(shard);
         game::start(shard);
     }
@@ -156,7 +137,6 @@ impl App for Engine {
         if now.duration_since(app.last_slow_pass.get()) >= SLOW_PASS {
             app.last_slow_pass.set(now);
             app.ips.sweep(now);
-            refresh_memory(shard);
         }
     }
 

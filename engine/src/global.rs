@@ -1,8 +1,8 @@
 //! Process-wide state of the engine shared by all shards: readiness and the WebSocket total.
 //!
 //! The only cross-thread state outside the mesh, besides the runtime's [`Lifecycle`]
-//! (listening and draining): whether storage is open, and the number of open WebSockets in
-//! the process (for `MAX_TOTAL_CONNECTIONS`). A few atomics read on `/ready` and touched on
+//! (listening and draining): whether storage is open, the number of open WebSockets in
+//! the process (for `MAX_TOTAL_CONNECTIONS`), and the memory thread's last reading. A few atomics read on `/ready` and touched on
 //! upgrade and close, never per message.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -10,21 +10,26 @@ use std::sync::Arc;
 
 use shards::Lifecycle;
 
+use crate::memory::MemoryWatch;
+
 /// Readiness of the whole server.
 #[derive(Debug)]
 pub struct Global {
     /// Listening and draining (the runtime's).
     pub lifecycle: Arc<Lifecycle>,
+    /// The last memory reading (written by the memory thread).
+    pub memory: Arc<MemoryWatch>,
     storage_open: AtomicBool,
     /// Open WebSockets across all shards (for MAX_TOTAL_CONNECTIONS).
     ws_total: AtomicUsize,
 }
 
 impl Global {
-    /// Fresh state for `shards` shards.
-    pub fn new(shards: usize) -> Global {
+    /// Fresh state for `shards` shards, with the memory readings of `memory`.
+    pub fn new(shards: usize, memory: Arc<MemoryWatch>) -> Global {
         Global {
             lifecycle: Arc::new(Lifecycle::new(shards)),
+            memory,
             storage_open: AtomicBool::new(false),
             ws_total: AtomicUsize::new(0),
         }

@@ -1,8 +1,16 @@
 //! The memory watermark: resident memory against `MEMORY_LIMIT_BYTES` or the
-//! cgroup limit; above 85% a warning is logged and a gauge set. Read from
-//! /proc and /sys by the housekeeping tick of shard 0, never on a request path.
+//! cgroup limit; above 85% a warning is logged and a gauge set.
+//!
+//! Reading /proc and /sys is a blocking file read, so no shard does it: one thread of its
+//! own (`memory`) takes a reading every [`EVERY`] and stores it in a [`MemoryWatch`] (two
+//! atomics) that `/metrics` reads on any shard without waiting.
 
-use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often the memory thread takes a reading.
+pub const EVERY: Duration = Duration::from_secs(5);
 
 /// Fraction of the limit that raises the watermark.
 pub const WATERMARK: f64 = 0.85;
@@ -53,19 +61,25 @@ pub fn cgroup_limit() -> u64 {
     0
 }
 
-/// Per-shard cache of the last reading (updated by the tick).
+/// The last reading, shared by every shard (written by the memory thread only).
 #[derive(Debug, Default)]
-pub struct MemoryGauge(Cell<MemoryReading>);
+pub struct MemoryWatch {
+    rss: AtomicU64,
+    limit: AtomicU64,
+}
 
-impl MemoryGauge {
+impl MemoryWatch {
     /// The last reading.
     pub fn get(&self) -> MemoryReading {
-        self.0.get()
+        MemoryReading {
+            rss: self.rss.load(Ordering::Relaxed),
+            limit: self.limit.load(Ordering::Relaxed),
+        }
     }
 
     /// Take a new reading; returns true when the watermark was just crossed upward.
     pub fn refresh(&self, configured_limit: u64) -> bool {
-        let before = self.0.get().over_watermark();
+        let before = self.get().over_watermark();
         let limit = if configured_limit > 0 {
             configured_limit
         } else {
@@ -75,8 +89,32 @@ impl MemoryGauge {
             rss: rss_bytes(),
             limit,
         };
-        self.0.set(r);
+        self.rss.store(r.rss, Ordering::Relaxed);
+        self.limit.store(r.limit, Ordering::Relaxed);
         !before && r.over_watermark()
+    }
+
+    /// Take a first reading now, then one every [`EVERY`] on a thread of its own, which
+    /// logs when the watermark is crossed upward.
+    pub fn start(configured_limit: u64) -> std::io::Result<Arc<MemoryWatch>> {
+        let watch = Arc::new(MemoryWatch::default());
+        watch.refresh(configured_limit);
+        let w = watch.clone();
+        std::thread::Builder::new()
+            .name("memory".into())
+            .spawn(move || loop {
+                std::thread::sleep(EVERY);
+                if w.refresh(configured_limit) {
+                    let m = w.get();
+                    crate::log!(
+                        Warn,
+                        "memory above 85% of the limit",
+                        rss_bytes = m.rss,
+                        limit_bytes = m.limit
+                    );
+                }
+            })?;
+        Ok(watch)
     }
 }
 
@@ -98,5 +136,9 @@ mod tests {
         }
         .over_watermark());
         assert!(rss_bytes() > 0);
+        let w = MemoryWatch::default();
+        assert!(w.refresh(1), "1 byte is crossed at once");
+        assert!(!w.refresh(1), "only the first crossing counts");
+        assert!(w.get().rss > 0);
     }
 }

@@ -18,6 +18,7 @@ use crate::api::ServicesSeed;
 use crate::app::Engine;
 use crate::config::{Config, DbCommand};
 use crate::global::Global;
+use crate::memory::MemoryWatch;
 use crate::{log, ws};
 
 /// The runtime's knobs, from the configuration.
@@ -65,7 +66,9 @@ pub fn run(config: Config) -> Result<SocketAddr, String> {
     };
     let (addr, listeners) = pool::listen(&pool_cfg)?;
 
-    let global = Arc::new(Global::new(config.shards()));
+    let memory = MemoryWatch::start(config.observability.memory_limit_bytes)
+        .map_err(|e| format!("cannot start the memory thread: {e}"))?;
+    let global = Arc::new(Global::new(config.shards(), memory));
     let config = Arc::new(config);
     let seed = ServicesSeed::open(&config)?;
     global.set_storage_open();

@@ -5,15 +5,14 @@
 //!   optionally with a party (the members' tokens).
 //! - `GET|DELETE /api/matchmaking/tickets/{id}`: poll or cancel a ticket.
 //!
-//! Queue state lives on each queue's owner shard (`game`); this module only
-//! validates, authenticates and asks.
+//! Queue and room state live on their owner shards; this module only validates,
+//! authenticates and asks the game service (`game::service`), as the WebSocket session does.
 
 use std::rc::Rc;
 
 use crate::room_id::RoomId;
 use serde::Deserialize;
 use serde_json::json;
-use shards::shard_for;
 
 use super::auth;
 use super::json::{self, reply};
@@ -21,7 +20,8 @@ use super::ApiRequest;
 use crate::app::Shard;
 use crate::game::matchmaking::{self, Notify};
 use crate::game::rooms::User;
-use crate::game::{self, actions, protocol, GameMsg};
+use crate::game::views::LiveGame;
+use crate::game::{self, protocol, service};
 use crate::http::{Method, Response};
 
 #[derive(Deserialize)]
@@ -93,16 +93,14 @@ async fn get_game(shard: &Rc<Shard>, id: &str) -> Response {
         Ok(None) => {}
         Err(e) => return json::storage_error(&e, shard.app.config.storage.retry_after_secs),
     }
-    let owner = shard_for(id, shard.shards());
-    let room = id.to_string();
-    match game::ask(shard, owner, |reply| GameMsg::Live { room, reply }).await {
-        Some(Some(mut state)) => {
-            state["status"] = json!("live");
-            if let Some(o) = state.as_object_mut() {
-                o.remove("type");
-            }
-            reply(200, &state)
-        }
+    match service::live(shard, id).await {
+        Some(Some(state)) => reply(
+            200,
+            &LiveGame {
+                status: "live",
+                state,
+            },
+        ),
         Some(None) => Response::error(404, "no such game"),
         None => Response::error(503, "game owner is unavailable, retry later")
             .with_header("Retry-After", "1"),
@@ -162,7 +160,7 @@ async fn enqueue(shard: &Rc<Shard>, req: &ApiRequest) -> Response {
         }
         _ => None,
     };
-    match actions::enqueue(shard, spec, &region, users, Notify::Http, ratings).await {
+    match service::enqueue(shard, spec, &region, users, Notify::Http, ratings).await {
         Ok((key, id)) => reply(
             201,
             &json!({"ticket": id, "status": "queued", "mode": spec.name, "region": region, "queue": key}),
@@ -179,33 +177,15 @@ async fn ticket(shard: &Rc<Shard>, req: &ApiRequest, id: &str) -> Response {
     let Some(key) = game::key_of_ticket(id).filter(|_| id.len() <= 96) else {
         return Response::error(404, "no such ticket");
     };
-    let owner = shard_for(&key, shard.shards());
     let user = claims.sub;
     if req.method == Method::Delete {
-        let ticket = Some(id.to_string());
-        return match game::ask(shard, owner, |reply| {
-            GameMsg::Cancel(Box::new(game::CancelReq {
-                key,
-                ticket,
-                user,
-                reply,
-            }))
-        })
-        .await
-        {
+        return match service::cancel(shard, key, Some(id.to_string()), user).await {
             Some(true) => reply(200, &json!({"ticket": id, "status": "cancelled"})),
             Some(false) => Response::error(404, "no such queued ticket"),
             None => Response::error(503, "matchmaker unavailable").with_header("Retry-After", "1"),
         };
     }
-    let id_s = id.to_string();
-    match game::ask(shard, owner, |reply| GameMsg::Ticket {
-        id: id_s,
-        user,
-        reply,
-    })
-    .await
-    {
+    match service::ticket(shard, &key, id, user).await {
         Some(Some(v)) => reply(200, &v),
         Some(None) => Response::error(404, "no such ticket"),
         None => Response::error(503, "matchmaker unavailable").with_header("Retry-After", "1"),

@@ -12,15 +12,14 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
-use shards::{Frame, Outbox};
-use tungstenite::protocol::frame::coding::{Data, OpCode};
+use serde_json::value::RawValue;
+use shards::Outbox;
 
 use super::chess::{ChessGame, ChessSnap, Finish, Side};
+use super::events::RoomEvent;
 use super::party::{PartyGame, Phase};
 use super::protocol::Kind;
 use super::reconnect;
-use crate::ws;
 
 /// Events kept per room for reconnecting players.
 pub const LOG_MAX: usize = 128;
@@ -109,14 +108,6 @@ pub struct SeatSnap {
     pub token: String,
 }
 
-fn text_frame(v: &Value) -> (Frame, Rc<str>) {
-    let s = v.to_string();
-    (
-        ws::encode(OpCode::Data(Data::Text), s.as_bytes()),
-        Rc::from(s),
-    )
-}
-
 impl Room {
     pub fn new(id: String, name: String, game: Game, now: u64) -> Room {
         let n = match &game {
@@ -154,7 +145,7 @@ impl Room {
 
     /// Encode `event` once (adding `room` and `room_seq`), log it and push it
     /// to every member. Returns its `room_seq`.
-    pub fn emit(&mut self, event: Value) -> u64 {
+    pub fn emit(&mut self, event: RoomEvent) -> u64 {
         let seq = self.reserve_seq();
         self.emit_at(seq, event)
     }
@@ -168,12 +159,8 @@ impl Room {
     }
 
     /// Publish `event` under a reserved `seq`.
-    pub fn emit_at(&mut self, seq: u64, mut event: Value) -> u64 {
-        if let Value::Object(o) = &mut event {
-            o.insert("room".into(), Value::String(self.id.clone()));
-            o.insert("room_seq".into(), json!(seq));
-        }
-        let (frame, text) = text_frame(&event);
+    pub fn emit_at(&mut self, seq: u64, event: RoomEvent) -> u64 {
+        let (frame, text) = event.encode(&self.id, seq);
         for m in &self.members {
             if m.outbox.push(frame.clone()).is_err() {
                 m.outbox.kill(None);
@@ -188,12 +175,12 @@ impl Room {
 
     /// Events after `last_seq` still in the log, and whether that is all of
     /// them (false when older ones already left the log).
-    pub fn missed(&self, last_seq: u64) -> (Vec<Value>, bool) {
-        let events: Vec<Value> = self
+    pub fn missed(&self, last_seq: u64) -> (Vec<Box<RawValue>>, bool) {
+        let events: Vec<Box<RawValue>> = self
             .log
             .iter()
             .filter(|(s, _)| *s > last_seq)
-            .filter_map(|(_, t)| serde_json::from_str(t).ok())
+            .filter_map(|(_, t)| RawValue::from_string(t.to_string()).ok())
             .collect();
         let first = self.log.iter().map(|(s, _)| *s).min();
         let complete = last_seq >= self.seq || first.is_some_and(|f| f <= last_seq + 1);
@@ -287,88 +274,6 @@ impl Room {
             Game::Chess(g) => g.started() && g.finish().is_none(),
             Game::Party(p) => matches!(p.phase, Phase::Running | Phase::Paused),
         }
-    }
-
-    fn seats_json(&self, now: u64) -> Value {
-        Value::Array(
-            self.seats
-                .iter()
-                .enumerate()
-                .map(|(i, s)| match s {
-                    None => {
-                        json!({"seat": i, "free": true, "reserved": self.reserved[i].is_some()})
-                    }
-                    Some(s) => json!({
-                        "seat": i,
-                        "free": false,
-                        "user_id": s.user.id,
-                        "name": s.user.name,
-                        "connected": s.conn.is_some(),
-                        "held_ms": s.held_until.map(|t| t.saturating_sub(now)),
-                    }),
-                })
-                .collect(),
-        )
-    }
-
-    /// The game part of the state.
-    pub fn game_json(&self, now: u64) -> Value {
-        match &self.game {
-            Game::Chess(g) => {
-                let c = g.clocks_at(now);
-                let f = g.finish();
-                json!({
-                    "fen": g.fen(),
-                    "moves": g.moves().iter().map(|m| m.san.as_str()).collect::<Vec<_>>(),
-                    "uci": g.moves().iter().map(|m| m.uci.as_str()).collect::<Vec<_>>(),
-                    "turn": g.turn().as_str(),
-                    "clocks": {"white": c[0], "black": c[1]},
-                    "increment_ms": g.time_control().increment_ms,
-                    "started": g.started(),
-                    "draw_offer": g.draw_offer().map(Side::as_str),
-                    "result": f.map(|f| f.result()),
-                    "reason": f.map(|f| f.reason),
-                })
-            }
-            Game::Party(p) => json!({
-                "owner": p.owner,
-                "settings": p.settings,
-                "phase": p.phase,
-                "slots": p.slots,
-                "active": p.active,
-                "turn_left_ms": p.turn_left(now),
-                "round": p.round,
-                "winner": p.winner,
-            }),
-        }
-    }
-
-    /// The full state (`room_state` message body).
-    pub fn state_json(&self, now: u64) -> Value {
-        json!({
-            "type": "room_state",
-            "room": self.id,
-            "name": self.name,
-            "kind": self.kind(),
-            "mode": self.mode,
-            "room_seq": self.seq,
-            "seats": self.seats_json(now),
-            "members": self.members.len(),
-            "game": self.game_json(now),
-        })
-    }
-
-    /// One line of `list_rooms`.
-    pub fn summary(&self) -> Value {
-        json!({
-            "room": self.id,
-            "name": self.name,
-            "kind": self.kind(),
-            "seats": self.seats.len(),
-            "seated": self.seats.iter().filter(|s| s.is_some()).count(),
-            "members": self.members.len(),
-            "in_progress": self.in_progress(),
-        })
     }
 
     pub fn snapshot(&self, now: u64) -> RoomSnap {
@@ -466,14 +371,15 @@ mod tests {
             user: user(1),
             outbox: ob.clone(),
         });
-        r.emit(json!({"type":"a"}));
-        r.emit(json!({"type":"b"}));
+        r.emit(RoomEvent::DrawOffered { by: "white" });
+        r.emit(RoomEvent::DrawDeclined { by: "black" });
         assert!(ob.queued_bytes() > 0);
         let (missed, complete) = r.missed(1);
         assert!(complete);
         assert_eq!(missed.len(), 1);
-        assert_eq!(missed[0]["type"], "b");
-        assert_eq!(missed[0]["room_seq"], 2);
+        let b: serde_json::Value = serde_json::from_str(missed[0].get()).unwrap();
+        assert_eq!(b["type"], "draw_declined");
+        assert_eq!(b["room_seq"], 2);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The typed game protocol of `GET /ws` as a session handler.
 //!
 //! Text messages are queued as they are decoded (the payload is copied: handling may await
-//! storage or another shard) and handled in order after each batch by [`super::actions`].
+//! storage or another shard) and handled in order after each batch by [`super::cmd`].
 //! Every refused message gets a typed `error` reply echoing its `seq`; only WebSocket
 //! protocol violations close the socket. Binary messages are refused.
 //!
@@ -15,20 +15,29 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::rc::Rc;
 
-use serde_json::{json, Value};
 use shards::outbox::OutState;
 use shards::MovedFd;
 
-use super::actions::{self, Next as Step};
+use super::cmd::{self, Cmd, Next as Step};
+use super::events::ServerEvent;
+use super::protocol::ProtoError;
 use super::{GameMsg, Moving, SessionState};
 use crate::app::Shard;
 use crate::msg::ShardMsg;
 use crate::session::{self, Handler, Next, Session, Start};
-use crate::ws::{self, Flow};
+use crate::ws::Flow;
 
-/// One JSON text frame.
-pub(super) fn text(v: &Value) -> shards::Frame {
-    ws::text_frame(v.to_string().as_bytes())
+/// A typed refusal that echoes no `seq` (a control frame).
+fn refuse(s: &Session<'_>, code: &'static str, message: &str) {
+    let e = ProtoError::new(code, message);
+    let _ = s.outbox.push_control(
+        ServerEvent::Error {
+            code: e.code,
+            message: e.message,
+            seq: None,
+        }
+        .frame(),
+    );
 }
 
 /// The game handler of one session.
@@ -51,23 +60,13 @@ impl Game {
         }
     }
 
-    /// Run `f` on the action context of this session.
-    async fn with<R>(
-        &mut self,
-        s: &Session<'_>,
-        f: impl AsyncFnOnce(&mut actions::Session<'_>) -> R,
-    ) -> R {
-        let mut a = actions::Session {
-            shard: s.shard,
-            entry: s.entry,
-            outbox: s.outbox.clone(),
-            state: std::mem::take(&mut self.state),
-            room: self.room.take(),
-        };
-        let r = f(&mut a).await;
-        self.state = a.state;
-        self.room = a.room;
-        r
+    /// The command context of this session.
+    fn cmd<'a>(&'a mut self, s: &'a Session<'a>) -> Cmd<'a> {
+        Cmd {
+            s,
+            state: &mut self.state,
+            room: &mut self.room,
+        }
     }
 }
 
@@ -102,9 +101,11 @@ impl Handler for Game {
         if is_text {
             self.inbox.push_back(payload.to_vec());
         } else {
-            let _ = s.outbox.push_control(text(&json!({
-                "type": "error", "code": "invalid_message",
-                "message": "binary messages are not supported; send JSON text"})));
+            refuse(
+                s,
+                "invalid_message",
+                "binary messages are not supported; send JSON text",
+            );
         }
         Flow::Continue
     }
@@ -112,9 +113,11 @@ impl Handler for Game {
     fn rate_limited(&mut self, s: &Session<'_>, ping: bool, _strikes: u32) {
         // A refused ping is dropped unanswered; a refused message is answered.
         if !ping && s.outbox.state() == OutState::Open {
-            let _ = s.outbox.push_control(text(&json!({
-                "type": "error", "code": "rate_limited",
-                "message": "message rate limit exceeded; message dropped"})));
+            refuse(
+                s,
+                "rate_limited",
+                "message rate limit exceeded; message dropped",
+            );
         }
     }
 
@@ -127,7 +130,7 @@ impl Handler for Game {
             if s.outbox.state() != OutState::Open {
                 return Next::Continue;
             }
-            match self.with(s, async |a| a.handle(&msg).await).await {
+            match cmd::handle(&mut self.cmd(s), &msg).await {
                 Step::Continue => {}
                 Step::Migrate(owner) => {
                     self.inbox.push_front(msg);
@@ -139,22 +142,13 @@ impl Handler for Game {
     }
 
     async fn close(&mut self, s: &Session<'_>) {
-        self.with(s, async |a| a.end().await).await;
+        let mut c = self.cmd(s);
+        cmd::rooms::leave(&mut c, false);
+        cmd::queue::withdraw(&mut c).await;
     }
 
     fn leave(&mut self, s: &Session<'_>) {
-        if self.room.is_some() {
-            let mut a = actions::Session {
-                shard: s.shard,
-                entry: s.entry,
-                outbox: s.outbox.clone(),
-                state: std::mem::take(&mut self.state),
-                room: self.room.take(),
-            };
-            a.leave(false);
-            self.state = a.state;
-            self.room = a.room;
-        }
+        cmd::rooms::leave(&mut self.cmd(s), false);
     }
 
     fn moved(self, socket: MovedFd, slot_ip: Option<IpAddr>, pending: Vec<u8>) -> Option<ShardMsg> {

@@ -7,11 +7,11 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use glommio::spawn_local;
-use serde_json::json;
 use shards::shard_for;
 use storage::games::GameRecord;
 
 use super::chess::{Finish, Side};
+use super::events::RoomEvent;
 use super::rooms::{Game, Room, RoomSnap};
 use super::{now_ms, SNAPSHOT_KIND};
 use crate::app::Shard;
@@ -27,13 +27,12 @@ pub fn chess_finished(room: &mut Room, f: Finish, now: u64) -> Option<GameRecord
     let pgn = g.pgn(name(0), name(1), &room.id, &date);
     let moves = g.moves().len() as u32;
     let started = g.started_at_ms().unwrap_or(now);
-    room.emit(json!({
-        "type": "game_over",
-        "result": f.result(),
-        "winner": f.winner.map(Side::as_str),
-        "reason": f.reason,
-        "pgn": pgn,
-    }));
+    room.emit(RoomEvent::GameOver {
+        result: f.result(),
+        winner: f.winner.map(Side::as_str),
+        reason: f.reason,
+        pgn: pgn.clone(),
+    });
     if room.recorded {
         return None;
     }

@@ -2,109 +2,39 @@
 //! socket to the shard that owns its room.
 //!
 //! A socket upgraded on another shard moves to the room's owner before its session starts
-//! ([`start`] → [`ShardMsg::Relay`] → [`adopt`]), so every message of a room is handled on
+//! ([`handoff`]), so every message of a room is handled on
 //! one core with no per-message cross-shard traffic. Each data message is encoded once and
 //! the same frame goes to every other member ([`rooms::RelayRoom::broadcast`]). Payloads are
 //! relayed unchanged and never parsed, stored or logged (the one exception is a test hook,
 //! enabled only by `--test-hooks`). A panic while handling a room's message closes that room
 //! only (1011).
 //!
+//! - [`handoff`]: starting a session on the room's owner.
 //! - [`rooms`]: the shard's room table and a room's members.
 
+pub mod handoff;
 pub mod rooms;
 
-use std::net::IpAddr;
+pub use handoff::{adopt, start, Moved};
+
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::time::Instant;
 
 use shards::stats::Disconnect;
-use shards::{io, ConnEntry, Frame, MovedFd, Stream};
+use shards::{io, Frame};
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 
 use crate::app::Shard;
 use crate::limits::{self, RateClass};
-use crate::msg::ShardMsg;
 use crate::room_id::RoomId;
-use crate::session::{self, Handler, Next, Session, Start};
+use crate::session::{Handler, Next, Session};
 use crate::stats::{CrashScope, FrameOut, Limit};
 use crate::ws::{self, Flow};
 use rooms::{Member, RelayRoom};
 
 /// The text message that panics inside a room handler when test hooks are on.
 pub const TEST_PANIC_MESSAGE: &[u8] = b"__roomcore_test_panic__";
-
-/// A relay socket on its way to its room's owner shard (`Send`).
-#[derive(Debug)]
-pub struct Moved {
-    pub socket: MovedFd,
-    pub room: RoomId,
-    /// The client IP holding a per-IP WebSocket slot (released where the socket ends).
-    pub slot_ip: Option<IpAddr>,
-    /// Bytes the client sent after its handshake that were already read.
-    pub pending: Box<[u8]>,
-    /// The `101 Switching Protocols` answer, not yet written: the owner writes it once the
-    /// socket has joined its room, so a client holding its 101 is a member.
-    pub handshake: Box<[u8]>,
-}
-
-/// Start the relay session of an upgraded socket: here when this shard owns the room,
-/// otherwise on the owner. `start.handshake` holds the unwritten 101.
-pub async fn start(
-    shard: &Rc<Shard>,
-    stream: Rc<Stream>,
-    entry: &Rc<ConnEntry>,
-    room: RoomId,
-    start: Start,
-) {
-    let owner = shards::shard_for(room.as_str(), shard.shards());
-    if owner == shard.id {
-        return session::run(shard, stream, entry, start, Relay::new(room)).await;
-    }
-    let give_back = || {
-        if let Some(ip) = start.slot_ip {
-            limits::release_ws_slot(shard, ip);
-        }
-    };
-    let socket = match shard.release(stream, entry.peer) {
-        Ok(s) => s,
-        Err(e) => {
-            log!(Warn, "cannot hand socket to owner shard", error = e);
-            return give_back();
-        }
-    };
-    let msg = ShardMsg::Relay(Box::new(Moved {
-        socket,
-        room,
-        slot_ip: start.slot_ip,
-        pending: start.pending.into_boxed_slice(),
-        handshake: start.handshake.unwrap_or_default().into_boxed_slice(),
-    }));
-    if let Err(e) = shard.hand_off(owner, msg).await {
-        log!(Warn, "cannot hand socket to owner shard", error = e);
-        give_back();
-    }
-}
-
-/// Serve a relay socket handed over by another shard (`ShardMsg::Relay`).
-pub fn adopt(shard: &Rc<Shard>, m: Moved) {
-    if shard.draining() {
-        // Too late to join: the socket closes when `m` drops.
-        if let Some(ip) = m.slot_ip {
-            limits::release_ws_slot(shard, ip);
-        }
-        return;
-    }
-    let start = Start {
-        slot_ip: m.slot_ip,
-        pending: m.pending.into_vec(),
-        handshake: Some(m.handshake.into_vec()),
-    };
-    let room = m.room;
-    shard.adopt(m.socket, move |shard, stream, entry| async move {
-        session::run(&shard, stream, &entry, start, Relay::new(room)).await;
-    });
-}
 
 /// Membership of one socket in a room; leaving is tied to its drop, so a session that ends
 /// in any way (a panic included) leaves its room.
@@ -121,13 +51,13 @@ impl Drop for Joined {
 }
 
 /// The relay handler of one session.
-struct Relay {
+pub(super) struct Relay {
     room_id: RoomId,
     joined: Option<Joined>,
 }
 
 impl Relay {
-    fn new(room_id: RoomId) -> Relay {
+    pub(super) fn new(room_id: RoomId) -> Relay {
         Relay {
             room_id,
             joined: None,

@@ -1,0 +1,87 @@
+//! Starting a relay session on the shard that owns its room: [`start`] runs it here, or gives
+//! up this shard's handle and sends the socket (with the bytes read after its handshake and its
+//! unwritten 101) to the owner as [`ShardMsg::Relay`]; [`adopt`] runs it there.
+
+use std::net::IpAddr;
+use std::rc::Rc;
+
+use shards::{ConnEntry, MovedFd, Stream};
+
+use super::Relay;
+use crate::app::Shard;
+use crate::limits;
+use crate::msg::ShardMsg;
+use crate::room_id::RoomId;
+use crate::session::{self, Start};
+
+/// A relay socket on its way to its room's owner shard (`Send`).
+#[derive(Debug)]
+pub struct Moved {
+    pub socket: MovedFd,
+    pub room: RoomId,
+    /// The client IP holding a per-IP WebSocket slot (released where the socket ends).
+    pub slot_ip: Option<IpAddr>,
+    /// Bytes the client sent after its handshake that were already read.
+    pub pending: Box<[u8]>,
+    /// The `101 Switching Protocols` answer, not yet written: the owner writes it once the
+    /// socket has joined its room, so a client holding its 101 is a member.
+    pub handshake: Box<[u8]>,
+}
+
+/// Start the relay session of an upgraded socket: here when this shard owns the room,
+/// otherwise on the owner. `start.handshake` holds the unwritten 101.
+pub async fn start(
+    shard: &Rc<Shard>,
+    stream: Rc<Stream>,
+    entry: &Rc<ConnEntry>,
+    room: RoomId,
+    start: Start,
+) {
+    let owner = shards::shard_for(room.as_str(), shard.shards());
+    if owner == shard.id {
+        return session::run(shard, stream, entry, start, Relay::new(room)).await;
+    }
+    let give_back = || {
+        if let Some(ip) = start.slot_ip {
+            limits::release_ws_slot(shard, ip);
+        }
+    };
+    let socket = match shard.release(stream, entry.peer) {
+        Ok(s) => s,
+        Err(e) => {
+            log!(Warn, "cannot hand socket to owner shard", error = e);
+            return give_back();
+        }
+    };
+    let msg = ShardMsg::Relay(Box::new(Moved {
+        socket,
+        room,
+        slot_ip: start.slot_ip,
+        pending: start.pending.into_boxed_slice(),
+        handshake: start.handshake.unwrap_or_default().into_boxed_slice(),
+    }));
+    if let Err(e) = shard.hand_off(owner, msg).await {
+        log!(Warn, "cannot hand socket to owner shard", error = e);
+        give_back();
+    }
+}
+
+/// Serve a relay socket handed over by another shard (`ShardMsg::Relay`).
+pub fn adopt(shard: &Rc<Shard>, m: Moved) {
+    if shard.draining() {
+        // Too late to join: the socket closes when `m` drops.
+        if let Some(ip) = m.slot_ip {
+            limits::release_ws_slot(shard, ip);
+        }
+        return;
+    }
+    let start = Start {
+        slot_ip: m.slot_ip,
+        pending: m.pending.into_vec(),
+        handshake: Some(m.handshake.into_vec()),
+    };
+    let room = m.room;
+    shard.adopt(m.socket, move |shard, stream, entry| async move {
+        session::run(&shard, stream, &entry, start, Relay::new(room)).await;
+    });
+}
