@@ -1,7 +1,9 @@
 //! `/health`: status, version, uptime and the counters of every shard,
-//! gathered through the mesh at request time, plus the storage check: a
-//! round trip through the persistence thread (with its latency) and the
-//! depth of its queue. A failed storage check answers 503 `degraded`.
+//! gathered through the mesh at request time, plus the storage check: which
+//! engine (`sqlite` / `postgres`), whether the database is reachable
+//! (`Storage::health`, with the reason when not), a round trip through the
+//! persistence thread (with its latency) and the depth of its queue. A failed
+//! storage check answers 503 `degraded`.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -69,9 +71,16 @@ async fn run_storage_check(shard: &Rc<Shard>) -> (bool, serde_json::Value) {
             STORAGE_CHECK_TIMEOUT.as_millis()
         )),
     };
+    // Read after the round trip: a ping that just failed on a lost connection has marked
+    // the database down by now.
+    let health = st.health();
+    let ok = error.is_none() && health.ok;
+    let reason = health.reason.or_else(|| error.clone());
     let c = st.counters();
     let report = serde_json::json!({
-        "ok": error.is_none(),
+        "ok": ok,
+        "engine": st.engine().as_str(),
+        "reason": reason,
         "error": error,
         "latency_ms": (latency_ms * 1000.0).round() / 1000.0,
         "queue_depth": st.queue_depth(),
@@ -83,7 +92,7 @@ async fn run_storage_check(shard: &Rc<Shard>) -> (bool, serde_json::Value) {
         "max_batch": c.max_batch,
         "failed_commits_total": c.failed_commits,
     });
-    (error.is_none(), report)
+    (ok, report)
 }
 
 /// Append `,"name":value`.

@@ -202,6 +202,11 @@ pub const METRICS: &[(&str, &str, &str)] = &[
         "gauge",
         "Latency of a round trip through the persistence thread, measured at scrape.",
     ),
+    (
+        "roomcore_storage_up",
+        "gauge",
+        "1 while the database is reachable and answering (label engine = sqlite or postgres), 0 while it is down, unreachable or stuck.",
+    ),
 ];
 
 /// Every metric series of this shard (the answer to `ShardMsg::Metrics`).
@@ -282,6 +287,11 @@ async fn process_samples(shard: &Rc<Shard>) -> Vec<Sample> {
             c.failed_commits,
         ),
         Sample::gauge("roomcore_storage_roundtrip_seconds", &[], rt),
+        Sample::gauge(
+            "roomcore_storage_up",
+            &[("engine", st.engine().as_str())],
+            if st.health().ok { 1.0 } else { 0.0 },
+        ),
     ]
 }
 

@@ -125,14 +125,24 @@ fn decide(shard: &Rc<Shard>, req: &Request<'_>, peer: std::net::SocketAddr) -> A
             if !is_get(req.method) {
                 return method_not_allowed("GET, HEAD");
             }
-            if shard.app.global.ready() {
+            // Storage health is an atomic load (never a wait): false while the database is
+            // unreachable or a round is stuck.
+            let storage = shard.app.services.storage.health();
+            if shard.app.global.ready() && storage.ok {
                 Action::Respond(Response::json(200, br#"{"status":"ready"}"#.to_vec()))
             } else {
-                let why = if draining { "draining" } else { "starting" };
-                Action::Respond(Response::json(
-                    503,
-                    format!(r#"{{"status":"not_ready","error":"{why}"}}"#).into_bytes(),
-                ))
+                let why = if draining {
+                    "draining".to_string()
+                } else if !shard.app.global.ready() {
+                    "starting".to_string()
+                } else {
+                    format!(
+                        "storage unavailable: {}",
+                        storage.reason.as_deref().unwrap_or("unknown")
+                    )
+                };
+                let body = serde_json::json!({"status": "not_ready", "error": why});
+                Action::Respond(Response::json(503, body.to_string().into_bytes()))
             }
         }
         "/health" | "/healthz" => {

@@ -1,7 +1,8 @@
 //! Inspection of a database from outside the server (tests, operators):
 //! ids of stored scores and the schema version, read-only (a SQLite file by
 //! path, or either engine by [`StorageConfig`]); and building a SQLite
-//! database at an old schema version for upgrade tests. Opens its own
+//! database at an old schema version for upgrade tests, or stamping a newer
+//! version (refusal tests). Opens its own
 //! connection; never used by the running server.
 
 use std::path::Path;
@@ -90,6 +91,31 @@ pub fn create_at_version_in(cfg: &StorageConfig, version: u32) -> Result<(), Sto
         Engine::Postgres => {
             let mut client = crate::pg::Connector::new(cfg)?.connect()?;
             crate::schema::pg_migrate_to(&mut client, version).map(drop)
+        }
+    }
+}
+
+/// Record `version` as the schema version of the database `cfg` names, without running any
+/// migration (tests and drills of a database newer than the build: `TooNew`).
+pub fn stamp_version_in(cfg: &StorageConfig, version: u32) -> Result<(), StorageError> {
+    match cfg.engine()? {
+        Engine::Sqlite => {
+            let conn = Connection::open(&cfg.path).map_err(|source| StorageError::Open {
+                path: cfg.path.clone(),
+                source,
+            })?;
+            conn.pragma_update(None, "user_version", version)
+                .map_err(StorageError::sql("stamp user_version"))
+        }
+        Engine::Postgres => {
+            let mut client = crate::pg::Connector::new(cfg)?.connect()?;
+            client
+                .execute(
+                    "INSERT INTO schema_migrations (version, applied_at_ms) VALUES ($1, $2)",
+                    &[&i64::from(version), &crate::now_ms()],
+                )
+                .map(drop)
+                .map_err(|e| crate::sql::DbError::Pg(e).into_storage("stamp schema_migrations"))
         }
     }
 }

@@ -75,6 +75,23 @@ pub fn storage_error(e: &StorageError, retry_after_secs: u64) -> Response {
             .with_header("Retry-After", retry_after_secs.to_string()),
         StorageError::Closed => Response::error(503, "storage is unavailable")
             .with_header("Retry-After", retry_after_secs.to_string()),
+        // The database is down or unreachable (PostgreSQL): nothing of the command was kept;
+        // the reason is on /ready and /health, not repeated in a log line per request.
+        StorageError::Unavailable { reason } => {
+            log!(Debug, "storage unavailable", reason = reason);
+            Response::error(503, "storage is unavailable, retry later")
+                .with_header("Retry-After", retry_after_secs.to_string())
+        }
+        // A conflict with another process sharing the database: only this command was undone.
+        StorageError::Retry { reason } => {
+            log!(
+                Debug,
+                "storage conflict, client told to retry",
+                reason = reason
+            );
+            Response::error(503, "storage conflict, retry")
+                .with_header("Retry-After", retry_after_secs.to_string())
+        }
         StorageError::UsernameTaken => Response::error(409, "username is taken"),
         StorageError::UnknownAccount => Response::error(401, "unknown account; sign in again"),
         StorageError::TooManyGames { .. } => Response::error(409, &e.to_string()),
@@ -121,5 +138,26 @@ mod tests {
             .iter()
             .any(|(k, v)| *k == "Retry-After" && v == "2"));
         assert_eq!(storage_error(&StorageError::UsernameTaken, 1).status, 409);
+    }
+
+    #[test]
+    fn an_unreachable_database_and_a_conflict_are_503_with_retry_after() {
+        for e in [
+            StorageError::Unavailable {
+                reason: "connection refused".into(),
+            },
+            StorageError::Retry {
+                reason: "deadlock detected".into(),
+            },
+        ] {
+            let r = storage_error(&e, 3);
+            assert_eq!(r.status, 503, "{e}");
+            assert!(
+                r.headers
+                    .iter()
+                    .any(|(k, v)| *k == "Retry-After" && v == "3"),
+                "{e}"
+            );
+        }
     }
 }

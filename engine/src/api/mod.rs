@@ -86,7 +86,8 @@ impl ServicesSeed {
         let passwords = Passwords::new(config.auth.hash_memory_kib, config.auth.hash_iterations)
             .map_err(|e| e.to_string())?;
         let st = config.storage.storage_config(&config.api, config.shards());
-        let (storage, boards) = Storage::open(st).map_err(|e| e.to_string())?;
+        let (storage, boards) =
+            Storage::open(st.clone()).map_err(|e| crate::server::explain_storage_error(&st, &e))?;
         let cutoff = storage::now_ms() - config.api.snapshot_ttl.as_millis() as i64;
         match futures_lite::future::block_on(storage.sweep_rooms(cutoff)) {
             Ok(0) => {}
@@ -97,7 +98,8 @@ impl ServicesSeed {
         log!(
             Info,
             "storage open",
-            path = s.path.display(),
+            engine = storage.engine().as_str(),
+            database = s.describe(),
             synchronous = format!("{:?}", s.synchronous),
             queue_capacity = s.queue_capacity,
             batch_max = s.batch_max

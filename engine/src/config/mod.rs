@@ -25,7 +25,7 @@ pub use games::GamesArgs;
 pub use limits::LimitsArgs;
 pub use observability::{Level, LogFormat, ObservabilityArgs};
 pub use server::{HttpArgs, ServerArgs, WsArgs};
-pub use storage::{ApiArgs, AuthArgs, StorageArgs};
+pub use storage::{ApiArgs, AuthArgs, DatabaseUrl, DbCommand, StorageArgs};
 
 /// The environment variable of the token secret (never a flag).
 pub const TOKEN_SECRET_ENV: &str = "ROOMCORE_TOKEN_SECRET";
@@ -61,7 +61,13 @@ pub struct Config {
     pub api: ApiArgs,
     #[command(flatten)]
     pub games: GamesArgs,
+    /// A database subcommand to run instead of serving (`roomcore migrate|export|import`).
+    #[command(subcommand)]
+    pub command: Option<DbCommand>,
 }
+
+/// Flags a subcommand reads too, so they may also follow it (`roomcore export --data-dir d`).
+const SUBCOMMAND_FLAGS: &[&str] = &["data_dir"];
 
 impl Default for Config {
     /// Every default, as if started with no flag and an empty environment.
@@ -77,14 +83,29 @@ impl Default for Config {
 }
 
 /// The clap command, with every value named after its environment variable so that help
-/// and errors name both the flag and the variable (`--score-max <SCORE_MAX>`).
+/// and errors name both the flag and the variable (`--score-max <SCORE_MAX>`). The storage
+/// flags and the data directory are global: they may follow a subcommand too.
 fn command() -> clap::Command {
-    Config::command().mut_args(|a| match a.get_env().and_then(|e| e.to_str()) {
-        Some(env) => {
-            let env = env.to_string();
-            a.value_name(env)
+    let storage_ids: Vec<String> =
+        <StorageArgs as clap::Args>::augment_args(clap::Command::new("x"))
+            .get_arguments()
+            .map(|a| a.get_id().to_string())
+            .collect();
+    Config::command().mut_args(|a| {
+        let a = if SUBCOMMAND_FLAGS.contains(&a.get_id().as_str())
+            || storage_ids.iter().any(|id| id == a.get_id().as_str())
+        {
+            a.global(true)
+        } else {
+            a
+        };
+        match a.get_env().and_then(|e| e.to_str()) {
+            Some(env) => {
+                let env = env.to_string();
+                a.value_name(env)
+            }
+            None => a,
         }
-        None => a,
     })
 }
 

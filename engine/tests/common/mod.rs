@@ -1,7 +1,14 @@
 //! Shared test support: start the real `roomcore` binary on an ephemeral port
 //! with 2 shards, and talk to it over real sockets (raw TCP, HTTP/1.1,
-//! tungstenite WebSocket client).
+//! tungstenite WebSocket client). [`db`] picks the database a server stores
+//! into (SQLite file or a throwaway PostgreSQL cluster, [`pg`]).
 #![allow(dead_code)]
+
+pub mod db;
+#[path = "../../../storage/tests/support/pg.rs"]
+pub mod pg;
+
+pub use db::{Backend, TestDb};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -32,6 +39,10 @@ pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
+    /// `DATABASE_URL` it was started with (PostgreSQL), else it stores into the SQLite file.
+    pub database_url: Option<String>,
+    /// The database it owns when started by [`Server::start_on`] (dropped after the process).
+    pub owned_db: Option<Box<TestDb>>,
 }
 
 impl Server {
@@ -66,6 +77,8 @@ impl Server {
             .env("MAX_ROOM_CREATES_PER_IP_PER_MIN", "0")
             .env("HTTP_API_RATE_PER_MIN", "0")
             .env("HTTP_AUTH_RATE_PER_MIN", "0")
+            // SQLite unless the test names a database (never the caller's DATABASE_URL).
+            .env_remove("DATABASE_URL")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -87,10 +100,18 @@ impl Server {
             .unwrap_or_else(|| panic!("unexpected first line: {line}"));
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
+        let database_url = env
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == "DATABASE_URL")
+            .map(|(_, v)| v.to_string())
+            .filter(|v| !v.is_empty());
         let s = Server {
             child,
             addr,
             data_dir: data_dir.to_path_buf(),
+            database_url,
+            owned_db: None,
         };
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
@@ -427,5 +448,22 @@ impl Server {
     /// The SQLite file of this server's data directory.
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("roomcore.db")
+    }
+
+    /// Where this server stores (for `storage::inspect`): its PostgreSQL database, else the
+    /// SQLite file of its data directory.
+    pub fn storage_config(&self) -> storage::StorageConfig {
+        match &self.database_url {
+            Some(url) => storage::StorageConfig::postgres(url),
+            None => storage::StorageConfig::new(self.db_path()),
+        }
+    }
+
+    /// Start on a fresh database of `backend` (owned by the server), with 2 shards.
+    pub fn start_on(backend: Backend, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let db = TestDb::new(backend, "rc");
+        let mut s = db.start(extra, env);
+        s.owned_db = Some(Box::new(db));
+        s
     }
 }

@@ -1,5 +1,6 @@
 //! `/metrics` on a live server: valid Prometheus exposition (promtool), JSON
-//! form, every documented metric present; alert and recording rules valid.
+//! form, every documented metric present; alert and recording rules valid, and
+//! their unit tests (`deploy/prometheus/alerts_test.yml`) pass.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -163,6 +164,30 @@ fn alert_and_recording_rules_are_valid() {
         }
     }
     assert!(links > 0, "alerts carry no runbook links");
+}
+
+#[test]
+fn alert_rule_unit_tests_pass() {
+    let dir = repo_root().join("deploy/prometheus");
+    let out = Command::new(promtool())
+        .args(["test", "rules", "alerts_test.yml"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool test rules failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The storage alerts the PostgreSQL engine relies on are among the tested ones.
+    let tests = std::fs::read_to_string(dir.join("alerts_test.yml")).unwrap();
+    for alert in ["RoomcoreStorageDown", "RoomcoreStorageUnavailable"] {
+        assert!(
+            tests.contains(&format!("alertname: {alert}\n")),
+            "{alert} has no unit test"
+        );
+    }
 }
 
 #[test]
