@@ -17,6 +17,8 @@ use shards::{App, ConnEntry};
 
 use crate::api::Services;
 use crate::chaos::Rng;
+use crate::cluster::shard::ClusterShard;
+use crate::cluster::ClusterSeed;
 use crate::config::Config;
 use crate::game::Games;
 use crate::global::Global;
@@ -57,6 +59,8 @@ pub struct Engine {
     /// Last storage check of `/health`: (when, ok, rendered JSON object without its closing
     /// brace); reused for 1 s (`health`).
     pub storage_check: RefCell<Option<(Instant, bool, String)>>,
+    /// This shard's part of the cluster, when the node is a member (`cluster`).
+    pub cluster: Option<ClusterShard>,
     /// Request ids (`conn`).
     pub requests: conn::RequestIds,
     last_slow_pass: Cell<Instant>,
@@ -64,7 +68,13 @@ pub struct Engine {
 
 impl Engine {
     /// The features' state of shard `id`, built on its own thread.
-    pub fn new(id: usize, config: Arc<Config>, global: Arc<Global>, services: Services) -> Engine {
+    pub fn new(
+        id: usize,
+        config: Arc<Config>,
+        global: Arc<Global>,
+        services: Services,
+        cluster: Option<&ClusterSeed>,
+    ) -> Engine {
         Engine {
             games: Games::new(&config),
             memory: global.memory.clone(),
@@ -77,6 +87,7 @@ impl Engine {
             rng: Rng::new(id as u64 + 1),
             storage_check: RefCell::new(None),
             requests: conn::RequestIds::new(id),
+            cluster: cluster.map(|c| ClusterShard::new(c, id)),
             last_slow_pass: Cell::new(Instant::now()),
         }
     }
@@ -130,6 +141,7 @@ impl App for Engine {
     fn start(shard: &Rc<Shard>) {
         api::start(shard);
         game::start(shard);
+        crate::cluster::shard::start(shard);
     }
 
     fn tick(shard: &Rc<Shard>, now: Instant) {

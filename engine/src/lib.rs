@@ -11,6 +11,7 @@
 //!   rooms), [`game`] (typed game rooms on `/ws`: chess, party game, reconnect,
 //!   matchmaking) and [`echo`] (a test hook).
 //! - [`api`]: the JSON API under `/api/`; [`health`], [`metrics`]: the probes.
+//! - [`cluster`]: several nodes as one, on Redis (leases, relay fan-out, game traffic).
 //! - [`http`] and [`ws`]: protocol codecs, no I/O; [`room_id`]: the room key.
 //! - [`limits`], [`security`]: per-IP connection and rate limits, CORS and origin checks.
 //! - [`stats`], [`memory`], [`chaos`]: counters, the memory watermark, fault injection.
@@ -20,6 +21,7 @@
 pub mod api;
 pub mod app;
 pub mod chaos;
+pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod echo;

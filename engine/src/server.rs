@@ -16,6 +16,7 @@ use shards::{Heartbeat, Settings};
 
 use crate::api::ServicesSeed;
 use crate::app::Engine;
+use crate::cluster::{self, NodeConfig};
 use crate::config::{Config, DbCommand};
 use crate::global::Global;
 use crate::memory::MemoryWatch;
@@ -74,9 +75,29 @@ pub fn run(config: Config) -> Result<SocketAddr, String> {
     global.set_storage_open();
     install_signals(global.clone())?;
 
+    let cluster = match NodeConfig::from_args(&config.cluster, addr) {
+        Some(node) => {
+            log!(
+                Info,
+                "cluster member",
+                node = node.node_id,
+                public_url = node.public_url
+            );
+            Some(cluster::start(node, config.shards())?)
+        }
+        None => None,
+    };
     let make = {
         let (config, global, seed) = (config.clone(), global.clone(), seed.clone());
-        move |id: usize| Engine::new(id, config.clone(), global.clone(), seed.on_shard(id))
+        move |id: usize| {
+            Engine::new(
+                id,
+                config.clone(),
+                global.clone(),
+                seed.on_shard(id),
+                cluster.as_ref(),
+            )
+        }
     };
     let pool = pool::start(
         &pool_cfg,

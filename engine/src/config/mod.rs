@@ -11,6 +11,7 @@
 //! `ROOMCORE_TOKEN_SECRET`, is read here too: a secret on a command line is visible to every
 //! local user. Every row is in the README's configuration table; keep the two in step.
 
+mod cluster;
 mod games;
 mod limits;
 mod observability;
@@ -21,6 +22,7 @@ mod storage;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{CommandFactory, FromArgMatches, Parser};
 
+pub use cluster::ClusterArgs;
 pub use games::GamesArgs;
 pub use limits::LimitsArgs;
 pub use observability::{Level, LogFormat, ObservabilityArgs};
@@ -61,6 +63,8 @@ pub struct Config {
     pub api: ApiArgs,
     #[command(flatten)]
     pub games: GamesArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
     /// A database subcommand to run instead of serving (`roomcore migrate|export|import`).
     #[command(subcommand)]
     pub command: Option<DbCommand>,
@@ -151,6 +155,7 @@ impl Config {
         self.auth.validate()?;
         self.api.validate()?;
         self.games.validate()?;
+        self.cluster.validate(self.auth.token_secret.is_some())?;
         Ok(())
     }
 

@@ -54,6 +54,8 @@ impl Drop for Joined {
 pub(super) struct Relay {
     room_id: RoomId,
     joined: Option<Joined>,
+    /// This session's share of the node's subscription to the room's cluster channel.
+    interest: Option<crate::cluster::shard::Interest>,
 }
 
 impl Relay {
@@ -61,6 +63,7 @@ impl Relay {
         Relay {
             room_id,
             joined: None,
+            interest: None,
         }
     }
 }
@@ -89,6 +92,15 @@ impl Handler for Relay {
             || limits::rate_check(shard, s.client, RateClass::RoomCreate, per_min)
                 .await
                 .allowed;
+        // In a cluster the node listens to the room's channel before the 101, so a client
+        // holding its 101 also gets what members on other nodes send after it.
+        if let Some(c) = &shard.app.cluster {
+            let (interest, first) = c.interest(shard, self.room_id.as_str());
+            if first {
+                interest.subscribe().await;
+            }
+            self.interest = Some(interest);
+        }
         // The 101 leads the outbox; it goes out now, and the join follows with no await in
         // between, so a client holding its 101 gets every message sent after it. A fresh
         // socket takes it at once; what it would not take, the writer sends first.
@@ -147,13 +159,18 @@ impl Handler for Relay {
                 panic!("test hook: panic inside a room handler");
             }
             let frame = ws::encode(OpCode::Data(op), payload);
-            joined.room.broadcast(s.entry.id, &frame, |ob| {
+            let d = joined.room.broadcast(s.entry.id, &frame, |ob| {
                 ob.set_reason(Disconnect::SlowConsumer);
                 ob.kill(Some(ws::close_frame(1008, "slow consumer")));
-            })
+            });
+            (d, frame)
         }));
         match handled {
-            Ok(d) => {
+            Ok((d, frame)) => {
+                // Other nodes' members: one publish of the same bytes, whatever their number.
+                if let Some(i) = &self.interest {
+                    i.publish(&frame);
+                }
                 st.ws_messages_out_total
                     .set(st.ws_messages_out_total.get() + d.delivered);
                 st.frames_out.add(FrameOut::Relay as usize, d.delivered);
@@ -197,5 +214,28 @@ impl Handler for Relay {
 
     async fn close(&mut self, _s: &Session<'_>) {
         self.joined = None;
+        self.interest = None;
     }
+}
+
+/// A frame a member on another node sent to room `room` of this shard: every local member
+/// gets it (the sender is not here).
+pub fn deliver_remote(shard: &Shard, room: &str, frame: Vec<u8>) {
+    let Some(room) = RoomId::parse(room)
+        .ok()
+        .and_then(|id| shard.app.relay.get(&id))
+    else {
+        return;
+    };
+    let frame: Frame = frame.into();
+    let d = room.broadcast(u64::MAX, &frame, |ob| {
+        ob.set_reason(Disconnect::SlowConsumer);
+        ob.kill(Some(ws::close_frame(1008, "slow consumer")));
+    });
+    let st = &shard.app.stats;
+    st.ws_messages_out_total
+        .set(st.ws_messages_out_total.get() + d.delivered);
+    st.frames_out.add(FrameOut::Relay as usize, d.delivered);
+    st.slow_consumers_total
+        .set(st.slow_consumers_total.get() + d.slow);
 }

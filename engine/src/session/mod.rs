@@ -67,14 +67,17 @@ pub async fn run<H: Handler>(
     entry.last_ping.set(Instant::now());
     *entry.session.borrow_mut() = Some(outbox.clone());
     counters::inc(&shard.app.stats.websockets);
-    let writer = spawn_local(io::run_writer(stream.clone(), entry.fd, outbox.clone()));
     let ctx = Session {
         shard,
         entry,
         outbox: &outbox,
         client: start.slot_ip.unwrap_or(entry.peer.ip()),
     };
-    let end = if handler.open(&ctx).await {
+    // The writer starts only once the handler is open: an unwritten 101 must not reach the
+    // client while `open` waits (a relay socket joins its room right after sending it).
+    let opened = handler.open(&ctx).await;
+    let writer = spawn_local(io::run_writer(stream.clone(), entry.fd, outbox.clone()));
+    let end = if opened {
         read_loop(&ctx, &stream, &mut handler, start.pending).await
     } else {
         End::Closed

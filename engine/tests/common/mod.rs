@@ -7,6 +7,7 @@
 pub mod db;
 #[path = "../../../storage/tests/support/pg.rs"]
 pub mod pg;
+pub mod redis;
 
 pub use db::{Backend, TestDb};
 

@@ -1,0 +1,216 @@
+//! The `cluster` thread: the command connection to Redis.
+//!
+//! Owns the node's lease (renewed every `CLUSTER_HEARTBEAT_MS` by the [`HEARTBEAT`] script,
+//! which also returns the live nodes; a changed view goes to every shard), and runs what the
+//! shards queue ([`Op`]): publishes are pipelined, everything waiting goes out in one round
+//! trip. A lost connection is retried with backoff; meanwhile publishes are dropped and
+//! counted, and the node keeps its last view of the cluster.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use futures_channel::mpsc;
+
+use super::members::{Membership, HEARTBEAT, NODES_KEY};
+use super::{next_backoff, to_shard, Health, Inbound, NodeConfig, Op};
+use crate::log;
+
+/// Most queued operations sent in one pipeline.
+const BATCH: usize = 512;
+
+struct Link {
+    cfg: NodeConfig,
+    client: redis::Client,
+    con: Option<redis::Connection>,
+    health: Arc<Health>,
+    shards: Vec<mpsc::Sender<Inbound>>,
+    script: redis::Script,
+    view: Arc<Membership>,
+    /// Set after the first successful heartbeat: a missing lease then means it was lost.
+    registered: bool,
+    backoff: Duration,
+    next_try: Instant,
+    down_logged: bool,
+}
+
+/// Start the `cluster` thread.
+pub fn spawn(
+    cfg: NodeConfig,
+    client: redis::Client,
+    ops: Receiver<Op>,
+    shards: Vec<mpsc::Sender<Inbound>>,
+    health: Arc<Health>,
+) -> Result<(), String> {
+    let me = cfg.node_id.clone();
+    let mut link = Link {
+        cfg,
+        client,
+        con: None,
+        health,
+        shards,
+        script: redis::Script::new(HEARTBEAT),
+        view: Arc::new(Membership {
+            me,
+            nodes: Vec::new(),
+        }),
+        registered: false,
+        backoff: Duration::ZERO,
+        next_try: Instant::now(),
+        down_logged: false,
+    };
+    std::thread::Builder::new()
+        .name("cluster".into())
+        .spawn(move || link.run(ops))
+        .map(|_| ())
+        .map_err(|e| format!("cannot start the cluster thread: {e}"))
+}
+
+impl Link {
+    fn run(&mut self, ops: Receiver<Op>) {
+        let mut next_beat = Instant::now();
+        loop {
+            let now = Instant::now();
+            if now >= next_beat {
+                self.heartbeat();
+                next_beat = now + self.cfg.heartbeat;
+            }
+            let wait = next_beat.saturating_duration_since(Instant::now());
+            match ops.recv_timeout(wait) {
+                Ok(op) => {
+                    let mut batch = vec![op];
+                    while batch.len() < BATCH {
+                        match ops.try_recv() {
+                            Ok(op) => batch.push(op),
+                            Err(_) => break,
+                        }
+                    }
+                    self.run_ops(batch);
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+
+    /// The connection, (re)connecting when the backoff allows.
+    fn con(&mut self) -> Option<&mut redis::Connection> {
+        if self.con.is_none() && Instant::now() >= self.next_try {
+            match self
+                .client
+                .get_connection_with_timeout(Duration::from_secs(1))
+            {
+                Ok(c) => {
+                    let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
+                    let _ = c.set_write_timeout(Some(Duration::from_secs(2)));
+                    self.con = Some(c);
+                    self.backoff = Duration::ZERO;
+                    if self.down_logged {
+                        log!(Info, "redis reachable again", node = self.cfg.node_id);
+                        self.down_logged = false;
+                    }
+                }
+                Err(e) => self.failed(&e),
+            }
+        }
+        self.con.as_mut()
+    }
+
+    fn failed(&mut self, e: &redis::RedisError) {
+        self.con = None;
+        self.health.redis_up.store(false, Ordering::Relaxed);
+        self.backoff = next_backoff(self.backoff, self.cfg.backoff_max);
+        self.next_try = Instant::now() + self.backoff;
+        if !self.down_logged {
+            log!(
+                Warn,
+                "redis unreachable: cross-node traffic stops, local rooms go on",
+                node = self.cfg.node_id,
+                error = e
+            );
+            self.down_logged = true;
+        }
+    }
+
+    fn run_ops(&mut self, batch: Vec<Op>) {
+        let n = batch.len() as u64;
+        let mut pipe = redis::pipe();
+        for op in &batch {
+            match op {
+                Op::Publish { channel, payload } => {
+                    pipe.cmd("PUBLISH")
+                        .arg(channel)
+                        .arg(payload.as_slice())
+                        .ignore();
+                }
+            }
+        }
+        let Some(con) = self.con() else {
+            self.health.dropped.fetch_add(n, Ordering::Relaxed);
+            return;
+        };
+        match pipe.query::<()>(con) {
+            Ok(()) => {
+                self.health.published.fetch_add(n, Ordering::Relaxed);
+                self.health.redis_up.store(true, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.health.dropped.fetch_add(n, Ordering::Relaxed);
+                self.failed(&e);
+            }
+        }
+    }
+
+    fn heartbeat(&mut self) {
+        let lease_ms = self.cfg.lease.as_millis() as u64;
+        let (id, url, registered) = (
+            self.cfg.node_id.clone(),
+            self.cfg.public_url.clone(),
+            self.registered,
+        );
+        let script = self.script.clone();
+        let Some(con) = self.con() else { return };
+        let answer: Result<Vec<redis::Value>, _> = script
+            .key(NODES_KEY)
+            .arg(&id)
+            .arg(&url)
+            .arg(lease_ms)
+            .arg(if registered { "1" } else { "0" })
+            .invoke(con);
+        let v = match answer {
+            Ok(v) => v,
+            Err(e) => return self.failed(&e),
+        };
+        self.health.redis_up.store(true, Ordering::Relaxed);
+        let Some((lost, _now, view)) = Membership::from_heartbeat(&id, &v) else {
+            log!(Warn, "unreadable heartbeat answer from redis");
+            return;
+        };
+        self.registered = true;
+        if lost {
+            self.health.leases_lost.fetch_add(1, Ordering::Relaxed);
+            log!(
+                Warn,
+                "cluster lease had expired: giving up game rooms and queues",
+                node = id
+            );
+        }
+        self.health
+            .live_nodes
+            .store(view.nodes.len(), Ordering::Relaxed);
+        if lost || *self.view != view {
+            if view.nodes.len() != self.view.nodes.len() {
+                log!(Info, "cluster membership changed", nodes = view.nodes.len());
+            }
+            self.view = Arc::new(view);
+            for i in 0..self.shards.len() {
+                let m = Inbound::Members {
+                    view: self.view.clone(),
+                    lost,
+                };
+                to_shard(&mut self.shards, i, m, &self.health);
+            }
+        }
+    }
+}
