@@ -149,6 +149,9 @@ impl App for Engine {
         if now.duration_since(app.last_slow_pass.get()) >= SLOW_PASS {
             app.last_slow_pass.set(now);
             app.ips.sweep(now);
+            if let Some(c) = &app.cluster {
+                c.sync_limits(shard.id, app.ips.conn_counts());
+            }
         }
     }
 

@@ -207,6 +207,36 @@ pub const METRICS: &[(&str, &str, &str)] = &[
         "gauge",
         "1 while the database is reachable and answering (label engine = sqlite or postgres), 0 while it is down, unreachable or stuck.",
     ),
+    (
+        "roomcore_limits_local_fallback_total",
+        "counter",
+        "Per-IP limit checks this node decided alone because Redis did not answer.",
+    ),
+    (
+        "roomcore_cluster_redis_up",
+        "gauge",
+        "Cluster members only: 1 while Redis answers, 0 while it does not (cross-node traffic stops, local rooms go on).",
+    ),
+    (
+        "roomcore_cluster_nodes",
+        "gauge",
+        "Cluster members only: live nodes in this node's last view.",
+    ),
+    (
+        "roomcore_cluster_messages_total",
+        "counter",
+        "Cluster members only: cross-node messages, by direction (out = published, in = received from Redis and handed to a shard).",
+    ),
+    (
+        "roomcore_cluster_dropped_total",
+        "counter",
+        "Cluster members only: cross-node messages dropped (Redis down, a full queue or inbox, malformed).",
+    ),
+    (
+        "roomcore_cluster_leases_lost_total",
+        "counter",
+        "Cluster members only: times this node found its lease had expired (it gave up its game rooms and queues).",
+    ),
 ];
 
 /// Every metric series of this shard (the answer to `ShardMsg::Metrics`).
@@ -254,7 +284,7 @@ async fn process_samples(shard: &Rc<Shard>) -> Vec<Sample> {
     } else {
         -1.0
     };
-    vec![
+    let mut out = vec![
         Sample::gauge(
             "roomcore_shutdown_in_progress",
             &[],
@@ -292,7 +322,40 @@ async fn process_samples(shard: &Rc<Shard>) -> Vec<Sample> {
             &[("engine", st.engine().as_str())],
             if st.health().ok { 1.0 } else { 0.0 },
         ),
-    ]
+    ];
+    if let Some(c) = &shard.app.cluster {
+        use std::sync::atomic::Ordering::Relaxed;
+        let h = c.cluster.health();
+        out.extend([
+            Sample::gauge(
+                "roomcore_cluster_redis_up",
+                &[],
+                if c.cluster.redis_up() { 1.0 } else { 0.0 },
+            ),
+            Sample::gauge("roomcore_cluster_nodes", &[], c.view().nodes.len() as f64),
+            Sample::counter(
+                "roomcore_cluster_messages_total",
+                &[("direction", "out")],
+                h.published.load(Relaxed),
+            ),
+            Sample::counter(
+                "roomcore_cluster_messages_total",
+                &[("direction", "in")],
+                h.received.load(Relaxed),
+            ),
+            Sample::counter(
+                "roomcore_cluster_dropped_total",
+                &[],
+                h.dropped.load(Relaxed),
+            ),
+            Sample::counter(
+                "roomcore_cluster_leases_lost_total",
+                &[],
+                h.leases_lost.load(Relaxed),
+            ),
+        ]);
+    }
+    out
 }
 
 fn fmt_f64(v: f64) -> String {

@@ -14,7 +14,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use futures_channel::mpsc;
 
 use super::members::{Membership, HEARTBEAT, NODES_KEY};
-use super::{next_backoff, to_shard, Health, Inbound, NodeConfig, Op};
+use super::{limits, next_backoff, to_shard, Health, Inbound, NodeConfig, Op};
 use crate::log;
 
 /// Most queued operations sent in one pipeline.
@@ -134,17 +134,32 @@ impl Link {
     }
 
     fn run_ops(&mut self, batch: Vec<Op>) {
-        let n = batch.len() as u64;
         let mut pipe = redis::pipe();
-        for op in &batch {
+        let mut n = 0u64;
+        let mut calls = Vec::new();
+        for op in batch {
             match op {
                 Op::Publish { channel, payload } => {
-                    pipe.cmd("PUBLISH")
-                        .arg(channel)
-                        .arg(payload.as_slice())
-                        .ignore();
+                    pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
+                    n += 1;
                 }
+                Op::Limit(l) => calls.push(l),
             }
+        }
+        for l in calls {
+            match self.con() {
+                Some(con) => {
+                    if let Err(e) = limits::run(con, l) {
+                        self.failed(&e);
+                    } else {
+                        self.health.redis_up.store(true, Ordering::Relaxed);
+                    }
+                }
+                None => limits::fail(l),
+            }
+        }
+        if n == 0 {
+            return;
         }
         let Some(con) = self.con() else {
             self.health.dropped.fetch_add(n, Ordering::Relaxed);

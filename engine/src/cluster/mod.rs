@@ -13,8 +13,10 @@
 //! - [`members`]: leases, the live nodes, rendezvous hashing.
 //! - [`wire`]: channel names and payloads.
 //! - [`link`], [`sub`]: the two Redis threads.
+//! - [`limits`]: per-IP WebSocket counts and rate windows across nodes.
 //! - [`shard`]: the per-shard state and inbox.
 
+pub mod limits;
 pub mod link;
 pub mod members;
 pub mod shard;
@@ -53,6 +55,8 @@ pub enum Inbound {
 pub enum Op {
     /// PUBLISH (fire and forget).
     Publish { channel: String, payload: Vec<u8> },
+    /// A per-IP limit.
+    Limit(limits::LimitOp),
 }
 
 /// What shards ask of the subscriber thread.
@@ -195,6 +199,68 @@ impl Cluster {
     /// is full).
     pub fn publish(&self, channel: String, payload: Vec<u8>) -> bool {
         self.op(Op::Publish { channel, payload })
+    }
+
+    /// Ask the command thread and wait (at most 1 s) for its answer; `None`: Redis did not
+    /// answer (the caller falls back to what the node knows alone).
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<Option<T>>) -> Op) -> Option<T> {
+        if !self.redis_up() {
+            return None;
+        }
+        let (tx, rx) = oneshot::channel();
+        if !self.op(make(tx)) {
+            return None;
+        }
+        let waited = glommio::timer::timeout(Duration::from_secs(1), async { Ok(rx.await) }).await;
+        waited.ok().and_then(Result::ok).flatten()
+    }
+
+    /// Take one WebSocket slot of `ip` for this node's shard `shard`, if the live nodes hold
+    /// fewer than `max` (`None`: Redis did not answer).
+    pub async fn ip_acquire(&self, ip: std::net::IpAddr, shard: usize, max: u32) -> Option<bool> {
+        let field = limits::field(self.node_id(), shard);
+        self.ask(|reply| {
+            Op::Limit(limits::LimitOp::Acquire {
+                ip: ip.to_string(),
+                field,
+                max,
+                reply,
+            })
+        })
+        .await
+    }
+
+    /// Give back one slot of `ip` taken through [`Cluster::ip_acquire`].
+    pub fn ip_release(&self, ip: std::net::IpAddr, shard: usize) {
+        let field = limits::field(self.node_id(), shard);
+        self.op(Op::Limit(limits::LimitOp::Release {
+            ip: ip.to_string(),
+            field,
+        }));
+    }
+
+    /// Write shard `shard`'s true per-IP counts over its fields.
+    pub fn ip_sync(&self, shard: usize, counts: Vec<(String, u32)>) {
+        let field = limits::field(self.node_id(), shard);
+        self.op(Op::Limit(limits::LimitOp::Sync { field, counts }));
+    }
+
+    /// Count one event of `class` for `ip` in its cluster-wide window of `limit`.
+    pub async fn rate(
+        &self,
+        class: u8,
+        ip: std::net::IpAddr,
+        limit: u32,
+    ) -> Option<limits::RateAnswer> {
+        self.ask(|reply| {
+            Op::Limit(limits::LimitOp::Rate {
+                class,
+                ip: ip.to_string(),
+                limit,
+                reply,
+            })
+        })
+        .await
     }
 
     /// Send a control message to node `to`.

@@ -25,6 +25,8 @@ pub struct ClusterShard {
     /// room's channel while it has one. Entries leave with their last session.
     relay_interest: Rc<RefCell<HashMap<String, usize>>>,
     inbox: RefCell<Option<mpsc::Receiver<Inbound>>>,
+    /// IPs whose counts this shard last wrote to Redis (a vanished one is written as 0).
+    synced: RefCell<Vec<String>>,
 }
 
 /// One relay session's share of its room's subscription; dropped = given back (the last one
@@ -79,6 +81,7 @@ impl ClusterShard {
             })),
             relay_interest: Rc::new(RefCell::new(HashMap::new())),
             inbox: RefCell::new(seed.inbox(id)),
+            synced: RefCell::new(Vec::new()),
             cluster: seed.cluster.clone(),
         }
     }
@@ -98,6 +101,23 @@ impl ClusterShard {
             },
             first,
         )
+    }
+
+    /// Write this shard's true per-IP WebSocket counts to the cluster (the slow housekeeping
+    /// pass): what an outage left wrong in Redis is put right.
+    pub fn sync_limits(&self, shard: usize, counts: Vec<(std::net::IpAddr, u32)>) {
+        let now: Vec<(String, u32)> = counts.iter().map(|(ip, n)| (ip.to_string(), *n)).collect();
+        let mut last = self.synced.borrow_mut();
+        let mut all = now.clone();
+        for gone in last.iter() {
+            if !now.iter().any(|(ip, _)| ip == gone) {
+                all.push((gone.clone(), 0));
+            }
+        }
+        *last = now.into_iter().map(|(ip, _)| ip).collect();
+        if !all.is_empty() {
+            self.cluster.ip_sync(shard, all);
+        }
     }
 
     /// The current view.

@@ -166,7 +166,12 @@ impl Sub {
                     }
                     NodeMsg::Detached { conn } => (*conn & 0xff) as usize % n.max(1),
                 };
-                to_shard(&mut self.shards, to, Inbound::Node(Box::new(m)), &self.health);
+                to_shard(
+                    &mut self.shards,
+                    to,
+                    Inbound::Node(Box::new(m)),
+                    &self.health,
+                );
             }
             None => Health::count(&self.health.dropped),
         }

@@ -23,13 +23,18 @@ pub struct Cluster {
 impl Cluster {
     /// `n` nodes on one Redis (and one PostgreSQL when `postgres`), all seeing each other.
     pub fn start(n: usize, postgres: bool) -> Cluster {
+        Cluster::start_with(n, postgres, &[])
+    }
+
+    /// [`Cluster::start`] with extra environment for every node.
+    pub fn start_with(n: usize, postgres: bool, env: &[(&str, &str)]) -> Cluster {
         let mut c = Cluster {
             redis: TestRedis::start(),
             pg: postgres.then(TestPg::start),
             nodes: Vec::new(),
         };
         for i in 0..n {
-            let s = c.node(&format!("n{i}"), &[]);
+            let s = c.node(&format!("n{i}"), env);
             c.nodes.push(s);
         }
         c.wait_members(n);
