@@ -81,6 +81,8 @@ pub struct Room {
     pub recorded: bool,
     /// Mode name when created by the matchmaker.
     pub mode: Option<String>,
+    /// The owner epoch of this node's claim on the room (cluster fencing; 0 on one node).
+    pub epoch: i64,
 }
 
 /// The persisted form of a room.
@@ -129,6 +131,7 @@ impl Room {
             created_at: now,
             recorded: false,
             mode: None,
+            epoch: 0,
         }
     }
 

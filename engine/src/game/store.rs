@@ -139,6 +139,7 @@ fn snapshot_row(r: &Room, now: u64) -> Option<storage::RoomRow> {
         state,
         created_at_ms: r.created_at as i64,
         updated_at_ms: now as i64,
+        epoch: r.epoch,
     })
 }
 
