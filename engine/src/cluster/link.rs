@@ -14,7 +14,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use futures_channel::mpsc;
 
 use super::members::{Membership, HEARTBEAT, NODES_KEY};
-use super::{limits, next_backoff, to_shard, Health, Inbound, NodeConfig, Op};
+use super::{limits, next_backoff, owner, to_shard, Health, Inbound, NodeConfig, Op};
 use crate::log;
 
 /// Most queued operations sent in one pipeline.
@@ -143,19 +143,27 @@ impl Link {
                     pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
                     n += 1;
                 }
-                Op::Limit(l) => calls.push(l),
+                call => calls.push(call),
             }
         }
-        for l in calls {
+        for call in calls {
             match self.con() {
                 Some(con) => {
-                    if let Err(e) = limits::run(con, l) {
-                        self.failed(&e);
-                    } else {
-                        self.health.redis_up.store(true, Ordering::Relaxed);
+                    let r = match call {
+                        Op::Limit(l) => limits::run(con, l),
+                        Op::Owner(o) => owner::run(con, o),
+                        Op::Publish { .. } => Ok(()),
+                    };
+                    match r {
+                        Ok(()) => self.health.redis_up.store(true, Ordering::Relaxed),
+                        Err(e) => self.failed(&e),
                     }
                 }
-                None => limits::fail(l),
+                None => match call {
+                    Op::Limit(l) => limits::fail(l),
+                    Op::Owner(o) => owner::fail(o),
+                    Op::Publish { .. } => {}
+                },
             }
         }
         if n == 0 {

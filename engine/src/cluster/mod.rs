@@ -14,11 +14,16 @@
 //! - [`wire`]: channel names and payloads.
 //! - [`link`], [`sub`]: the two Redis threads.
 //! - [`limits`]: per-IP WebSocket counts and rate windows across nodes.
+//! - [`owner`]: which node owns a game room (claims, epochs, takeover); [`games`]: the game
+//!   commands' view of it; [`remote`]: players whose socket is on another node.
 //! - [`shard`]: the per-shard state and inbox.
 
+pub mod games;
 pub mod limits;
 pub mod link;
 pub mod members;
+pub mod owner;
+pub mod remote;
 pub mod shard;
 pub mod sub;
 pub mod wire;
@@ -57,6 +62,8 @@ pub enum Op {
     Publish { channel: String, payload: Vec<u8> },
     /// A per-IP limit.
     Limit(limits::LimitOp),
+    /// Game room ownership.
+    Owner(owner::OwnerOp),
 }
 
 /// What shards ask of the subscriber thread.
@@ -261,6 +268,36 @@ impl Cluster {
             })
         })
         .await
+    }
+
+    /// Claim game room `room` for this node (created here, or taken over from an owner whose
+    /// lease expired).
+    pub async fn claim(&self, room: &str) -> Option<owner::Claim> {
+        let (room, node) = (room.to_string(), self.node_id().to_string());
+        self.ask(|reply| Op::Owner(owner::OwnerOp::Claim { room, node, reply }))
+            .await
+    }
+
+    /// The owner record of game room `room` (`Some(None)`: no record).
+    pub async fn lookup(&self, room: &str) -> Option<Option<owner::Record>> {
+        let room = room.to_string();
+        self.ask(|reply| Op::Owner(owner::OwnerOp::Lookup { room, reply }))
+            .await
+    }
+
+    /// Forget this node's record of game room `room` (the room is gone).
+    pub fn release_room(&self, room: &str) {
+        self.op(Op::Owner(owner::OwnerOp::Release {
+            room: room.to_string(),
+            node: self.node_id().to_string(),
+        }));
+    }
+
+    /// The rooms recorded for node `node`.
+    pub async fn rooms_of(&self, node: &str) -> Option<Vec<String>> {
+        let node = node.to_string();
+        self.ask(|reply| Op::Owner(owner::OwnerOp::Rooms { node, reply }))
+            .await
     }
 
     /// Send a control message to node `to`.

@@ -12,6 +12,7 @@ use futures_lite::StreamExt;
 use glommio::spawn_local;
 
 use super::members::Membership;
+use super::remote::{self, Attached, RemoteSessions};
 use super::{wire, Cluster, ClusterSeed, Inbound};
 use crate::app::Shard;
 use crate::relay;
@@ -27,6 +28,10 @@ pub struct ClusterShard {
     inbox: RefCell<Option<mpsc::Receiver<Inbound>>>,
     /// IPs whose counts this shard last wrote to Redis (a vanished one is written as 0).
     synced: RefCell<Vec<String>>,
+    /// This shard's sockets whose game room is on another node.
+    pub attached: Attached,
+    /// Sockets of other nodes in the game rooms this shard owns.
+    pub remote: RemoteSessions,
 }
 
 /// One relay session's share of its room's subscription; dropped = given back (the last one
@@ -82,6 +87,8 @@ impl ClusterShard {
             relay_interest: Rc::new(RefCell::new(HashMap::new())),
             inbox: RefCell::new(seed.inbox(id)),
             synced: RefCell::new(Vec::new()),
+            attached: Attached::default(),
+            remote: RemoteSessions::default(),
             cluster: seed.cluster.clone(),
         }
     }
@@ -139,11 +146,63 @@ async fn inbound(shard: Rc<Shard>, mut rx: mpsc::Receiver<Inbound>) {
     while let Some(m) = rx.next().await {
         let Some(c) = &shard.app.cluster else { return };
         match m {
-            Inbound::Members { view, lost: _ } => {
-                *c.view.borrow_mut() = view;
-            }
+            Inbound::Members { view, lost } => members_changed(&shard, c, view, lost),
             Inbound::Relay { room, frame } => relay::deliver_remote(&shard, &room, frame),
-            Inbound::Node(_) | Inbound::Frames { .. } => {}
+            Inbound::Node(msg) => remote::forward(&shard, *msg),
+            Inbound::Frames { conn, frames } => remote::frames(&shard, conn, frames),
         }
+    }
+}
+
+/// The close a socket gets when its game room moved to another node (reconnect: the token
+/// finds the room's new owner).
+fn moved_close() -> shards::Frame {
+    crate::ws::close_frame(1012, "game room moved to another node; reconnect")
+}
+
+/// A new view of the cluster: sockets whose room's owner left are told to reconnect; remote
+/// sessions of nodes that left hold their seats; when this node's own lease had expired, it
+/// gives up every game room (another node may own them now).
+fn members_changed(shard: &Rc<Shard>, c: &ClusterShard, view: Arc<Membership>, lost: bool) {
+    let old = std::mem::replace(&mut *c.view.borrow_mut(), view.clone());
+    for n in &old.nodes {
+        if !view.is_live(&n.id) {
+            remote::node_left(c, &n.id);
+            if shard.id == 0 && !lost {
+                spawn_local(take_over(shard.clone(), n.id.clone())).detach();
+            }
+        }
+    }
+    for conn in c.attached.orphans(|n| view.is_live(n)) {
+        c.attached.detach(conn);
+        if let Some(ob) = shard.conns.get(conn).and_then(|e| e.outbox()) {
+            ob.close_with(Some(moved_close()));
+        }
+    }
+    if lost {
+        let rooms: Vec<_> = shard.app.games.rooms.borrow_mut().drain().collect();
+        for (_, room) in rooms {
+            for m in &room.members {
+                m.outbox.close_with(Some(moved_close()));
+            }
+        }
+    }
+}
+
+/// Node `gone` left: the game rooms recorded for it whose rendezvous order now names this
+/// node come back here from their snapshots, each on its owner shard.
+async fn take_over(shard: Rc<Shard>, gone: String) {
+    let Some(c) = &shard.app.cluster else { return };
+    let Some(rooms) = c.cluster.rooms_of(&gone).await else {
+        return;
+    };
+    let view = c.view();
+    for room in rooms {
+        if view.owner(&room) != c.cluster.node_id() {
+            continue;
+        }
+        let to = shards::shard_for(&room, shard.shards());
+        let msg = crate::msg::ShardMsg::Game(crate::game::GameMsg::TakeOver { room });
+        let _ = shard.send(to, msg).await;
     }
 }

@@ -48,6 +48,10 @@ pub enum ServerEvent {
         seat: Option<usize>,
         reconnect_token: Option<String>,
         state: RoomState,
+        /// In a cluster: the base URL of the node that owns the room (connect there directly
+        /// to skip the hop).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        owner_url: Option<String>,
     },
     RoomState {
         #[serde(flatten)]
@@ -63,6 +67,8 @@ pub enum ServerEvent {
         /// The events after `last_seq` still in the room's log, as they were sent.
         missed: Vec<Box<RawValue>>,
         missed_complete: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        owner_url: Option<String>,
     },
     Queued {
         seq: Option<u64>,
@@ -123,6 +129,9 @@ pub struct MatchFound {
     pub seats: Vec<usize>,
     pub players: Vec<MatchPlayer>,
     pub rating_spread: f64,
+    /// In a cluster: the base URL of the node that owns the match's room.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_url: Option<String>,
 }
 
 impl ServerEvent {

@@ -130,6 +130,9 @@ pub enum GameMsg {
         room: String,
         reply: Reply<Option<RoomState>>,
     },
+    /// In a cluster: the owner node of game room `room` left and this node is next in its
+    /// rendezvous order: bring it back from its snapshot here.
+    TakeOver { room: String },
 }
 
 /// A ticket for a queue this shard owns (`GameMsg::Enqueue`).

@@ -48,6 +48,13 @@ pub fn handle(shard: &Rc<Shard>, msg: GameMsg) {
             let now = now_ms();
             let _ = reply.send(games.rooms.borrow().get(&room).map(|r| r.state(now)));
         }
+        GameMsg::TakeOver { room } => {
+            let shard = shard.clone();
+            glommio::spawn_local(async move {
+                crate::cluster::games::ensure_here(&shard, &room).await;
+            })
+            .detach();
+        }
     }
 }
 

@@ -20,9 +20,10 @@ use shards::MovedFd;
 
 use super::cmd::{self, Cmd, Next as Step};
 use super::events::ServerEvent;
-use super::protocol::ProtoError;
+use super::protocol::{ClientMsg, ProtoError};
 use super::{GameMsg, Moving, SessionState};
 use crate::app::Shard;
+use crate::cluster::wire::NodeMsg;
 use crate::msg::ShardMsg;
 use crate::session::{self, Handler, Next, Session, Start};
 use crate::ws::Flow;
@@ -62,11 +63,34 @@ impl Game {
 
     /// The command context of this session.
     fn cmd<'a>(&'a mut self, s: &'a Session<'a>) -> Cmd<'a> {
-        Cmd {
-            s,
-            state: &mut self.state,
-            room: &mut self.room,
-        }
+        Cmd::local(s, &mut self.state, &mut self.room)
+    }
+}
+
+/// Messages a session answers itself even while its room is on another node.
+fn local_only(raw: &[u8]) -> bool {
+    matches!(
+        super::protocol::parse(raw).1,
+        Ok(ClientMsg::Ping | ClientMsg::ListRooms { .. })
+    )
+}
+
+impl Game {
+    /// Send one message of this session to the node that owns its room.
+    fn forward(&self, s: &Session<'_>, room: &str, node: &str, msg: Vec<u8>) {
+        let (Some(c), Some(user)) = (&s.shard.app.cluster, &self.state.user) else {
+            return;
+        };
+        let m = NodeMsg::Forward {
+            from: c.cluster.node_id().to_string(),
+            conn: s.entry.id,
+            ip: s.client.to_string(),
+            user_id: user.id,
+            user_name: user.name.clone(),
+            room: room.to_string(),
+            text: String::from_utf8_lossy(&msg).into_owned(),
+        };
+        c.cluster.send_node(node, &m);
     }
 }
 
@@ -130,11 +154,30 @@ impl Handler for Game {
             if s.outbox.state() != OutState::Open {
                 return Next::Continue;
             }
+            // In a room on another node: the room's messages go there.
+            let attached = s
+                .shard
+                .app
+                .cluster
+                .as_ref()
+                .and_then(|c| c.attached.node_of(s.entry.id));
+            if let Some((room, node)) = attached {
+                if !local_only(&msg) {
+                    self.forward(s, &room, &node, msg);
+                    continue;
+                }
+            }
             match cmd::handle(&mut self.cmd(s), &msg).await {
                 Step::Continue => {}
                 Step::Migrate(owner) => {
                     self.inbox.push_front(msg);
                     return Next::Move(owner);
+                }
+                Step::Remote { room, node } => {
+                    if let Some(c) = &s.shard.app.cluster {
+                        c.attached.attach(s.entry.id, &room, &node);
+                    }
+                    self.forward(s, &room, &node, msg);
                 }
             }
         }
@@ -142,6 +185,16 @@ impl Handler for Game {
     }
 
     async fn close(&mut self, s: &Session<'_>) {
+        if let Some(c) = &s.shard.app.cluster {
+            if let Some((room, node)) = c.attached.detach(s.entry.id) {
+                let m = NodeMsg::Gone {
+                    from: c.cluster.node_id().to_string(),
+                    conn: s.entry.id,
+                    room,
+                };
+                c.cluster.send_node(&node, &m);
+            }
+        }
         let mut c = self.cmd(s);
         cmd::rooms::leave(&mut c, false);
         cmd::queue::withdraw(&mut c).await;

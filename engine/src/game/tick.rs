@@ -107,6 +107,9 @@ pub fn tick(shard: &Rc<Shard>) {
     }
     for id in gone {
         games.rooms.borrow_mut().remove(&id);
+        if let Some(c) = &shard.app.cluster {
+            c.cluster.release_room(&id);
+        }
         let storage = shard.app.services.storage.clone();
         spawn_local(async move {
             let _ = storage.delete_room(&id).await;
@@ -214,6 +217,11 @@ async fn announce_match(shard: Rc<Shard>, key: String, spec: ModeSpec, f: Formed
             seats: mine.map(|(_, _, s)| *s).collect(),
             players: players.clone(),
             rating_spread: f.spread,
+            owner_url: shard
+                .app
+                .cluster
+                .as_ref()
+                .map(|c| c.cluster.public_url().to_string()),
         };
         shard.app.games.tickets.matched(&t.id, found.clone(), now);
         if let Notify::Ws { shard: to, conn } = t.notify {

@@ -5,6 +5,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod games;
 mod limits;
+mod player;
 mod relay;
 mod support;
