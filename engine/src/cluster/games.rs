@@ -25,9 +25,19 @@ pub enum Route {
 /// first live node in the room's rendezvous order (which takes it over). Without Redis, here.
 pub async fn route(c: &ClusterShard, room: &str) -> Route {
     let me = c.cluster.node_id().to_string();
+    let view = c.view();
+    let next = |dead: Option<&str>| {
+        // The first node of the room's rendezvous order that is live, skipping the recorded
+        // owner whose lease Redis found expired (this node's view may still list it).
+        view.order(room)
+            .into_iter()
+            .find(|n| Some(n.id.as_str()) != dead)
+            .map_or(me.clone(), |n| n.id.clone())
+    };
     let owner = match c.cluster.lookup(room).await {
         Some(Some(rec)) if rec.live => rec.owner,
-        Some(_) => c.view().owner(room).to_string(),
+        Some(Some(rec)) => next(Some(&rec.owner)),
+        Some(None) => next(None),
         None => me.clone(),
     };
     if owner == me {
@@ -79,6 +89,23 @@ pub async fn ensure_here(shard: &Rc<Shard>, id: &str) -> bool {
     if shard.app.games.rooms.borrow().contains_key(id) {
         return true;
     }
+    // One takeover of a room at a time on this shard (a reconnect and the node-left scan may
+    // ask together): the second waits for the first.
+    if !c.taking.borrow_mut().insert(id.to_string()) {
+        for _ in 0..150 {
+            glommio::timer::sleep(std::time::Duration::from_millis(20)).await;
+            if !c.taking.borrow().contains(id) {
+                break;
+            }
+        }
+        return shard.app.games.rooms.borrow().contains_key(id);
+    }
+    let here = take_over(shard, c, id).await;
+    c.taking.borrow_mut().remove(id);
+    here
+}
+
+async fn take_over(shard: &Rc<Shard>, c: &ClusterShard, id: &str) -> bool {
     let Some(claim) = c.cluster.claim(id).await else {
         return false;
     };

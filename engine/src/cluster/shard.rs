@@ -32,6 +32,8 @@ pub struct ClusterShard {
     pub attached: Attached,
     /// Sockets of other nodes in the game rooms this shard owns.
     pub remote: RemoteSessions,
+    /// Game rooms being taken over right now (their claim or snapshot load is under way).
+    pub taking: RefCell<std::collections::HashSet<String>>,
 }
 
 /// One relay session's share of its room's subscription; dropped = given back (the last one
@@ -89,6 +91,7 @@ impl ClusterShard {
             synced: RefCell::new(Vec::new()),
             attached: Attached::default(),
             remote: RemoteSessions::default(),
+            taking: RefCell::new(std::collections::HashSet::new()),
             cluster: seed.cluster.clone(),
         }
     }
