@@ -151,6 +151,8 @@ impl App for Engine {
             app.ips.sweep(now);
             if let Some(c) = &app.cluster {
                 c.sync_limits(shard.id, app.ips.conn_counts());
+                glommio::spawn_local(crate::cluster::shard::record_rooms(shard.clone(), false))
+                    .detach();
             }
         }
     }

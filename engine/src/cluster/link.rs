@@ -30,6 +30,8 @@ struct Link {
     view: Arc<Membership>,
     /// Set after the first successful heartbeat: a missing lease then means it was lost.
     registered: bool,
+    /// The Redis dataset the last heartbeat saw (a new one: Redis restarted empty).
+    boot: Option<String>,
     backoff: Duration,
     next_try: Instant,
     down_logged: bool,
@@ -56,6 +58,7 @@ pub fn spawn(
             nodes: Vec::new(),
         }),
         registered: false,
+        boot: None,
         backoff: Duration::ZERO,
         next_try: Instant::now(),
         down_logged: false,
@@ -200,17 +203,29 @@ impl Link {
             .arg(&url)
             .arg(lease_ms)
             .arg(if registered { "1" } else { "0" })
+            .arg(crate::game::reconnect::random_hex(8))
             .invoke(con);
         let v = match answer {
             Ok(v) => v,
             Err(e) => return self.failed(&e),
         };
         self.health.redis_up.store(true, Ordering::Relaxed);
-        let Some((lost, _now, view)) = Membership::from_heartbeat(&id, &v) else {
+        let Some((lost, boot, view)) = Membership::from_heartbeat(&id, &v) else {
             log!(Warn, "unreadable heartbeat answer from redis");
             return;
         };
         self.registered = true;
+        // A new dataset: Redis restarted empty. The lease was not lost, the records were.
+        let reset = self.boot.as_ref().is_some_and(|b| *b != boot);
+        self.boot = Some(boot);
+        let lost = lost && !reset;
+        if reset {
+            log!(
+                Warn,
+                "redis came back empty: this node registers again and records its rooms anew",
+                node = id
+            );
+        }
         if lost {
             self.health.leases_lost.fetch_add(1, Ordering::Relaxed);
             log!(
@@ -222,7 +237,7 @@ impl Link {
         self.health
             .live_nodes
             .store(view.nodes.len(), Ordering::Relaxed);
-        if lost || *self.view != view {
+        if lost || reset || *self.view != view {
             if view.nodes.len() != self.view.nodes.len() {
                 log!(Info, "cluster membership changed", nodes = view.nodes.len());
             }
@@ -231,6 +246,7 @@ impl Link {
                 let m = Inbound::Members {
                     view: self.view.clone(),
                     lost,
+                    reset,
                 };
                 to_shard(&mut self.shards, i, m, &self.health);
             }

@@ -10,11 +10,18 @@
 use shards::routing::fnv1a;
 
 /// `KEYS[1]` = the node set (`rc:nodes`, a sorted set of node id → lease expiry in ms);
-/// `ARGV` = id, public URL, lease ms, whether this node registered before (`1`/`0`).
-/// Returns `{lost, now_ms, id1, url1, id2, url2, ...}`.
+/// `ARGV` = id, public URL, lease ms, whether this node registered before (`1`/`0`), a
+/// fresh boot id. Returns `{lost, now_ms, boot, id1, url1, id2, url2, ...}`: `boot` names the
+/// Redis dataset (set by the first heartbeat after Redis started empty), so a node tells a
+/// lease that expired from a Redis that lost everything.
 pub const HEARTBEAT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local boot = redis.call('GET', 'rc:boot')
+if not boot then
+  boot = ARGV[5]
+  redis.call('SET', 'rc:boot', boot)
+end
 local prev = redis.call('ZSCORE', KEYS[1], ARGV[1])
 local lost = 0
 if prev then
@@ -26,7 +33,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
 redis.call('HSET', 'rc:node:' .. ARGV[1], 'url', ARGV[2])
 redis.call('PEXPIRE', 'rc:node:' .. ARGV[1], tonumber(ARGV[3]) * 2)
-local out = {lost, now}
+local out = {lost, now, boot}
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   table.insert(out, id)
   table.insert(out, redis.call('HGET', 'rc:node:' .. id, 'url') or '')
@@ -97,8 +104,8 @@ impl Membership {
         self.order(key).into_iter().find(|n| n.id != self.me)
     }
 
-    /// Parse the heartbeat script's answer: (lost, now_ms, membership).
-    pub fn from_heartbeat(me: &str, v: &[redis::Value]) -> Option<(bool, u64, Membership)> {
+    /// Parse the heartbeat script's answer: (lost, boot id, membership).
+    pub fn from_heartbeat(me: &str, v: &[redis::Value]) -> Option<(bool, String, Membership)> {
         let int = |x: &redis::Value| match x {
             redis::Value::Int(i) => Some(*i),
             _ => None,
@@ -109,8 +116,9 @@ impl Membership {
             _ => None,
         };
         let lost = int(v.first()?)? != 0;
-        let now = int(v.get(1)?)?.max(0) as u64;
-        let mut nodes: Vec<Node> = v[2..]
+        int(v.get(1)?)?;
+        let boot = text(v.get(2)?)?;
+        let mut nodes: Vec<Node> = v[3..]
             .chunks(2)
             .filter_map(|p| {
                 Some(Node {
@@ -122,7 +130,7 @@ impl Membership {
         nodes.sort_by(|a, b| a.id.cmp(&b.id));
         Some((
             lost,
-            now,
+            boot,
             Membership {
                 me: me.to_string(),
                 nodes,
@@ -180,14 +188,15 @@ mod tests {
         let v = vec![
             Int(0),
             Int(1_000),
+            BulkString(b"boot-1".to_vec()),
             BulkString(b"b".to_vec()),
             BulkString(b"http://b".to_vec()),
             BulkString(b"a".to_vec()),
             BulkString(b"http://a".to_vec()),
         ];
-        let (lost, now, mem) = Membership::from_heartbeat("a", &v).unwrap();
+        let (lost, boot, mem) = Membership::from_heartbeat("a", &v).unwrap();
         assert!(!lost);
-        assert_eq!(now, 1_000);
+        assert_eq!(boot, "boot-1");
         assert_eq!(mem.nodes[0].id, "a");
         assert!(mem.is_live("b") && !mem.is_live("c"));
     }

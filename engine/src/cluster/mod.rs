@@ -45,8 +45,13 @@ pub const INBOX: usize = 16 * 1024;
 /// What the Redis threads hand a shard.
 #[derive(Debug)]
 pub enum Inbound {
-    /// The live nodes changed (or this node's lease was found lost: `lost`).
-    Members { view: Arc<Membership>, lost: bool },
+    /// The live nodes changed (or this node's lease was found lost: `lost`; or Redis came
+    /// back empty, its records gone: `reset`).
+    Members {
+        view: Arc<Membership>,
+        lost: bool,
+        reset: bool,
+    },
     /// A frame another node's member sent to relay room `room` (owned by this shard).
     Relay { room: String, frame: Vec<u8> },
     /// A control message for this node.

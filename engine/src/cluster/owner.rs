@@ -6,7 +6,8 @@
 //! node itself) and when it takes over a room whose owner's lease expired (it is then the
 //! first live node in the room's rendezvous order). One Lua script does the claim: it refuses
 //! while the recorded owner holds a live lease, and gives every successful claim a new epoch
-//! from one counter (`rc:fence`). The epoch goes into every snapshot the owner saves, and
+//! (Redis's clock in ms times 1000 plus a counter, so it keeps growing across a Redis that
+//! restarted empty). The epoch goes into every snapshot the owner saves, and
 //! storage refuses a snapshot older than the row's (`StorageError::Fenced`): an owner that was
 //! paused or cut off past its lease can never overwrite its successor.
 
@@ -27,7 +28,9 @@ if cur then
   end
   redis.call('SREM', 'rc:noderooms:' .. cur, ARGV[2])
 end
-local e = redis.call('INCR', 'rc:fence')
+-- Epochs grow with Redis's clock, so they keep growing across a Redis that restarted
+-- empty (the snapshots in the database still carry the old ones).
+local e = now * 1000 + (redis.call('INCR', 'rc:fence') % 1000)
 redis.call('HSET', KEYS[1], 'node', ARGV[1], 'epoch', e)
 redis.call('SADD', 'rc:noderooms:' .. ARGV[1], ARGV[2])
 return {1, ARGV[1], e}

@@ -149,7 +149,12 @@ async fn inbound(shard: Rc<Shard>, mut rx: mpsc::Receiver<Inbound>) {
     while let Some(m) = rx.next().await {
         let Some(c) = &shard.app.cluster else { return };
         match m {
-            Inbound::Members { view, lost } => members_changed(&shard, c, view, lost),
+            Inbound::Members { view, lost, reset } => {
+                members_changed(&shard, c, view, lost);
+                if reset {
+                    spawn_local(record_rooms(shard.clone(), false)).detach();
+                }
+            }
             Inbound::Relay { room, frame } => relay::deliver_remote(&shard, &room, frame),
             Inbound::Node(msg) => remote::forward(&shard, *msg),
             Inbound::Frames { conn, frames } => remote::frames(&shard, conn, frames),
@@ -207,5 +212,36 @@ async fn take_over(shard: Rc<Shard>, gone: String) {
         let to = shards::shard_for(&room, shard.shards());
         let msg = crate::msg::ShardMsg::Game(crate::game::GameMsg::TakeOver { room });
         let _ = shard.send(to, msg).await;
+    }
+}
+
+/// Record this shard's game rooms in Redis: all of them when Redis came back empty (`all`),
+/// else those created while it did not answer (epoch 0). Each gets a new claim, whose epoch
+/// the next snapshot carries; a room another node claimed meanwhile is given up here.
+pub async fn record_rooms(shard: Rc<Shard>, all: bool) {
+    let Some(c) = &shard.app.cluster else { return };
+    if !c.cluster.redis_up() {
+        return;
+    }
+    let ids: Vec<String> = shard
+        .app
+        .games
+        .rooms
+        .borrow()
+        .values()
+        .filter(|r| all || r.epoch == 0)
+        .map(|r| r.id.clone())
+        .collect();
+    for id in ids {
+        match c.cluster.claim(&id).await {
+            Some(claim) if claim.won => {
+                if let Some(r) = shard.app.games.rooms.borrow_mut().get_mut(&id) {
+                    r.epoch = claim.epoch;
+                    r.touch();
+                }
+            }
+            Some(_) => crate::game::store::give_up(&shard, &id),
+            None => return,
+        }
     }
 }

@@ -103,3 +103,65 @@ fn a_room_with_members_on_three_nodes_gets_every_message_once_in_per_sender_orde
         "published {published} for {relayed} messages"
     );
 }
+
+/// The next text message within the socket's read timeout, if any.
+fn next_text(ws: &mut Ws) -> Option<String> {
+    match ws.read() {
+        Ok(Message::Text(t)) => Some(t.to_string()),
+        _ => None,
+    }
+}
+
+#[test]
+fn redis_killed_local_rooms_go_on_and_cross_node_traffic_resumes_once_it_is_back() {
+    let mut c = Cluster::start(3, false);
+    let mut a = c.nodes[0].ws("/ws/relay/outage");
+    let mut b = c.nodes[0].ws("/ws/relay/outage");
+    let mut far = c.nodes[1].ws("/ws/relay/outage");
+    for ws in [&a, &b, &far] {
+        read_timeout(ws, Duration::from_secs(5));
+    }
+    a.send(Message::text("before")).unwrap();
+    assert_eq!(next_text(&mut b).as_deref(), Some("before"));
+    assert_eq!(next_text(&mut far).as_deref(), Some("before"));
+
+    c.redis.kill();
+    for n in &c.nodes {
+        crate::support::wait_for(Duration::from_secs(10), || {
+            (n.health()["redis"] == false).then_some(())
+        })
+        .unwrap_or_else(|| panic!("{} still says redis is up", n.addr));
+    }
+    // Local members keep talking; the HTTP API keeps answering.
+    a.send(Message::text("during")).unwrap();
+    assert_eq!(next_text(&mut b).as_deref(), Some("during"));
+    read_timeout(&far, Duration::from_millis(500));
+    assert_eq!(
+        next_text(&mut far),
+        None,
+        "nothing crosses nodes without Redis"
+    );
+    assert_eq!(c.nodes[1].get("/live").0, 200);
+    let (_, m) = c.nodes[0].get("/metrics");
+    assert!(m.contains("roomcore_cluster_redis_up 0"), "{m}");
+
+    // Redis back (empty): the nodes register again, resubscribe, and traffic crosses again.
+    c.redis.restart();
+    c.wait_members(3);
+    read_timeout(&far, Duration::from_secs(5));
+    let mut seen = false;
+    for k in 0..50 {
+        a.send(Message::text(format!("after {k}"))).unwrap();
+        assert!(next_text(&mut b).is_some());
+        read_timeout(&far, Duration::from_millis(100));
+        if let Some(t) = next_text(&mut far) {
+            assert!(t.starts_with("after"), "{t}");
+            seen = true;
+            break;
+        }
+    }
+    assert!(seen, "cross-node traffic did not resume");
+    let h = c.nodes[0].health();
+    assert_eq!(h["redis"], true, "{h}");
+    assert!(h["cluster"]["dropped_total"].as_u64().unwrap() >= 1, "{h}");
+}
