@@ -188,6 +188,7 @@ fn cluster_report(c: &crate::cluster::shard::ClusterShard) -> Vec<u8> {
         "received_total": h.received.load(Relaxed),
         "dropped_total": h.dropped.load(Relaxed),
         "leases_lost_total": h.leases_lost.load(Relaxed),
+        "queues": &**c.queues.borrow(),
     });
     let mut out = if up {
         b"\"redis\":true,\"cluster\":".to_vec()

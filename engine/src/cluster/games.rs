@@ -61,6 +61,18 @@ pub fn local_room_id(c: &ClusterShard, prefix: &str, shard: &Shard) -> String {
     }
 }
 
+/// A fresh room id with `prefix` that rendezvous hashing over the live nodes gives to this
+/// node (on whichever shard owns it).
+pub fn node_room_id(c: &ClusterShard, prefix: &str) -> String {
+    let view = c.view();
+    loop {
+        let id = format!("{prefix}-{}", random_hex(5));
+        if view.nodes.is_empty() || view.owner(&id) == c.cluster.node_id() {
+            return id;
+        }
+    }
+}
+
 /// Record this node as the owner of new room `id`; its epoch (0 when Redis does not
 /// answer: the room is recorded later, `retry_claims`).
 pub async fn claim_new(c: &ClusterShard, id: &str) -> i64 {

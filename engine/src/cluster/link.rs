@@ -35,6 +35,8 @@ struct Link {
     backoff: Duration,
     next_try: Instant,
     down_logged: bool,
+    /// The matchmaking queues this node served after the last heartbeat.
+    queues: Arc<Vec<String>>,
 }
 
 /// Start the `cluster` thread.
@@ -62,6 +64,7 @@ pub fn spawn(
         backoff: Duration::ZERO,
         next_try: Instant::now(),
         down_logged: false,
+        queues: Arc::new(Vec::new()),
     };
     std::thread::Builder::new()
         .name("cluster".into())
@@ -155,6 +158,12 @@ impl Link {
                     let r = match call {
                         Op::Limit(l) => limits::run(con, l),
                         Op::Owner(o) => owner::run(con, o),
+                        Op::Eval {
+                            script,
+                            keys,
+                            args,
+                            reply,
+                        } => eval(con, script, &keys, &args, reply),
                         Op::Publish { .. } => Ok(()),
                     };
                     match r {
@@ -165,6 +174,11 @@ impl Link {
                 None => match call {
                     Op::Limit(l) => limits::fail(l),
                     Op::Owner(o) => owner::fail(o),
+                    Op::Eval { reply, .. } => {
+                        if let Some(r) = reply {
+                            let _ = r.send(None);
+                        }
+                    }
                     Op::Publish { .. } => {}
                 },
             }
@@ -237,6 +251,7 @@ impl Link {
         self.health
             .live_nodes
             .store(view.nodes.len(), Ordering::Relaxed);
+        self.hold_queues();
         if lost || reset || *self.view != view {
             if view.nodes.len() != self.view.nodes.len() {
                 log!(Info, "cluster membership changed", nodes = view.nodes.len());
@@ -252,4 +267,62 @@ impl Link {
             }
         }
     }
+
+    /// Renew the leases of the matchmaking queues this node serves and take those nobody
+    /// serves ([`super::queues::HOLD`]); a changed list goes to every shard.
+    fn hold_queues(&mut self) {
+        let lease_ms = self.cfg.lease.as_millis() as u64;
+        let id = self.cfg.node_id.clone();
+        let Some(con) = self.con() else { return };
+        let held: Vec<String> = match redis::Script::new(super::queues::HOLD)
+            .arg(&id)
+            .arg(lease_ms)
+            .invoke(con)
+        {
+            Ok(h) => h,
+            Err(e) => return self.failed(&e),
+        };
+        let mut held = held;
+        held.sort();
+        if *self.queues != held {
+            log!(Info, "matchmaking queues served here", queues = held.len());
+            self.queues = Arc::new(held);
+            for i in 0..self.shards.len() {
+                let m = Inbound::Queues(self.queues.clone());
+                to_shard(&mut self.shards, i, m, &self.health);
+            }
+        }
+    }
+}
+
+/// Run one script; its answer goes to `reply`. `Err`: the connection failed (a script error,
+/// such as bad arguments, answers `None` and keeps the connection).
+fn eval(
+    con: &mut redis::Connection,
+    script: &str,
+    keys: &[String],
+    args: &[Vec<u8>],
+    reply: Option<futures_channel::oneshot::Sender<Option<redis::Value>>>,
+) -> Result<(), redis::RedisError> {
+    let s = redis::Script::new(script);
+    let mut inv = s.prepare_invoke();
+    for k in keys {
+        inv.key(k);
+    }
+    for a in args {
+        inv.arg(a.as_slice());
+    }
+    let r: Result<redis::Value, _> = inv.invoke(con);
+    let (answer, out) = match r {
+        Ok(v) => (Some(v), Ok(())),
+        Err(e) if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() => (None, Err(e)),
+        Err(e) => {
+            log!(Warn, "redis script failed", error = e);
+            (None, Ok(()))
+        }
+    };
+    if let Some(r) = reply {
+        let _ = r.send(answer);
+    }
+    out
 }

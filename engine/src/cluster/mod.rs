@@ -16,13 +16,18 @@
 //! - [`limits`]: per-IP WebSocket counts and rate windows across nodes.
 //! - [`owner`]: which node owns a game room (claims, epochs, takeover); [`games`]: the game
 //!   commands' view of it; [`remote`]: players whose socket is on another node.
+//! - [`queues`]: matchmaking queues in Redis (tickets, the lease of the node serving each
+//!   queue); [`matchmaker`]: enqueue, cancel and status from any node, and matching on the
+//!   node that serves the queue.
 //! - [`shard`]: the per-shard state and inbox.
 
 pub mod games;
 pub mod limits;
 pub mod link;
+pub mod matchmaker;
 pub mod members;
 pub mod owner;
+pub mod queues;
 pub mod remote;
 pub mod shard;
 pub mod sub;
@@ -58,6 +63,9 @@ pub enum Inbound {
     Node(Box<NodeMsg>),
     /// Frames for connection `conn` of this shard (events of a room on another node).
     Frames { conn: u64, frames: Vec<Vec<u8>> },
+    /// The matchmaking queues this node serves now (every shard gets the whole list; each
+    /// serves those it owns).
+    Queues(Arc<Vec<String>>),
 }
 
 /// What shards ask of the command thread.
@@ -69,6 +77,14 @@ pub enum Op {
     Limit(limits::LimitOp),
     /// Game room ownership.
     Owner(owner::OwnerOp),
+    /// One Lua script (matchmaking queues); `reply` gets its answer (`None`: Redis did not
+    /// answer).
+    Eval {
+        script: &'static str,
+        keys: Vec<String>,
+        args: Vec<Vec<u8>>,
+        reply: Option<oneshot::Sender<Option<redis::Value>>>,
+    },
 }
 
 /// What shards ask of the subscriber thread.
@@ -303,6 +319,32 @@ impl Cluster {
         let node = node.to_string();
         self.ask(|reply| Op::Owner(owner::OwnerOp::Rooms { node, reply }))
             .await
+    }
+
+    /// Run a Lua script and wait (at most 1 s) for its answer (`None`: Redis did not answer).
+    pub async fn eval(
+        &self,
+        script: &'static str,
+        keys: Vec<String>,
+        args: Vec<Vec<u8>>,
+    ) -> Option<redis::Value> {
+        self.ask(|reply| Op::Eval {
+            script,
+            keys,
+            args,
+            reply: Some(reply),
+        })
+        .await
+    }
+
+    /// Run a Lua script without waiting for its answer.
+    pub fn eval_detached(&self, script: &'static str, keys: Vec<String>, args: Vec<Vec<u8>>) {
+        self.op(Op::Eval {
+            script,
+            keys,
+            args,
+            reply: None,
+        });
     }
 
     /// Send a control message to node `to`.

@@ -1,6 +1,6 @@
 //! The cluster on one shard: the handle, this shard's view of the live nodes, and the task
 //! that drains the shard's inbox of cross-node messages ([`Inbound`]) into the features they
-//! belong to (relay rooms, game rooms).
+//! belong to (relay rooms, game rooms, matchmaking queues).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -11,6 +11,7 @@ use futures_channel::mpsc;
 use futures_lite::StreamExt;
 use glommio::spawn_local;
 
+use super::matchmaker;
 use super::members::Membership;
 use super::remote::{self, Attached, RemoteSessions};
 use super::{wire, Cluster, ClusterSeed, Inbound};
@@ -34,6 +35,11 @@ pub struct ClusterShard {
     pub remote: RemoteSessions,
     /// Game rooms being taken over right now (their claim or snapshot load is under way).
     pub taking: RefCell<std::collections::HashSet<String>>,
+    /// The matchmaking queues this node serves (all of them; this shard matches those it
+    /// owns, `shard_for(queue)`).
+    pub queues: RefCell<Arc<Vec<String>>>,
+    /// The queues this shard is matching right now (one task each).
+    pub serving: RefCell<std::collections::HashSet<String>>,
 }
 
 /// One relay session's share of its room's subscription; dropped = given back (the last one
@@ -92,6 +98,8 @@ impl ClusterShard {
             attached: Attached::default(),
             remote: RemoteSessions::default(),
             taking: RefCell::new(std::collections::HashSet::new()),
+            queues: RefCell::new(Arc::new(Vec::new())),
+            serving: RefCell::new(std::collections::HashSet::new()),
             cluster: seed.cluster.clone(),
         }
     }
@@ -158,6 +166,7 @@ async fn inbound(shard: Rc<Shard>, mut rx: mpsc::Receiver<Inbound>) {
             Inbound::Relay { room, frame } => relay::deliver_remote(&shard, &room, frame),
             Inbound::Node(msg) => remote::forward(&shard, *msg),
             Inbound::Frames { conn, frames } => remote::frames(&shard, conn, frames),
+            Inbound::Queues(held) => matchmaker::held(&shard, c, held),
         }
     }
 }

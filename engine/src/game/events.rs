@@ -8,7 +8,7 @@
 
 use std::rc::Rc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use shards::Frame;
 
@@ -111,7 +111,7 @@ pub enum Role {
 }
 
 /// A player of a formed match.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MatchPlayer {
     pub seat: usize,
     pub user_id: i64,

@@ -8,7 +8,7 @@
 //! if the rating spread of all its players fits the anchor's window, which
 //! widens with its wait time (`base + per_sec * waited`, capped at `max`).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How a mode's matches are shaped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +57,7 @@ impl Window {
 }
 
 /// Where a matched player is told about the match.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "via")]
 pub enum Notify {
     /// A typed WebSocket session: (shard, connection id).
@@ -67,7 +67,7 @@ pub enum Notify {
 }
 
 /// One player of a ticket.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Member {
     pub user_id: i64,
     pub name: String,

@@ -18,7 +18,9 @@
 //! - [`service`]: what the WebSocket session and the HTTP API both ask of the game
 //!   layer (matchmaking tickets, room lists, live games).
 //! - [`owner`]: `GameMsg` on the shard that owns the room or queue; [`tick`]: the
-//!   periodic pass (timers, grace, matching); [`tickets`]: ticket status.
+//!   periodic pass (timers, grace, matching); [`matches`]: a formed match becomes a room
+//!   and its players are told; [`tickets`]: ticket status. In a cluster the queues and
+//!   tickets live in Redis instead (`cluster::matchmaker`).
 //! - [`rooms`]: a room's members, seats, event log, snapshots.
 //! - [`chess`], [`party`], [`matchmaking`]: the pure state machines.
 //! - [`reconnect`]: reconnect tokens; [`store`]: snapshots and finished games.
@@ -26,6 +28,7 @@
 pub mod chess;
 pub mod cmd;
 pub mod events;
+pub mod matches;
 pub mod matchmaking;
 pub mod owner;
 pub mod party;
@@ -95,6 +98,8 @@ pub struct MatchRoom {
     pub mode: ModeSpec,
     /// Users by seat.
     pub seats: Vec<User>,
+    /// The owner's claim (cluster; 0 on a single node).
+    pub epoch: i64,
 }
 
 /// Cross-shard game traffic (inside `ShardMsg::Game`). Handlers never await

@@ -142,6 +142,7 @@ fn create_match_room(shard: &Shard, m: MatchRoom) -> bool {
         room.reserved[i] = Some(u.id);
     }
     room.mode = Some(m.mode.name.to_string());
+    room.epoch = m.epoch;
     games.rooms.borrow_mut().insert(m.id, room);
     shards::stats::inc(&shard.app.stats.games_created_total);
     true

@@ -1,7 +1,8 @@
 //! The game service: what the WebSocket session (`cmd`) and the HTTP API (`api::games`) both
 //! ask of the game layer, on whichever shard owns the queue or room. Every request goes
 //! through the runtime's one call path ([`ask`]); a shard that does not answer in time is
-//! `None` (callers answer `unavailable` / 503).
+//! `None` (callers answer `unavailable` / 503). In a cluster, matchmaking goes to Redis
+//! (`cluster::matchmaker`): a Redis that does not answer is `unavailable` too.
 
 use std::rc::Rc;
 
@@ -94,17 +95,27 @@ pub async fn enqueue(
         enqueued_ms: now_ms(),
         notify,
     };
-    let owner = shard_for(&key, shard.shards());
-    let k = key.clone();
-    let answer = ask(shard, owner, |reply| {
-        GameMsg::Enqueue(Box::new(EnqueueReq {
-            key: k,
-            mode: spec,
-            ticket,
-            reply,
-        }))
-    })
-    .await;
+    let answer = match &shard.app.cluster {
+        // In a cluster the queue lives in Redis, served by one node.
+        Some(c) => {
+            let max = shard.app.games.cfg.max_queue;
+            let lease_ms = shard.app.config.cluster.cluster_lease.as_millis() as u64;
+            crate::cluster::matchmaker::enqueue(c, &key, spec, &ticket, max, lease_ms).await
+        }
+        None => {
+            let owner = shard_for(&key, shard.shards());
+            let k = key.clone();
+            ask(shard, owner, |reply| {
+                GameMsg::Enqueue(Box::new(EnqueueReq {
+                    key: k,
+                    mode: spec,
+                    ticket,
+                    reply,
+                }))
+            })
+            .await
+        }
+    };
     match answer {
         Some(Ok(())) => Ok((key, id)),
         Some(Err(QueueError::AlreadyQueued)) => Err(ProtoError::new(
@@ -134,6 +145,10 @@ pub async fn cancel(
     ticket: Option<String>,
     user: i64,
 ) -> Option<bool> {
+    if let Some(c) = &shard.app.cluster {
+        let ttl = shard.app.games.cfg.mm_ticket_ttl_secs;
+        return crate::cluster::matchmaker::cancel(c, &key, ticket.as_deref(), user, ttl).await;
+    }
     let owner = shard_for(&key, shard.shards());
     ask(shard, owner, |reply| {
         GameMsg::Cancel(Box::new(CancelReq {
@@ -154,6 +169,9 @@ pub async fn ticket(
     id: &str,
     user: i64,
 ) -> Option<Option<TicketView>> {
+    if let Some(c) = &shard.app.cluster {
+        return crate::cluster::matchmaker::ticket(c, id, user).await;
+    }
     let owner = shard_for(key, shard.shards());
     let id = id.to_string();
     ask(shard, owner, |reply| GameMsg::Ticket { id, user, reply }).await

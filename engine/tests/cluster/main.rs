@@ -7,6 +7,7 @@ mod common;
 
 mod games;
 mod limits;
+mod matchmaking;
 mod player;
 mod relay;
 mod support;
