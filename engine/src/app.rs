@@ -20,6 +20,7 @@ use crate::chaos::Rng;
 use crate::cluster::shard::ClusterShard;
 use crate::cluster::ClusterSeed;
 use crate::config::Config;
+use crate::game::events::ServerEvent;
 use crate::game::Games;
 use crate::global::Global;
 use crate::limits::IpTable;
@@ -157,15 +158,32 @@ impl App for Engine {
         }
     }
 
-    fn drain(shard: &Shard, now: Instant) {
-        let notice =
-            ws::text_frame(br#"{"type":"server_shutdown","reason":"server is shutting down"}"#);
+    fn drain(shard: &Rc<Shard>, now: Instant) {
+        let plain = ServerEvent::ServerShutdown {
+            reason: "server is shutting down",
+            reconnect_url: None,
+        }
+        .frame();
+        // In a cluster: each socket is pointed at another live node (spread by rendezvous
+        // over the connection ids), and the game rooms this node owns move to theirs.
+        let view = shard.app.cluster.as_ref().map(|c| c.view());
         let close = ws::close_frame(1001, "server shutting down");
         let stats = &shard.app.stats;
         let deadline = now + shard.app.config.ws.close_timeout;
+        let mut n = 0u64;
         shard.conns.for_each(|e| {
             if let Some(ob) = e.session.borrow().as_ref() {
-                if ob.push_control(notice.clone()).is_ok() {
+                n += 1;
+                let other = view.as_ref().and_then(|v| v.other(&n.to_string()));
+                let notice = match other {
+                    Some(node) => ServerEvent::ServerShutdown {
+                        reason: "server is shutting down",
+                        reconnect_url: Some(node.url.clone()),
+                    }
+                    .frame(),
+                    None => plain.clone(),
+                };
+                if ob.push_control(notice).is_ok() {
                     stats.frames_out.inc(FrameOut::Notice as usize);
                     stats.frames_out.inc(FrameOut::Close as usize);
                 }
@@ -174,6 +192,7 @@ impl App for Engine {
                 e.deadline.set(Some(deadline));
             }
         });
+        crate::cluster::drain::start(shard);
     }
 
     fn crashed(shard: &Shard, entry: &ConnEntry) {
@@ -185,6 +204,7 @@ impl App for Engine {
     }
 
     async fn stop(shard: Rc<Shard>) {
+        crate::cluster::drain::finish(&shard).await;
         game::stop(&shard).await;
         // Drain done: save storage-backed state (room snapshots) before stopping.
         shard.app.services.stop().await;

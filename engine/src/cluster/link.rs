@@ -37,6 +37,8 @@ struct Link {
     down_logged: bool,
     /// The matchmaking queues this node served after the last heartbeat.
     queues: Arc<Vec<String>>,
+    /// The node left the cluster (drained): no more heartbeats.
+    left: bool,
 }
 
 /// Start the `cluster` thread.
@@ -65,6 +67,7 @@ pub fn spawn(
         next_try: Instant::now(),
         down_logged: false,
         queues: Arc::new(Vec::new()),
+        left: false,
     };
     std::thread::Builder::new()
         .name("cluster".into())
@@ -78,7 +81,7 @@ impl Link {
         let mut next_beat = Instant::now();
         loop {
             let now = Instant::now();
-            if now >= next_beat {
+            if now >= next_beat && !self.left {
                 self.heartbeat();
                 next_beat = now + self.cfg.heartbeat;
             }
@@ -152,7 +155,13 @@ impl Link {
                 call => calls.push(call),
             }
         }
+        let node = self.cfg.node_id.clone();
         for call in calls {
+            if matches!(call, Op::Leave) {
+                // Heartbeats stop even if Redis does not answer: the lease then expires.
+                self.left = true;
+                log!(Info, "leaving the cluster", node = node);
+            }
             match self.con() {
                 Some(con) => {
                     let r = match call {
@@ -164,6 +173,7 @@ impl Link {
                             args,
                             reply,
                         } => eval(con, script, &keys, &args, reply),
+                        Op::Leave => leave(con, &node),
                         Op::Publish { .. } => Ok(()),
                     };
                     match r {
@@ -179,7 +189,7 @@ impl Link {
                             let _ = r.send(None);
                         }
                     }
-                    Op::Publish { .. } => {}
+                    Op::Leave | Op::Publish { .. } => {}
                 },
             }
         }
@@ -293,6 +303,15 @@ impl Link {
             }
         }
     }
+}
+
+/// Leave the cluster (the end of a drain).
+fn leave(con: &mut redis::Connection, node: &str) -> Result<(), redis::RedisError> {
+    redis::Script::new(super::members::LEAVE)
+        .key(NODES_KEY)
+        .arg(node)
+        .invoke::<i64>(con)
+        .map(|_| ())
 }
 
 /// Run one script; its answer goes to `reply`. `Err`: the connection failed (a script error,

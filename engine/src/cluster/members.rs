@@ -41,6 +41,17 @@ end
 return out
 ";
 
+/// `KEYS[1]` = the node set; `ARGV` = id. A node leaving on purpose (the end of a drain):
+/// its lease and the leases of the queues it serves are given back at once.
+pub const LEAVE: &str = r"
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('DEL', 'rc:node:' .. ARGV[1])
+for _, q in ipairs(redis.call('SMEMBERS', 'rc:mmqueues')) do
+  if redis.call('GET', 'rc:mmq:' .. q) == ARGV[1] then redis.call('DEL', 'rc:mmq:' .. q) end
+end
+return 1
+";
+
 /// The key of the node set.
 pub const NODES_KEY: &str = "rc:nodes";
 

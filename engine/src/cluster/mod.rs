@@ -19,8 +19,10 @@
 //! - [`queues`]: matchmaking queues in Redis (tickets, the lease of the node serving each
 //!   queue); [`matchmaker`]: enqueue, cancel and status from any node, and matching on the
 //!   node that serves the queue.
+//! - [`drain`]: a node leaving on purpose hands its game rooms over.
 //! - [`shard`]: the per-shard state and inbox.
 
+pub mod drain;
 pub mod games;
 pub mod limits;
 pub mod link;
@@ -77,6 +79,9 @@ pub enum Op {
     Limit(limits::LimitOp),
     /// Game room ownership.
     Owner(owner::OwnerOp),
+    /// The node leaves the cluster (end of a drain): its lease and its queues' leases are
+    /// given back, and it heartbeats no more.
+    Leave,
     /// One Lua script (matchmaking queues); `reply` gets its answer (`None`: Redis did not
     /// answer).
     Eval {
@@ -169,6 +174,8 @@ impl NodeConfig {
 
 struct Inner {
     cfg: NodeConfig,
+    /// Shards whose drain hand-over is not done yet (the last one makes the node leave).
+    handing_over: AtomicUsize,
     tag: u64,
     ops: Sender<Op>,
     sub: Sender<SubOp>,
@@ -347,6 +354,28 @@ impl Cluster {
         });
     }
 
+    /// Hand game room `room`, owned here, to node `to` (a drain): its new epoch, or `None`.
+    pub async fn hand_off(&self, room: &str, to: &str) -> Option<i64> {
+        let keys = vec![owner::room_key(room)];
+        let args = vec![
+            self.node_id().as_bytes().to_vec(),
+            to.as_bytes().to_vec(),
+            room.as_bytes().to_vec(),
+        ];
+        match self.eval(owner::HAND_OFF, keys, args).await? {
+            redis::Value::Int(e) if e > 0 => Some(e),
+            _ => None,
+        }
+    }
+
+    /// One shard finished its drain hand-over; after the last one the node leaves the
+    /// cluster (other nodes drop it at their next heartbeat).
+    pub fn handed_over(&self) {
+        if self.0.handing_over.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.op(Op::Leave);
+        }
+    }
+
     /// Send a control message to node `to`.
     pub fn send_node(&self, to: &str, m: &NodeMsg) -> bool {
         self.publish(wire::node_channel(to), wire::node_payload(m))
@@ -425,6 +454,7 @@ pub fn start(cfg: NodeConfig, shards: usize) -> Result<ClusterSeed, String> {
     let tag = wire::node_tag(&cfg.node_id);
     let cluster = Cluster(Arc::new(Inner {
         cfg,
+        handing_over: AtomicUsize::new(shards),
         tag,
         ops: ops_tx,
         sub: sub_tx,

@@ -58,6 +58,20 @@ end
 return 0
 ";
 
+/// `KEYS[1]` = `rc:room:{id}`; `ARGV` = node, successor, room id. A draining owner hands
+/// the room to `successor` with a new epoch (the successor then claims it as its own).
+/// Returns the epoch, or 0 when `node` does not own the room.
+pub const HAND_OFF: &str = r"
+if redis.call('HGET', KEYS[1], 'node') ~= ARGV[1] then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local e = now * 1000 + (redis.call('INCR', 'rc:fence') % 1000)
+redis.call('HSET', KEYS[1], 'node', ARGV[2], 'epoch', e)
+redis.call('SREM', 'rc:noderooms:' .. ARGV[1], ARGV[3])
+redis.call('SADD', 'rc:noderooms:' .. ARGV[2], ARGV[3])
+return e
+";
+
 /// The record of room `id`.
 pub fn room_key(id: &str) -> String {
     format!("rc:room:{id}")

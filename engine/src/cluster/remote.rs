@@ -129,6 +129,13 @@ pub fn forward(shard: &Rc<Shard>, msg: NodeMsg) {
         NodeMsg::Detached { conn } => {
             c.attached.detach(conn);
         }
+        NodeMsg::TakeOver { room } => {
+            let shard = shard.clone();
+            spawn_local(async move {
+                super::games::ensure_here(&shard, &room).await;
+            })
+            .detach();
+        }
     }
 }
 

@@ -40,6 +40,8 @@ pub struct ClusterShard {
     pub queues: RefCell<Arc<Vec<String>>>,
     /// The queues this shard is matching right now (one task each).
     pub serving: RefCell<std::collections::HashSet<String>>,
+    /// The drain's hand-over of this shard's game rooms, while it runs.
+    pub drain: RefCell<Option<glommio::Task<()>>>,
 }
 
 /// One relay session's share of its room's subscription; dropped = given back (the last one
@@ -100,6 +102,7 @@ impl ClusterShard {
             taking: RefCell::new(std::collections::HashSet::new()),
             queues: RefCell::new(Arc::new(Vec::new())),
             serving: RefCell::new(std::collections::HashSet::new()),
+            drain: RefCell::new(None),
             cluster: seed.cluster.clone(),
         }
     }

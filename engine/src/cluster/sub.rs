@@ -161,9 +161,9 @@ impl Sub {
             }
             Some(NodePayload::Msg(m)) => {
                 let to = match &m {
-                    NodeMsg::Forward { room, .. } | NodeMsg::Gone { room, .. } => {
-                        shards::shard_for(room, n)
-                    }
+                    NodeMsg::Forward { room, .. }
+                    | NodeMsg::Gone { room, .. }
+                    | NodeMsg::TakeOver { room } => shards::shard_for(room, n),
                     NodeMsg::Detached { conn } => (*conn & 0xff) as usize % n.max(1),
                 };
                 to_shard(

@@ -66,6 +66,8 @@ pub enum NodeMsg {
     /// The remote session of `conn` on this node no longer has a room (it left, or its join
     /// was refused): its messages are handled locally again.
     Detached { conn: u64 },
+    /// A draining node handed game room `room` to this node: load it from its snapshot.
+    TakeOver { room: String },
 }
 
 /// `j` + JSON.

@@ -83,6 +83,9 @@ pub enum ServerEvent {
     MatchFound(MatchFound),
     ServerShutdown {
         reason: &'static str,
+        /// In a cluster: another node to reconnect to.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reconnect_url: Option<String>,
     },
 }
 

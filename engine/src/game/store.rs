@@ -158,7 +158,7 @@ pub fn give_up(shard: &Shard, id: &str) {
     }
 }
 
-fn snapshot_row(r: &Room, now: u64) -> Option<storage::RoomRow> {
+pub(crate) fn snapshot_row(r: &Room, now: u64) -> Option<storage::RoomRow> {
     let state = serde_json::to_vec(&r.snapshot(now)).ok()?;
     Some(storage::RoomRow {
         id: r.id.clone(),

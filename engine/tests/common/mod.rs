@@ -114,7 +114,7 @@ impl Server {
             database_url,
             owned_db: None,
         };
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok((200, _)) = s.try_get("/ready") {
                 break;
