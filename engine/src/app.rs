@@ -65,6 +65,8 @@ pub struct Engine {
     /// Request ids (`conn`).
     pub requests: conn::RequestIds,
     last_slow_pass: Cell<Instant>,
+    /// When this shard last wrote its room summaries to the cluster.
+    last_lobby: Cell<Instant>,
 }
 
 impl Engine {
@@ -90,6 +92,7 @@ impl Engine {
             requests: conn::RequestIds::new(id),
             cluster: cluster.map(|c| ClusterShard::new(c, id)),
             last_slow_pass: Cell::new(Instant::now()),
+            last_lobby: Cell::new(Instant::now()),
         }
     }
 
@@ -147,6 +150,14 @@ impl App for Engine {
 
     fn tick(shard: &Rc<Shard>, now: Instant) {
         let app = &shard.app;
+        if let Some(c) = &app.cluster {
+            let every = Duration::from_millis(crate::cluster::lobby::EVERY_MS);
+            if now.duration_since(app.last_lobby.get()) >= every && !shard.draining() {
+                app.last_lobby.set(now);
+                let rooms = game::owner::summaries(shard, None);
+                crate::cluster::lobby::write(&c.cluster, shard.id, &rooms);
+            }
+        }
         if now.duration_since(app.last_slow_pass.get()) >= SLOW_PASS {
             app.last_slow_pass.set(now);
             app.ips.sweep(now);

@@ -19,6 +19,7 @@
 //! - [`queues`]: matchmaking queues in Redis (tickets, the lease of the node serving each
 //!   queue); [`matchmaker`]: enqueue, cancel and status from any node, and matching on the
 //!   node that serves the queue.
+//! - [`lobby`]: the room list across nodes.
 //! - [`drain`]: a node leaving on purpose hands its game rooms over.
 //! - [`shard`]: the per-shard state and inbox.
 
@@ -26,6 +27,7 @@ pub mod drain;
 pub mod games;
 pub mod limits;
 pub mod link;
+pub mod lobby;
 pub mod matchmaker;
 pub mod members;
 pub mod owner;

@@ -26,15 +26,7 @@ pub fn handle(shard: &Rc<Shard>, msg: GameMsg) {
             }
         }
         GameMsg::List { kind, reply } => {
-            let v = games
-                .rooms
-                .borrow()
-                .values()
-                .filter(|r| kind.is_none_or(|k| r.kind() == k))
-                .take(LIST_MAX)
-                .map(Room::summary)
-                .collect();
-            let _ = reply.send(v);
+            let _ = reply.send(summaries(shard, kind));
         }
         GameMsg::CreateMatchRoom { room, reply } => {
             let _ = reply.send(create_match_room(shard, *room));
@@ -56,6 +48,23 @@ pub fn handle(shard: &Rc<Shard>, msg: GameMsg) {
             .detach();
         }
     }
+}
+
+/// The summaries of this shard's rooms (at most `LIST_MAX`), of `kind` when given.
+pub fn summaries(
+    shard: &Shard,
+    kind: Option<super::protocol::Kind>,
+) -> Vec<super::views::RoomSummary> {
+    shard
+        .app
+        .games
+        .rooms
+        .borrow()
+        .values()
+        .filter(|r| kind.is_none_or(|k| r.kind() == k))
+        .take(LIST_MAX)
+        .map(Room::summary)
+        .collect()
 }
 
 fn enqueue(shard: &Shard, req: EnqueueReq) {

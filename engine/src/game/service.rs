@@ -31,14 +31,29 @@ pub async fn ask<T>(
         .ok()
 }
 
-/// The rooms of every shard (at most `LIST_MAX` per shard), of `kind` when given.
+/// The rooms of every shard (at most `LIST_MAX` per shard), of `kind` when given; in a
+/// cluster, those of the other live nodes too (as they wrote them a second ago).
 pub async fn list_rooms(shard: &Rc<Shard>, kind: Option<Kind>) -> Vec<RoomSummary> {
-    shard
+    let mut rooms: Vec<RoomSummary> = shard
         .call_all(|reply| ShardMsg::Game(GameMsg::List { kind, reply }))
         .await
         .into_iter()
         .flatten()
-        .collect()
+        .collect();
+    if let Some(c) = &shard.app.cluster {
+        let mut seen: std::collections::HashSet<String> =
+            rooms.iter().map(|r| r.room.clone()).collect();
+        let cap = super::LIST_MAX * shard.shards() * 4;
+        for r in crate::cluster::lobby::others(&c.cluster).await {
+            if rooms.len() >= cap {
+                break;
+            }
+            if kind.is_none_or(|k| r.kind == k) && seen.insert(r.room.clone()) {
+                rooms.push(r);
+            }
+        }
+    }
+    rooms
 }
 
 /// The live state of room `id` from its owner: `Some(None)` when no such room runs.

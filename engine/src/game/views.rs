@@ -81,7 +81,7 @@ pub struct RoomState {
 }
 
 /// One line of `rooms` (`list_rooms`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RoomSummary {
     pub room: String,
     pub name: String,

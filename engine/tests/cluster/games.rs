@@ -236,3 +236,53 @@ fn a_fourth_node_joining_mid_game_moves_no_live_room() {
     );
     assert_eq!(white.moves(3), ["d4", "d5", "c4"]);
 }
+
+#[test]
+fn rooms_of_every_node_are_listed_on_any_node_and_a_live_game_is_answered_by_its_owner() {
+    let c = Cluster::start(3, true);
+    let mut creators: Vec<Player> = Vec::new();
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let mut p = Player::guest_on(&c.nodes[i]);
+        let j =
+            p.req(json!({"type": "create_room", "kind": "chess", "name": format!("lobby-{i}")}));
+        assert_eq!(j["type"], "joined", "{j}");
+        ids.push(j["room"].as_str().unwrap().to_string());
+        creators.push(p);
+    }
+    // Within about a second every node lists the three rooms, once each.
+    let mut look = Player::guest_on(&c.nodes[1]);
+    let listed = crate::support::wait_for(std::time::Duration::from_secs(5), || {
+        let r = look.req(json!({"type": "list_rooms", "kind": "chess"}));
+        let rooms: Vec<String> = r["rooms"]
+            .as_array()?
+            .iter()
+            .filter_map(|x| x["room"].as_str().map(String::from))
+            .filter(|id| ids.contains(id))
+            .collect();
+        (rooms.len() == 3).then_some(rooms)
+    })
+    .expect("the rooms of all three nodes are listed");
+    let mut unique = listed.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 3, "{listed:?}");
+    // A live game asked of a node that does not own it: redirected to its owner.
+    let r = c.nodes[1].request("GET", &format!("/api/games/{}", ids[0]), &[], b"");
+    assert_eq!(r.status, 307, "{}", r.body);
+    let loc = r
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("location"))
+        .map(|(_, v)| v.clone())
+        .expect("Location");
+    assert_eq!(
+        loc,
+        format!("http://{}/api/games/{}", c.nodes[0].addr, ids[0])
+    );
+    let r = c.nodes[0].request("GET", &format!("/api/games/{}", ids[0]), &[], b"");
+    assert_eq!(r.status, 200, "{}", r.body);
+    // An unknown game is still 404 everywhere.
+    let r = c.nodes[2].request("GET", "/api/games/c-0000000000", &[], b"");
+    assert_eq!(r.status, 404, "{}", r.body);
+}
