@@ -13,8 +13,8 @@ export function closeAll(): void {
   open.clear();
 }
 
-export async function guest(url: string, storage: KeyValueStore = memoryStore()): Promise<Client> {
-  const c = new Client(url, { WebSocket: NodeWs, storage, timeoutMs: 5000, backoff: { initialMs: 50, maxMs: 400 } });
+export async function guest(url: string, storage: KeyValueStore = memoryStore(), ws: WebSocketCtor = NodeWs): Promise<Client> {
+  const c = new Client(url, { WebSocket: ws, storage, timeoutMs: 5000, backoff: { initialMs: 50, maxMs: 400 } });
   await c.guest();
   const game = c.game.bind(c);
   const relay = c.relay.bind(c);
