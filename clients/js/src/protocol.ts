@@ -18,6 +18,7 @@ import type {
   ChessView,
   ClientMessage,
   GameResult,
+  JoinAs,
   LiveGame,
   PartyView,
   Reason,
@@ -41,7 +42,7 @@ type Covered<T extends never> = T;
 /** Room kinds. */
 export type RoomKind = RoomState["kind"];
 /** How a client joins a room. */
-export type JoinRole = Extract<ClientMessage, { type: "join_room" }>["role"] & string;
+export type JoinRole = JoinAs;
 /** Why a chess game ended. */
 export type FinishReason = Reason;
 /** Lifecycle of a party game. */

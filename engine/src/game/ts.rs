@@ -350,7 +350,9 @@ fn fmt(t: &[Tok], level: usize, mode: Mode, out: &mut String) {
             Tok::P(open @ ('{' | '(')) => {
                 let close = closing(t, i);
                 let inner = &t[i + 1..close];
-                let flat = inner.iter().all(|x| !matches!(x, Tok::Doc(_) | Tok::P('{' | '(')));
+                let flat = inner
+                    .iter()
+                    .all(|x| !matches!(x, Tok::Doc(_) | Tok::P('{' | '(')));
                 let text_len: usize = inner
                     .iter()
                     .map(|x| match x {
@@ -370,14 +372,8 @@ fn fmt(t: &[Tok], level: usize, mode: Mode, out: &mut String) {
                     out.push('{');
                     indent(out, level + 1);
                     fmt(inner, level + 1, Mode::Block, out);
-                    while out.ends_with(' ') {
-                        out.pop();
-                    }
-                    if out.ends_with('\n') {
-                        out.pop();
-                    }
-                    let trimmed = out.trim_end_matches(' ').len();
-                    out.truncate(trimmed);
+                    let n = out.trim_end().len();
+                    out.truncate(n);
                     if !out.ends_with(',') && !out.ends_with('{') {
                         out.push(',');
                     }
@@ -492,7 +488,6 @@ fn protocol_ts_is_current() {
     );
 }
 
-#[cfg(test)]
 mod checks {
     use serde_json::{json, Map, Value};
 
@@ -570,7 +565,8 @@ mod checks {
         o.insert("seq".into(), json!(9));
         let (seq, m) = parse(Value::Object(o).to_string().as_bytes());
         assert_eq!(seq, Some(9), "seq is echoed for {v}");
-        m.map(|m| name(&m)).map_err(|e| format!("{}: {}", e.code, e.message))
+        m.map(|m| name(&m))
+            .map_err(|e| format!("{}: {}", e.code, e.message))
     }
 
     fn wire(v: &Value) -> Result<(), String> {
@@ -596,7 +592,11 @@ mod checks {
         objects(v, &mut Vec::new(), &mut paths);
         let mut out = Vec::new();
         for p in paths {
-            let at = if p.is_empty() { "the message".to_string() } else { p.join(".") };
+            let at = if p.is_empty() {
+                "the message".to_string()
+            } else {
+                p.join(".")
+            };
             let mut extra = v.clone();
             object_at(&mut extra, &p).insert("zz_unknown".into(), json!(1));
             out.push((format!("an unknown field in {at}"), extra));
@@ -629,7 +629,10 @@ mod checks {
             .unwrap_err()
             .to_string();
         let listed = err.split("expected one of ").nth(1).expect(&err);
-        for ty in listed.split(", ").map(|s| s.trim_matches(|c| c == '`' || c == ' ')) {
+        for ty in listed
+            .split(", ")
+            .map(|s| s.trim_matches(|c| c == '`' || c == ' '))
+        {
             assert!(
                 samples.iter().any(|s| s["type"] == ty),
                 "no sample of `{ty}`"
