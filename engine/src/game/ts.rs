@@ -15,6 +15,8 @@
 //!
 //! `protocol_ts_is_current` fails when the committed file is stale; refresh it with
 //! `npm run gen` in `clients/js` (or `UPDATE_PROTOCOL_TS=1 cargo test -p roomcore --lib game::ts`).
+//! A type newly used inside a protocol type needs `#[cfg_attr(test, derive(ts_rs::TS))]` too
+//! (the test build says so), and a `&'static str` with a fixed set of values a `#[ts(as)]`.
 //!
 //! [`Side`]: super::chess::Side
 //! [`protocol::parse`]: super::protocol::parse
@@ -480,8 +482,8 @@ fn protocol_ts_is_current() {
         .position(|(a, b)| a != b)
         .unwrap_or_else(|| have.lines().count().min(want.lines().count()));
     panic!(
-        "clients/js/src/protocol.gen.ts is stale (first difference at line {}): the Rust protocol \
-         types changed. Refresh it with `npm run gen` in clients/js (or \
+        "clients/js/src/protocol.gen.ts is stale (first difference at line {}): it does not match \
+         the Rust protocol types. Refresh it with `npm run gen` in clients/js (or \
          `UPDATE_PROTOCOL_TS=1 cargo test -p roomcore --lib game::ts`), then rebuild the client \
          (`npm run build && npm run build:demo`) and commit both.",
         line + 1
