@@ -300,7 +300,7 @@ function detach(ws) {
   ws.onopen = null;
   ws.onmessage = null;
   ws.onclose = null;
-  ws.onerror = null;
+  ws.onerror = () => void 0;
 }
 
 // src/game.ts
