@@ -68,6 +68,7 @@ pub enum Notify {
 
 /// One player of a ticket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Member {
     pub user_id: i64,
     pub name: String,

@@ -40,6 +40,8 @@ pub mod session;
 pub mod store;
 pub mod tick;
 pub mod tickets;
+#[cfg(test)]
+mod ts;
 pub mod views;
 
 use std::cell::{Cell, RefCell};

@@ -40,6 +40,7 @@ impl ProtoError {
 
 /// Room kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Chess,
@@ -57,6 +58,7 @@ impl Kind {
 
 /// How a client joins a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum JoinAs {
     Player,
@@ -65,11 +67,14 @@ pub enum JoinAs {
 
 /// Chess room settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct ChessSettings {
     #[serde(default = "default_initial")]
+    #[cfg_attr(test, ts(as = "Option<u64>", optional))]
     pub initial_secs: u64,
     #[serde(default = "default_increment")]
+    #[cfg_attr(test, ts(as = "Option<u64>", optional))]
     pub increment_secs: u64,
 }
 

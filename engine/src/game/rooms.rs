@@ -26,6 +26,7 @@ pub const LOG_MAX: usize = 128;
 
 /// An authenticated player.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct User {
     pub id: i64,
     pub name: String,
