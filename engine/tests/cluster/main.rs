@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod deploy;
 mod drain;
 mod games;
 mod limits;
