@@ -74,6 +74,13 @@ pub struct Common {
     /// Server pid: CPU (utime+stime) and RSS from /proc.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// More targets (repeatable; relay only): member m of every room connects to target
+    /// m mod (1 + count), so each room spans the servers (a cluster's nodes).
+    #[arg(long = "also-target")]
+    pub also_target: Vec<String>,
+    /// More server pids (repeatable): their CPU and RSS are added to --server-pid's.
+    #[arg(long = "also-pid")]
+    pub also_pid: Vec<u32>,
     /// Directory for JSON, .hgrm, SVG and markdown outputs.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -419,12 +426,24 @@ fn cpu_pair(s: &str) -> Result<(usize, usize), String> {
 
 fn meta(c: &Common, default_name: &str) -> Result<RunMeta, String> {
     let target = Target::parse(&c.target)?;
+    let more_targets = c
+        .also_target
+        .iter()
+        .map(|t| Target::parse(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut target_url = c.target.clone();
+    for t in &c.also_target {
+        target_url.push(' ');
+        target_url.push_str(t);
+    }
     Ok(RunMeta {
-        target_url: c.target.clone(),
+        target_url,
         target,
+        more_targets,
         label: c.label.clone(),
         name: c.name.clone().unwrap_or_else(|| default_name.to_string()),
         server_pid: c.server_pid,
+        more_pids: c.also_pid.clone(),
         many_sources: !c.single_source,
     })
 }
