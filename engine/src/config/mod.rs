@@ -4,8 +4,8 @@
 //! validation. Layers: built-in default, then the environment variable, then the flag (the
 //! flag wins; a repeated flag: the last one wins). The tree is split into typed parts
 //! ([`ServerArgs`], [`HttpArgs`], [`WsArgs`], [`LimitsArgs`], [`ObservabilityArgs`],
-//! [`StorageArgs`], [`AuthArgs`], [`ApiArgs`], [`GamesArgs`]); after [`Config::validate`]
-//! it is shared read-only (`Arc<Config>`) by every shard and service.
+//! [`TelemetryArgs`], [`StorageArgs`], [`AuthArgs`], [`ApiArgs`], [`GamesArgs`]); after
+//! [`Config::validate`] it is shared read-only (`Arc<Config>`) by every shard and service.
 //!
 //! Nothing outside this module reads the environment. The one variable that is not a flag,
 //! `ROOMCORE_TOKEN_SECRET`, is read here too: a secret on a command line is visible to every
@@ -17,6 +17,7 @@ mod observability;
 pub mod parse;
 mod server;
 mod storage;
+mod telemetry;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{CommandFactory, FromArgMatches, Parser};
@@ -26,6 +27,7 @@ pub use limits::LimitsArgs;
 pub use observability::{Level, LogFormat, ObservabilityArgs};
 pub use server::{HttpArgs, ServerArgs, WsArgs};
 pub use storage::{ApiArgs, AuthArgs, DatabaseUrl, DbCommand, StorageArgs};
+pub use telemetry::{key_values, SamplerKind, TelemetryArgs};
 
 /// The environment variable of the token secret (never a flag).
 pub const TOKEN_SECRET_ENV: &str = "ROOMCORE_TOKEN_SECRET";
@@ -53,6 +55,8 @@ pub struct Config {
     pub limits: LimitsArgs,
     #[command(flatten)]
     pub observability: ObservabilityArgs,
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
     #[command(flatten)]
     pub storage: StorageArgs,
     #[command(flatten)]
@@ -151,6 +155,7 @@ impl Config {
         self.auth.validate()?;
         self.api.validate()?;
         self.games.validate()?;
+        self.telemetry.validate()?;
         Ok(())
     }
 
