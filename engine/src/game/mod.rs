@@ -86,6 +86,8 @@ pub struct Moving {
     pub inbox: Vec<Vec<u8>>,
     /// Raw bytes read but not decoded yet.
     pub pending: Vec<u8>,
+    /// The session's span (it goes on on the new shard).
+    pub trace: crate::telemetry::spans::SessionTrace,
 }
 
 /// A match room to create on its owner shard.
@@ -95,6 +97,8 @@ pub struct MatchRoom {
     pub mode: ModeSpec,
     /// Users by seat.
     pub seats: Vec<User>,
+    /// The match span: the room's creation is its child.
+    pub trace: crate::telemetry::SpanLink,
 }
 
 /// Cross-shard game traffic (inside `ShardMsg::Game`). Handlers never await

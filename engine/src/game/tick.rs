@@ -19,6 +19,8 @@ use super::{
 use crate::app::Shard;
 use crate::log;
 use crate::msg::ShardMsg;
+use crate::telemetry::{spans, SpanLink};
+use tracing::Instrument;
 
 /// Start this shard's game task: restore, then tick and save snapshots periodically.
 pub fn start(shard: &Rc<Shard>) {
@@ -148,9 +150,21 @@ pub fn tick(shard: &Rc<Shard>) {
     games.tick_hist.observe(t0.elapsed().as_secs_f64());
 }
 
-/// Create the room of a formed match on its owner, then tell every ticket.
+/// Create the room of a formed match on its owner, then tell every ticket. Traced as
+/// `matchmaking.match`, linked to every ticket's enqueue span.
 async fn announce_match(shard: Rc<Shard>, key: String, spec: ModeSpec, f: Formed) {
     let id = room_id("m", &shard, false);
+    let span = spans::mm_match(
+        shard.id,
+        spec.name,
+        &id,
+        f.spread,
+        f.teams.iter().flatten().map(|t| &t.trace),
+    );
+    announce_in(shard, key, spec, f, id).instrument(span).await;
+}
+
+async fn announce_in(shard: Rc<Shard>, key: String, spec: ModeSpec, f: Formed, id: String) {
     let owner = shard_for(&id, shard.shards());
     // Seats: chess white/black = team 0/1; party: team by team.
     let mut seats = Vec::new();
@@ -179,6 +193,7 @@ async fn announce_match(shard: Rc<Shard>, key: String, spec: ModeSpec, f: Formed
         id: id.clone(),
         mode: spec,
         seats,
+        trace: SpanLink::current(),
     });
     let created = service::ask(&shard, owner, |reply| GameMsg::CreateMatchRoom {
         room,

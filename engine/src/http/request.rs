@@ -58,6 +58,9 @@ pub struct Request<'a> {
     pub accept: Option<&'a str>,
     pub request_id: Option<&'a str>,
     pub forwarded_for: Option<&'a str>,
+    /// W3C Trace Context (`traceparent`, `tracestate`), when sent.
+    pub traceparent: Option<&'a str>,
+    pub tracestate: Option<&'a str>,
     pub body: &'a [u8],
 }
 
@@ -169,6 +172,8 @@ pub fn parse(buf: &[u8], max_head: usize, max_body: usize) -> Result<Parsed<'_>,
         accept: None,
         request_id: None,
         forwarded_for: None,
+        traceparent: None,
+        tracestate: None,
         body: &[],
     };
     let mut content_length: Option<usize> = None;
@@ -226,6 +231,10 @@ pub fn parse(buf: &[u8], max_head: usize, max_body: usize) -> Result<Parsed<'_>,
             req.request_id = Some(v);
         } else if name.eq_ignore_ascii_case("x-forwarded-for") {
             req.forwarded_for = Some(v);
+        } else if name.eq_ignore_ascii_case("traceparent") {
+            req.traceparent = Some(v);
+        } else if name.eq_ignore_ascii_case("tracestate") {
+            req.tracestate = Some(v);
         } else if name.eq_ignore_ascii_case("expect") {
             if !v.eq_ignore_ascii_case("100-continue") {
                 return Err(HttpError::ExpectationFailed);

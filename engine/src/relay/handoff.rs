@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::rc::Rc;
 
 use shards::{ConnEntry, MovedFd, Stream};
+use tracing::Instrument;
 
 use super::Relay;
 use crate::app::Shard;
@@ -13,6 +14,7 @@ use crate::limits;
 use crate::msg::ShardMsg;
 use crate::room_id::RoomId;
 use crate::session::{self, Start};
+use crate::telemetry::spans::SessionTrace;
 
 /// A relay socket on its way to its room's owner shard (`Send`).
 #[derive(Debug)]
@@ -26,6 +28,8 @@ pub struct Moved {
     /// The `101 Switching Protocols` answer, not yet written: the owner writes it once the
     /// socket has joined its room, so a client holding its 101 is a member.
     pub handshake: Box<[u8]>,
+    /// The session's span, started by the upgrade on the shard that accepted it.
+    pub trace: SessionTrace,
 }
 
 /// Start the relay session of an upgraded socket: here when this shard owns the room,
@@ -53,12 +57,14 @@ pub async fn start(
             return give_back();
         }
     };
+    start.trace.moved(owner);
     let msg = ShardMsg::Relay(Box::new(Moved {
         socket,
         room,
         slot_ip: start.slot_ip,
         pending: start.pending.into_boxed_slice(),
         handshake: start.handshake.unwrap_or_default().into_boxed_slice(),
+        trace: start.trace,
     }));
     if let Err(e) = shard.hand_off(owner, msg).await {
         log!(Warn, "cannot hand socket to owner shard", error = e);
@@ -75,13 +81,17 @@ pub fn adopt(shard: &Rc<Shard>, m: Moved) {
         }
         return;
     }
+    let span = m.trace.span.clone();
     let start = Start {
         slot_ip: m.slot_ip,
         pending: m.pending.into_vec(),
         handshake: Some(m.handshake.into_vec()),
+        trace: m.trace,
     };
     let room = m.room;
     shard.adopt(m.socket, move |shard, stream, entry| async move {
-        session::run(&shard, stream, &entry, start, Relay::new(room)).await;
+        session::run(&shard, stream, &entry, start, Relay::new(room))
+            .instrument(span)
+            .await;
     });
 }

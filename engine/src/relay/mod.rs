@@ -131,11 +131,13 @@ impl Handler for Relay {
             return Flow::Stop;
         };
         if shard.app.chaos_error() {
-            log!(
-                Warn,
-                "chaos: dropped a websocket message",
+            s.trace.chaos("error");
+            tracing::warn!(
                 conn = s.entry.id,
-                room = self.room_id
+                room = %self.room_id,
+                chaos.injected = true,
+                "chaos.type" = "error",
+                "chaos: dropped a websocket message"
             );
             s.notice("chaos_injected", "message dropped by chaos injection");
             return Flow::Continue;
@@ -154,6 +156,7 @@ impl Handler for Relay {
         }));
         match handled {
             Ok(d) => {
+                s.trace.delivered(d.delivered);
                 st.ws_messages_out_total
                     .set(st.ws_messages_out_total.get() + d.delivered);
                 st.frames_out.add(FrameOut::Relay as usize, d.delivered);
@@ -163,6 +166,7 @@ impl Handler for Relay {
             }
             Err(_) => {
                 st.crashes.inc(CrashScope::Room as usize);
+                crate::telemetry::report::panic_caught("room", Some(self.room_id.as_str()));
                 log!(
                     Error,
                     "panic in room handler: closing the room",
@@ -190,6 +194,7 @@ impl Handler for Relay {
 
     async fn after_batch(&mut self, s: &Session<'_>) -> Next {
         if let Some(d) = s.shard.app.chaos_delay() {
+            s.trace.chaos("latency");
             glommio::timer::sleep(d).await;
         }
         Next::Continue

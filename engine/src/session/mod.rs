@@ -28,6 +28,7 @@ pub use handler::{Handler, Next, Session};
 use crate::app::Shard;
 use crate::limits::{self, Admit, WsRate};
 use crate::stats::{FrameIn, FrameOut, Limit, Validation};
+use crate::telemetry::spans::SessionTrace;
 use crate::ws::{self, Decoder, Flow, WsError, WsEvent};
 
 /// How a session starts on this shard.
@@ -41,6 +42,8 @@ pub struct Start {
     /// The `101` answer when it is not written yet: it leads the outbox, so it goes out
     /// before anything else queued for this socket.
     pub handshake: Option<Vec<u8>>,
+    /// The session's span and counts (empty when telemetry is off); it moves with the socket.
+    pub trace: SessionTrace,
 }
 
 /// How the read loop ended.
@@ -68,11 +71,13 @@ pub async fn run<H: Handler>(
     *entry.session.borrow_mut() = Some(outbox.clone());
     counters::inc(&shard.app.stats.websockets);
     let writer = spawn_local(io::run_writer(stream.clone(), entry.fd, outbox.clone()));
+    let trace = start.trace;
     let ctx = Session {
         shard,
         entry,
         outbox: &outbox,
         client: start.slot_ip.unwrap_or(entry.peer.ip()),
+        trace: &trace,
     };
     let end = if handler.open(&ctx).await {
         read_loop(&ctx, &stream, &mut handler, start.pending).await
@@ -88,11 +93,9 @@ pub async fn run<H: Handler>(
                 outbox.kill(None);
             }
             finish(shard, entry, &outbox, writer).await;
-            shard
-                .app
-                .stats
-                .disconnects
-                .inc(outbox.reason().unwrap_or(Disconnect::Eof) as usize);
+            let reason = outbox.reason().unwrap_or(Disconnect::Eof);
+            trace.closed(reason);
+            shard.app.stats.disconnects.inc(reason as usize);
             if let Some(ip) = start.slot_ip {
                 limits::release_ws_slot(shard, ip);
             }
@@ -103,7 +106,18 @@ pub async fn run<H: Handler>(
             outbox.close_with(None);
             finish(shard, entry, &outbox, writer).await;
             entry.deadline.set(None);
-            hand_off(shard, stream, entry, owner, start.slot_ip, pending, handler).await;
+            trace.moved(owner);
+            hand_off(
+                shard,
+                stream,
+                entry,
+                owner,
+                start.slot_ip,
+                pending,
+                handler,
+                trace,
+            )
+            .await;
         }
     }
 }
@@ -122,6 +136,7 @@ async fn finish(shard: &Shard, entry: &ConnEntry, outbox: &Outbox, writer: glomm
     *entry.session.borrow_mut() = None;
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn hand_off<H: Handler>(
     shard: &Rc<Shard>,
     stream: Rc<Stream>,
@@ -130,6 +145,7 @@ async fn hand_off<H: Handler>(
     slot_ip: Option<IpAddr>,
     pending: Vec<u8>,
     handler: H,
+    trace: SessionTrace,
 ) {
     let give_back = || {
         if let Some(ip) = slot_ip {
@@ -143,7 +159,7 @@ async fn hand_off<H: Handler>(
             return give_back();
         }
     };
-    let Some(msg) = handler.moved(moved, slot_ip, pending) else {
+    let Some(msg) = handler.moved(moved, slot_ip, pending, trace) else {
         return give_back();
     };
     if let Err(e) = shard.hand_off(owner, msg).await {
@@ -244,6 +260,7 @@ fn fail(ctx: &Session<'_>, e: WsError) {
     );
     counters::inc(&s.ws_protocol_errors_total);
     s.validation_errors.inc(Validation::Ws as usize);
+    ctx.trace.close_code(e.close_code());
     ctx.outbox.set_reason(Disconnect::ProtocolError);
     ctx.outbox
         .close_with(Some(ws::close_frame(e.close_code(), e.reason())));
@@ -279,6 +296,7 @@ fn admitted<H: Handler>(
             client = ctx.client
         );
         ctx.outbox.set_reason(Disconnect::RateLimited);
+        ctx.trace.close_code(1008);
         ctx.outbox
             .close_with(Some(ws::close_frame(1008, "rate limit exceeded")));
         return Err(Flow::Stop);
@@ -301,6 +319,7 @@ fn on_event<H: Handler>(
             s.frames_in
                 .inc(if text { FrameIn::Text } else { FrameIn::Binary } as usize);
             counters::inc(&s.ws_messages_in_total);
+            ctx.trace.message_in(payload.len());
             match admitted(ctx, handler, rate, now, payload.len(), false) {
                 Ok(true) => handler.message(ctx, text, payload),
                 Ok(false) => Flow::Continue,
@@ -337,6 +356,7 @@ fn on_event<H: Handler>(
         WsEvent::Close { code, .. } => {
             s.frames_in.inc(FrameIn::Close as usize);
             ctx.outbox.set_reason(Disconnect::ClientClose);
+            ctx.trace.close_code(code.unwrap_or(1000));
             // Echo the peer's code (1000 for an empty close), then close.
             ctx.outbox
                 .close_with(Some(ws::close_frame(code.unwrap_or(1000), "")));

@@ -71,7 +71,7 @@ pub fn traceparent_of(span: &Span) -> Option<String> {
 
 /// A span context carried in a cross-shard message or a queued ticket, to link a later span
 /// to it or to make it that span's parent. Empty when telemetry is off or nothing was traced.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct SpanLink(Option<Box<SpanContext>>);
 
 impl SpanLink {

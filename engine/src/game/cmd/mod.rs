@@ -36,6 +36,7 @@ use crate::app::Shard;
 use crate::room_id::RoomId;
 use crate::session::Session;
 use crate::stats::Validation;
+use crate::telemetry::spans;
 
 /// What the session does after a message.
 pub enum Next {
@@ -131,10 +132,18 @@ pub fn not_in_room() -> ProtoError {
 
 /// Handle one text message: parse, dispatch, answer a refusal with a typed error.
 pub async fn handle(c: &mut Cmd<'_>, raw: &[u8]) -> Next {
-    let (seq, parsed) = protocol::parse(raw);
+    let (env, parsed) = protocol::parse_envelope(raw);
+    let seq = env.seq;
+    spans::game_parsed(
+        &c.s.trace.span,
+        env.kind.as_deref(),
+        seq,
+        env.traceparent.as_deref(),
+    );
     let msg = match parsed {
         Ok(m) => m,
         Err(e) => {
+            spans::game_refused(e.code);
             c.shard()
                 .app
                 .stats
@@ -147,6 +156,7 @@ pub async fn handle(c: &mut Cmd<'_>, raw: &[u8]) -> Next {
     match dispatch(c, seq, msg).await {
         Ok(n) => n,
         Err(e) => {
+            spans::game_refused(e.code);
             c.error(seq, &e);
             Next::Continue
         }
