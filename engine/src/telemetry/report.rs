@@ -10,9 +10,12 @@
 //! (`ERROR_REPORT_QUEUE_SIZE`; full: dropped and counted) to the `error-reports` thread, which
 //! symbolises panic stacks and hands the events to Sentry's transport.
 //!
-//! Symbolising a stack reads the binary's debug info, which can take long the first time; on
-//! a shard it is done for the span event at most once per 10 s (the others name the panic's
-//! location), while the Sentry report always gets the whole stack from the reporter thread.
+//! Symbolising a stack reads the binary's debug info, which can take a few hundred ms the
+//! first time: it never runs on a shard. The crash handler hands the captured stack to the
+//! executor's blocking pool, and a task of the shard records the exception event (the span is
+//! held open until then) and queues the report once it is resolved. At most
+//! [`MAX_RESOLVING`] stacks are resolved at a time; past that (a panic storm) the event and the
+//! report name the panic's location instead.
 
 use std::backtrace::Backtrace;
 use std::cell::{Cell, RefCell};
@@ -20,7 +23,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use crossbeam_channel::{Receiver, Sender};
 use sentry::protocol::{self as sp, Event, Exception, Mechanism, User};
@@ -40,10 +43,10 @@ pub enum Kind {
     ServerError { status: u16 },
 }
 
-/// The stack of a panic or the cause of a 5xx.
+/// The stack of a panic (symbolised) or the cause of a 5xx.
 #[derive(Debug)]
 pub enum Stack {
-    Backtrace(Box<Backtrace>),
+    Resolved(String),
     Cause(String),
 }
 
@@ -83,15 +86,10 @@ thread_local! {
     static IN_HOOK: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Seconds since the epoch of the last stack symbolised on a shard.
-static LAST_RESOLVED: AtomicU64 = AtomicU64::new(0);
-const RESOLVE_EVERY_SECS: u64 = 10;
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+/// Stacks being symbolised on blocking pools now.
+static RESOLVING: AtomicU64 = AtomicU64::new(0);
+/// Most stacks symbolised at a time in the process.
+pub const MAX_RESOLVING: u64 = 2;
 
 /// Install the panic hook (telemetry on): it keeps the panic's message, location, stack and
 /// current span for the crash handler, then runs the previous hook (which prints it).
@@ -140,44 +138,52 @@ pub fn panic_caught(scope: &'static str, room: Option<&str>) {
             ctx.fields.push(("room", r.to_string()));
         }
     }
-    let now = now_secs();
-    let last = LAST_RESOLVED.load(Ordering::Relaxed);
-    let stack = if now.saturating_sub(last) >= RESOLVE_EVERY_SECS
-        && LAST_RESOLVED
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-    {
-        c.backtrace.to_string()
-    } else {
-        format!(
-            "at {} (stack not symbolised on the shard: one per {RESOLVE_EVERY_SECS} s; the \
-             error report carries it)",
-            c.location
-        )
-    };
-    c.span.in_scope(|| {
-        tracing::event!(
-            target: "roomcore::panic",
-            tracing::Level::ERROR,
-            exception.escaped = true,
-            "exception.type" = "panic",
-            exception.message = %c.message,
-            exception.stacktrace = %stack,
-            crash.scope = scope,
-            room = room.unwrap_or(""),
-            "exception"
-        );
-    });
     counters().exceptions[0].fetch_add(1, Ordering::Relaxed);
-    enqueue(Report {
-        kind: Kind::Panic { scope },
-        message: c.message,
-        location: Some(c.location),
-        stack: Stack::Backtrace(Box::new(c.backtrace)),
-        scope: ctx,
-        shard: shards::shard::current(),
-        at: SystemTime::now(),
-    });
+    let shard = shards::shard::current();
+    let Caught {
+        message,
+        location,
+        backtrace,
+        span,
+    } = c;
+    let room = room.map(str::to_string);
+    let fallback = format!("at {location} (stack not resolved: {MAX_RESOLVING} were in progress)");
+    let record = move |stack: String| {
+        span.in_scope(|| {
+            tracing::event!(
+                target: "roomcore::panic",
+                tracing::Level::ERROR,
+                exception.escaped = true,
+                "exception.type" = "panic",
+                exception.message = %message,
+                exception.stacktrace = %stack,
+                crash.scope = scope,
+                room = room.as_deref().unwrap_or(""),
+                "exception"
+            );
+        });
+        enqueue(Report {
+            kind: Kind::Panic { scope },
+            message,
+            location: Some(location),
+            stack: Stack::Resolved(stack),
+            scope: ctx,
+            shard,
+            at: SystemTime::now(),
+        });
+    };
+    if RESOLVING.fetch_add(1, Ordering::Relaxed) >= MAX_RESOLVING {
+        RESOLVING.fetch_sub(1, Ordering::Relaxed);
+        return record(fallback);
+    }
+    glommio::spawn_local(async move {
+        let stack = glommio::executor()
+            .spawn_blocking(move || backtrace.to_string())
+            .await;
+        RESOLVING.fetch_sub(1, Ordering::Relaxed);
+        record(stack);
+    })
+    .detach();
 }
 
 /// The server answered `status` (5xx) inside `span` because of `cause`.
@@ -290,10 +296,10 @@ fn run(rx: Receiver<Msg>, client: Arc<sentry::Client>, counters: Arc<Counters>, 
 /// The Sentry event of a report.
 pub fn event(r: &Report, service: &str) -> Event<'static> {
     let (ty, mechanism, stacktrace) = match (&r.kind, &r.stack) {
-        (Kind::Panic { .. }, Stack::Backtrace(bt)) => (
+        (Kind::Panic { .. }, Stack::Resolved(text)) => (
             "panic".to_string(),
             "panic",
-            sentry::integrations::backtrace::parse_stacktrace(&bt.to_string()),
+            sentry::integrations::backtrace::parse_stacktrace(text),
         ),
         (Kind::ServerError { status }, _) => (format!("HTTP {status}"), "http", None),
         (Kind::Panic { .. }, Stack::Cause(_)) => ("panic".to_string(), "panic", None),
