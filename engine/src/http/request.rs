@@ -64,8 +64,10 @@ pub struct Request<'a> {
     pub body: &'a [u8],
 }
 
-/// Outcome of parsing the front of the buffer.
+/// Outcome of parsing the front of the buffer. A transient value, matched at once by the
+/// connection loop and never stored: boxing the request would cost an allocation per request.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Parsed<'a> {
     /// More bytes are needed.
     Partial,
