@@ -244,6 +244,13 @@ async fn accept_upgrade(
     match limits::acquire_ws_slot(shard, client).await {
         Ok(()) => {
             handshake::accept(key, shard.id, out);
+            // The 101 names the upgrade's trace too (the request span is the current one).
+            if let Some(tr) = context::traceparent_of(&tracing::Span::current()) {
+                out.truncate(out.len() - 2);
+                out.extend_from_slice(b"traceresponse: ");
+                out.extend_from_slice(tr.as_bytes());
+                out.extend_from_slice(b"\r\n\r\n");
+            }
             shard
                 .app
                 .stats

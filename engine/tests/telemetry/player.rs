@@ -12,6 +12,8 @@ pub struct Player {
     pub id: i64,
     /// Shard that accepted the socket (`X-Roomcore-Shard`).
     pub shard: usize,
+    /// The `traceresponse` of the 101.
+    pub traceresponse: Option<String>,
     seq: u64,
     backlog: Vec<Value>,
 }
@@ -41,6 +43,11 @@ impl Player {
             if not == Some(shard) {
                 continue;
             }
+            let traceresponse = resp
+                .headers()
+                .get("traceresponse")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
             if let tungstenite::stream::MaybeTlsStream::Plain(t) = ws.get_ref() {
                 t.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
             }
@@ -48,6 +55,7 @@ impl Player {
                 ws,
                 id,
                 shard,
+                traceresponse,
                 seq: 0,
                 backlog: Vec::new(),
             };
