@@ -88,7 +88,12 @@ fn a_chess_move_traces_its_validation_and_save_linked_to_the_commit() {
     let upgrade = col.wait_span("GET /ws", |s| s.trace_id == UPGRADE_TRACE);
     assert_eq!(upgrade.parent_span_id, UPGRADE_PARENT);
     assert_eq!(upgrade.attr("http.response.status_code"), Some("101"));
-    assert_eq!(a.traceresponse.as_deref().map(|t| t.contains(&upgrade.span_id)), Some(true));
+    assert_eq!(
+        a.traceresponse
+            .as_deref()
+            .map(|t| t.contains(&upgrade.span_id)),
+        Some(true)
+    );
     assert!(
         session.child_of(&upgrade),
         "the session is a child of its upgrade"

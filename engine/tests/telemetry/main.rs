@@ -10,11 +10,13 @@
 //!   an exception event and a Sentry report; a 5xx is one too.
 //! - [`outage`]: a collector that is down, refusing or hanging: the server serves on, and
 //!   the drops are counted and logged.
+//! - [`deploy`]: the compose stack's files are consistent (promtool, mounts, links).
 
 #[path = "../common/mod.rs"]
 mod common;
 
 mod collector;
+mod deploy;
 mod errors;
 mod game;
 mod http;
