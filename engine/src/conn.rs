@@ -107,7 +107,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, entry: Rc<ConnEntry>) {
         trace,
     } = end
     {
-        let span = trace.span.clone();
+        let span = trace.span().clone();
         let start = Start {
             slot_ip: Some(client),
             pending,

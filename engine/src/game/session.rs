@@ -89,7 +89,7 @@ pub fn adopt(shard: &Rc<Shard>, m: Moving) {
         }
         return;
     }
-    let span = trace.span.clone();
+    let span = trace.span().clone();
     let start = Start {
         slot_ip,
         pending,
@@ -151,7 +151,7 @@ impl Handler for Game {
                 let now = self.state.user.as_ref().map(|u| u.id);
                 spans::game_done(&span, self.room.as_deref(), now);
                 if room != self.room || was != now {
-                    spans::game_done(&s.trace.span, self.room.as_deref(), now);
+                    spans::game_done(s.trace.span(), self.room.as_deref(), now);
                 }
             }
             match step {

@@ -81,7 +81,7 @@ pub fn adopt(shard: &Rc<Shard>, m: Moved) {
         }
         return;
     }
-    let span = m.trace.span.clone();
+    let span = m.trace.span().clone();
     let start = Start {
         slot_ip: m.slot_ip,
         pending: m.pending.into_vec(),

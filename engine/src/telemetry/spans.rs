@@ -146,27 +146,22 @@ pub fn user(id: i64) {
     }
 }
 
-/// The span of one WebSocket session and its counts (`Send`: it moves with the socket).
+/// The span of one WebSocket session and its counts (`Send`: it moves with the socket). One
+/// pointer, empty when telemetry is off (an idle WebSocket pays 8 bytes for it).
+#[derive(Debug, Default)]
+pub struct SessionTrace(Option<Box<Session>>);
+
 #[derive(Debug)]
-pub struct SessionTrace {
-    pub span: Span,
+struct Session {
+    span: Span,
     msgs_in: Cell<u64>,
     bytes_in: Cell<u64>,
     deliveries: Cell<u64>,
     close_code: Cell<u16>,
 }
 
-impl Default for SessionTrace {
-    fn default() -> Self {
-        SessionTrace {
-            span: Span::none(),
-            msgs_in: Cell::new(0),
-            bytes_in: Cell::new(0),
-            deliveries: Cell::new(0),
-            close_code: Cell::new(0),
-        }
-    }
-}
+/// The span of a session with none.
+static NO_SPAN: std::sync::LazyLock<Span> = std::sync::LazyLock::new(Span::none);
 
 impl SessionTrace {
     /// The session of an upgrade to `endpoint` (an `http.route` template), a child of the
@@ -186,6 +181,7 @@ impl SessionTrace {
             "ws.session",
             otel.name = %format_args!("WS {endpoint}"),
             otel.kind = "server",
+            otel.status_code = Empty,
             http.route = endpoint,
             client.address = %client,
             roomcore.room = room,
@@ -200,49 +196,64 @@ impl SessionTrace {
             "chaos.type" = Empty,
             roomcore.shard = shard,
         );
-        SessionTrace {
+        SessionTrace(Some(Box::new(Session {
             span,
-            ..SessionTrace::default()
+            msgs_in: Cell::new(0),
+            bytes_in: Cell::new(0),
+            deliveries: Cell::new(0),
+            close_code: Cell::new(0),
+        })))
+    }
+
+    /// The session's span (`Span::none()` when not traced).
+    pub fn span(&self) -> &Span {
+        match &self.0 {
+            Some(s) => &s.span,
+            None => &NO_SPAN,
         }
     }
 
     /// One data message of `len` bytes was read.
     #[inline]
     pub fn message_in(&self, len: usize) {
-        self.msgs_in.set(self.msgs_in.get() + 1);
-        self.bytes_in.set(self.bytes_in.get() + len as u64);
+        if let Some(s) = &self.0 {
+            s.msgs_in.set(s.msgs_in.get() + 1);
+            s.bytes_in.set(s.bytes_in.get() + len as u64);
+        }
     }
 
     /// This session's message went to `n` other members.
     #[inline]
     pub fn delivered(&self, n: u64) {
-        self.deliveries.set(self.deliveries.get() + n);
+        if let Some(s) = &self.0 {
+            s.deliveries.set(s.deliveries.get() + n);
+        }
     }
 
     /// The close code this session sent or echoed.
     pub fn close_code(&self, code: u16) {
-        self.close_code.set(code);
+        if let Some(s) = &self.0 {
+            s.close_code.set(code);
+        }
     }
 
     /// A chaos fault hit this session.
     pub fn chaos(&self, ty: &'static str) {
-        chaos(&self.span, ty);
+        chaos(self.span(), ty);
     }
 
     /// The socket moves to shard `to`; the span goes with it.
     pub fn moved(&self, to: usize) {
-        if !self.span.is_disabled() {
-            self.span.record("roomcore.ws.moved_to", to);
+        if let Some(s) = &self.0 {
+            s.span.record("roomcore.ws.moved_to", to);
         }
     }
 
     /// The session ended for `reason`: record the counts and the close code.
     pub fn closed(&self, reason: Disconnect) {
-        let s = &self.span;
-        if s.is_disabled() {
-            return;
-        }
-        let code = match (self.close_code.get(), reason) {
+        let Some(t) = &self.0 else { return };
+        let s = &t.span;
+        let code = match (t.close_code.get(), reason) {
             (c, _) if c != 0 => c,
             (_, Disconnect::Eof | Disconnect::PingTimeout) => 1006,
             (_, Disconnect::Shutdown) => 1001,
@@ -253,9 +264,9 @@ impl SessionTrace {
         };
         s.record("websocket.close.code", code);
         s.record("roomcore.ws.close_reason", reason.label());
-        s.record("roomcore.ws.messages_in", self.msgs_in.get());
-        s.record("roomcore.ws.bytes_in", self.bytes_in.get());
-        s.record("roomcore.ws.deliveries", self.deliveries.get());
+        s.record("roomcore.ws.messages_in", t.msgs_in.get());
+        s.record("roomcore.ws.bytes_in", t.bytes_in.get());
+        s.record("roomcore.ws.deliveries", t.deliveries.get());
         if reason == Disconnect::Crash {
             s.record("otel.status_code", "error");
         }

@@ -135,7 +135,7 @@ pub async fn handle(c: &mut Cmd<'_>, raw: &[u8]) -> Next {
     let (env, parsed) = protocol::parse_envelope(raw);
     let seq = env.seq;
     spans::game_parsed(
-        &c.s.trace.span,
+        c.s.trace.span(),
         env.kind.as_deref(),
         seq,
         env.traceparent.as_deref(),
