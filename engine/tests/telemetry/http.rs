@@ -143,3 +143,36 @@ fn log_lines_inside_a_request_carry_its_trace_id() {
         .unwrap();
     assert_eq!(chaos["context"]["client"], "127.0.0.1", "{chaos}");
 }
+
+#[test]
+fn register_and_login_trace_the_password_hash_on_the_blocking_pool() {
+    let col = Collector::start(Mode::Accept);
+    let s = traced(
+        &col,
+        &[
+            ("PASSWORD_HASH_MEMORY_KIB", "1024"),
+            ("PASSWORD_HASH_ITERATIONS", "1"),
+        ],
+    );
+    let mut c = s.client();
+    let body = serde_json::json!({"username": "traced_ann", "password": "correct horse"});
+    let r = c.post_json("/api/auth/register", None, &body).unwrap();
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = c.post_json("/api/auth/login", None, &body).unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = r.json()["user"]["id"].as_i64().unwrap().to_string();
+    for (op, hash_op) in [("auth.register", "hash"), ("auth.login", "verify")] {
+        let auth = col.wait_span(op, |s| s.attr("user.name") == Some("traced_ann"));
+        assert_eq!(auth.attr("user.id"), Some(id.as_str()), "{op}");
+        let req = col.wait_span("POST /api/auth/*", |s| auth.child_of(s));
+        assert_eq!(
+            req.attr("http.response.status_code").map(|c| &c[..1]),
+            Some("2")
+        );
+        let hash = col.wait_span("auth.password_hash", |s| s.child_of(&auth));
+        assert_eq!(hash.attr("roomcore.password.op"), Some(hash_op), "{op}");
+    }
+    // The account lookup of the login is a storage command under it.
+    let login = col.wait_span("auth.login", |_| true);
+    col.wait_span("find_account", |s| s.child_of(&login));
+}
