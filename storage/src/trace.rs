@@ -2,7 +2,8 @@
 //! OpenTelemetry spans when tracing is on, and otherwise their callsites are disabled).
 //!
 //! - `storage.command`: one span per command, opened on the caller's thread as a child of
-//!   the caller's current span (a game's save, a request), carried in the command's
+//!   the caller's current span (a game's save, a request; a command issued outside any span,
+//!   such as a periodic snapshot, has none), carried in the command's
 //!   [`Reply`] and closed when the answer is sent, after COMMIT: its duration is the queue
 //!   wait, the transaction and the commit.
 //! - `storage.commit`: one span per group-commit transaction (a round) on the persistence
@@ -28,10 +29,19 @@ pub(crate) fn db_system(engine: &str) -> &'static str {
     }
 }
 
-/// A command's span, a child of the current span (disabled when tracing is off).
+/// A command's span, a child of the current span; none when tracing is off or when the
+/// command is issued outside any span (periodic snapshots, sweeps: no one's operation).
 pub(crate) fn command(system: &'static str) -> Span {
+    if !tracing::span_enabled!(target: "storage::command", tracing::Level::INFO) {
+        return Span::none();
+    }
+    let parent = Span::current();
+    if parent.is_none() {
+        return Span::none();
+    }
     tracing::info_span!(
         target: "storage::command",
+        parent: &parent,
         "storage.command",
         otel.name = Empty,
         otel.kind = "client",

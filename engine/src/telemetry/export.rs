@@ -80,9 +80,10 @@ pub struct Exporter {
 impl Exporter {
     /// Export what is queued, waiting at most `limit`; the thread goes on until exit.
     pub fn close(self, limit: Duration) {
+        let deadline = Instant::now() + limit;
         let (done, wait) = crossbeam_channel::bounded(1);
         if self.tx.send_timeout(Msg::Flush(done), limit).is_ok() {
-            let _ = wait.recv_timeout(limit);
+            let _ = wait.recv_timeout(deadline.saturating_duration_since(Instant::now()));
         }
         drop(self.thread);
     }

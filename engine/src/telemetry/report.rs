@@ -270,11 +270,13 @@ impl Reporter {
 
     /// Send what is queued, waiting at most `limit`.
     pub fn close(self, limit: Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        let left = || deadline.saturating_duration_since(std::time::Instant::now());
         let (done, wait) = crossbeam_channel::bounded(1);
         if self.tx.send_timeout(Msg::Flush(done), limit).is_ok() {
-            let _ = wait.recv_timeout(limit);
+            let _ = wait.recv_timeout(left());
         }
-        self.client.flush(Some(limit));
+        self.client.flush(Some(left()));
     }
 }
 
@@ -286,7 +288,6 @@ fn run(rx: Receiver<Msg>, client: Arc<sentry::Client>, counters: Arc<Counters>, 
                 counters.reports_sent.fetch_add(1, Ordering::Relaxed);
             }
             Msg::Flush(done) => {
-                client.flush(Some(Duration::from_secs(5)));
                 let _ = done.send(());
             }
         }

@@ -38,7 +38,7 @@ fn a_collector_down_refusing_or_hanging_costs_only_dropped_spans() {
             ("OTEL_BSP_SCHEDULE_DELAY", "50"),
             ("OTEL_BSP_MAX_QUEUE_SIZE", "64"),
             ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "16"),
-            ("OTEL_EXPORTER_OTLP_TIMEOUT", "500"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2000"),
         ]);
         let mut c = s.client();
         let t0 = Instant::now();
@@ -52,8 +52,9 @@ fn a_collector_down_refusing_or_hanging_costs_only_dropped_spans() {
             slowest = slowest.max(t.elapsed());
         }
         let took = t0.elapsed();
+        // A shard that waited for an export would hold a request for up to the 2 s timeout.
         assert!(
-            slowest < Duration::from_millis(500),
+            slowest < Duration::from_secs(1),
             "{what}: a request took {slowest:?} (400 in {took:?})"
         );
         // The drops are counted (the hanging collector holds one batch in flight and the
@@ -67,13 +68,23 @@ fn a_collector_down_refusing_or_hanging_costs_only_dropped_spans() {
             std::thread::sleep(Duration::from_millis(100));
         };
         assert!(n > 0, "{what}: no span counted as dropped");
-        // ...and said once in the log (at most one line per 10 s).
-        std::thread::sleep(Duration::from_millis(700));
-        let lines: Vec<serde_json::Value> = json_lines(&log)
-            .into_iter()
-            .filter(|l| l["msg"] == "trace spans dropped")
-            .collect();
-        assert_eq!(lines.len(), 1, "{what}: {lines:?}");
+        // ...and said in the log, at most one line per 10 s.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut lines: Vec<serde_json::Value> = Vec::new();
+        while lines.is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            lines.extend(
+                json_lines(&log)
+                    .into_iter()
+                    .filter(|l| l["msg"] == "trace spans dropped"),
+            );
+        }
+        assert!(!lines.is_empty(), "{what}: no log line about the drops");
+        let ts: Vec<f64> = lines.iter().map(|l| l["ts"].as_f64().unwrap()).collect();
+        assert!(
+            ts.windows(2).all(|w| w[1] - w[0] >= 9.9),
+            "{what}: more than one line per 10 s: {lines:?}"
+        );
         assert_eq!(lines[0]["endpoint"], format!("{endpoint}/v1/traces"));
         assert!(lines[0]["reason"].as_str().is_some_and(|r| !r.is_empty()));
         assert_eq!(s.get("/health").0, 200, "{what}");
