@@ -307,6 +307,65 @@ mod tests {
         assert!(key_values("k=%zz").is_err());
     }
 
+    fn parse(args: &[&str]) -> Result<crate::config::Config, String> {
+        // A cheap password hash: validation computes one.
+        let cheap = [
+            "--password-hash-memory-kib",
+            "64",
+            "--password-hash-iterations",
+            "1",
+        ];
+        let args = std::iter::once("roomcore")
+            .chain(cheap)
+            .chain(args.iter().copied());
+        crate::config::Config::parse_from(args, None).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn endpoints_dsn_and_defaults() {
+        let c = parse(&[]).unwrap();
+        assert!(!c.telemetry.enabled());
+        assert_eq!(c.telemetry.traces_url(), None);
+        assert_eq!(c.telemetry.service_name, "roomcore");
+        assert_eq!(c.telemetry.traces_sampler, SamplerKind::ParentBasedAlwaysOn);
+        assert!(c.telemetry.sentry_release.starts_with("roomcore@"));
+        let c = parse(&["--otlp-endpoint", "http://collector:4318/"]).unwrap();
+        assert!(c.telemetry.enabled());
+        assert_eq!(
+            c.telemetry.traces_url().as_deref(),
+            Some("http://collector:4318/v1/traces")
+        );
+        let c = parse(&[
+            "--otlp-endpoint=http://a:4318",
+            "--otlp-traces-endpoint=https://b/x/traces",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.telemetry.traces_url().as_deref(),
+            Some("https://b/x/traces")
+        );
+        let c = parse(&["--sentry-dsn", "https://key@sentry.example/7"]).unwrap();
+        assert!(c.telemetry.enabled() && c.telemetry.traces_url().is_none());
+        // Bad values stop start-up naming the flag and the variable.
+        for (args, needle) in [
+            (
+                &["--otlp-endpoint", "collector:4318"][..],
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+            ),
+            (&["--otlp-protocol", "grpc"][..], "http/protobuf"),
+            (&["--sentry-dsn", "not a dsn"][..], "SENTRY_DSN"),
+            (&["--traces-sampler-arg", "1.5"][..], "between 0 and 1"),
+            (
+                &["--resource-attributes", "novalue"][..],
+                "OTEL_RESOURCE_ATTRIBUTES",
+            ),
+            (&["--trace-queue-size", "0"][..], "above 0"),
+        ] {
+            let e = parse(args).unwrap_err();
+            assert!(e.contains(needle), "{args:?}: {e}");
+        }
+    }
+
     #[test]
     fn samplers_ratios_and_protocols() {
         assert_eq!(

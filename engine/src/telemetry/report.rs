@@ -317,8 +317,9 @@ pub fn event(r: &Report, service: &str) -> Event<'static> {
             tags.insert("http.status_code".into(), status.to_string());
         }
     }
+    // The user travels as the event's user; the client's IP stays out of the report.
     for (k, v) in &r.scope.fields {
-        if *k != "user_id" {
+        if !matches!(*k, "user_id" | "client") {
             tags.insert((*k).to_string(), v.clone());
         }
     }

@@ -218,6 +218,10 @@ fn every_5xx_is_an_error_report() {
     assert_eq!(ev["tags"]["http.status_code"], "500");
     assert_eq!(ev["tags"]["endpoint"], "/api/scores*");
     assert_eq!(ev["tags"]["kind"], "server_error");
+    assert!(
+        ev["tags"].get("client").is_none(),
+        "no client IP in reports: {ev}"
+    );
     assert_eq!(
         ev["tags"]["trace_id"].as_str().map(str::len),
         Some(32),
