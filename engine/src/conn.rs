@@ -107,22 +107,21 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, entry: Rc<ConnEntry>) {
         trace,
     } = end
     {
-        let span = trace.span().clone();
         let start = Start {
             slot_ip: Some(client),
             pending,
             handshake,
             trace,
         };
-        session_phase(&shard, stream, &entry, kind, start)
-            .instrument(span)
-            .await;
+        session_phase(&shard, stream, &entry, kind, start).await;
     }
 }
 
 /// The WebSocket phase of an upgraded socket. Boxed, and built outside any `async fn`, so
 /// the connection's task holds one pointer while the session lives (idle memory per
-/// WebSocket), not the state of any session.
+/// WebSocket), not the state of any session. Typed sessions run inside their session span
+/// (their messages' spans are its children); a relay session does not enter its span on
+/// every poll (the hottest path): its rare log lines enter it themselves.
 fn session_phase<'a>(
     shard: &'a Rc<Shard>,
     stream: Rc<Stream>,
@@ -130,16 +129,16 @@ fn session_phase<'a>(
     kind: Upgrade,
     start: Start,
 ) -> Pin<Box<dyn Future<Output = ()> + 'a>> {
+    let span = start.trace.span().clone();
     match kind {
         Upgrade::Relay(room) => Box::pin(relay::start(shard, stream, entry, room, start)),
-        Upgrade::Game => Box::pin(session::run(
-            shard,
-            stream,
-            entry,
-            start,
-            game::session::Game::default(),
-        )),
-        Upgrade::Echo => Box::pin(session::run(shard, stream, entry, start, echo::Echo)),
+        Upgrade::Game => Box::pin(
+            session::run(shard, stream, entry, start, game::session::Game::default())
+                .instrument(span),
+        ),
+        Upgrade::Echo => {
+            Box::pin(session::run(shard, stream, entry, start, echo::Echo).instrument(span))
+        }
     }
 }
 

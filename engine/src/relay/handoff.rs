@@ -6,7 +6,6 @@ use std::net::IpAddr;
 use std::rc::Rc;
 
 use shards::{ConnEntry, MovedFd, Stream};
-use tracing::Instrument;
 
 use super::Relay;
 use crate::app::Shard;
@@ -81,7 +80,6 @@ pub fn adopt(shard: &Rc<Shard>, m: Moved) {
         }
         return;
     }
-    let span = m.trace.span().clone();
     let start = Start {
         slot_ip: m.slot_ip,
         pending: m.pending.into_vec(),
@@ -90,8 +88,6 @@ pub fn adopt(shard: &Rc<Shard>, m: Moved) {
     };
     let room = m.room;
     shard.adopt(m.socket, move |shard, stream, entry| async move {
-        session::run(&shard, stream, &entry, start, Relay::new(room))
-            .instrument(span)
-            .await;
+        session::run(&shard, stream, &entry, start, Relay::new(room)).await;
     });
 }

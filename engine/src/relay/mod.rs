@@ -132,13 +132,15 @@ impl Handler for Relay {
         };
         if shard.app.chaos_error() {
             s.trace.chaos("error");
-            tracing::warn!(
-                conn = s.entry.id,
-                room = %self.room_id,
-                chaos.injected = true,
-                "chaos.type" = "error",
-                "chaos: dropped a websocket message"
-            );
+            s.trace.span().in_scope(|| {
+                tracing::warn!(
+                    conn = s.entry.id,
+                    room = %self.room_id,
+                    chaos.injected = true,
+                    "chaos.type" = "error",
+                    "chaos: dropped a websocket message"
+                )
+            });
             s.notice("chaos_injected", "message dropped by chaos injection");
             return Flow::Continue;
         }
@@ -166,13 +168,19 @@ impl Handler for Relay {
             }
             Err(_) => {
                 st.crashes.inc(CrashScope::Room as usize);
-                crate::telemetry::report::panic_caught("room", Some(self.room_id.as_str()));
-                log!(
-                    Error,
-                    "panic in room handler: closing the room",
-                    room = self.room_id,
-                    conn = s.entry.id
+                crate::telemetry::report::panic_caught_in(
+                    "room",
+                    Some(self.room_id.as_str()),
+                    s.trace.span(),
                 );
+                s.trace.span().in_scope(|| {
+                    log!(
+                        Error,
+                        "panic in room handler: closing the room",
+                        room = self.room_id,
+                        conn = s.entry.id
+                    )
+                });
                 close_room(
                     shard,
                     &joined.room,

@@ -252,12 +252,14 @@ async fn read_loop<H: Handler>(
 /// A protocol violation: close with the codec's code.
 fn fail(ctx: &Session<'_>, e: WsError) {
     let s = &ctx.shard.app.stats;
-    log!(
-        Debug,
-        "websocket protocol error",
-        conn = ctx.entry.id,
-        reason = e.reason()
-    );
+    ctx.trace.span().in_scope(|| {
+        log!(
+            Debug,
+            "websocket protocol error",
+            conn = ctx.entry.id,
+            reason = e.reason()
+        )
+    });
     counters::inc(&s.ws_protocol_errors_total);
     s.validation_errors.inc(Validation::Ws as usize);
     ctx.trace.close_code(e.close_code());
@@ -289,12 +291,14 @@ fn admitted<H: Handler>(
     };
     ctx.shard.app.stats.rate_limited.inc(which as usize);
     if cfg.ws_rate_limit_close_after > 0 && rate.strikes >= cfg.ws_rate_limit_close_after {
-        log!(
-            Info,
-            "websocket closed for flooding",
-            conn = ctx.entry.id,
-            client = ctx.client
-        );
+        ctx.trace.span().in_scope(|| {
+            log!(
+                Info,
+                "websocket closed for flooding",
+                conn = ctx.entry.id,
+                client = ctx.client
+            )
+        });
         ctx.outbox.set_reason(Disconnect::RateLimited);
         ctx.trace.close_code(1008);
         ctx.outbox

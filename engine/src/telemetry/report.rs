@@ -126,12 +126,21 @@ pub fn install_panic_hook(queue: Option<Sender<Msg>>) {
 /// Crash isolation caught a panic on this thread (`scope`: `connection` or `room`; `room`:
 /// the room it closed, if any): record the exception on the panic's span and report it.
 pub fn panic_caught(scope: &'static str, room: Option<&str>) {
+    panic_caught_in(scope, room, &Span::none());
+}
+
+/// [`panic_caught`], on `span` when the panic happened outside any entered span (a relay
+/// session does not enter its span for every message).
+pub fn panic_caught_in(scope: &'static str, room: Option<&str>, span: &Span) {
     if !enabled() {
         return;
     }
-    let Some(c) = CAUGHT.with(|c| c.borrow_mut().take()) else {
+    let Some(mut c) = CAUGHT.with(|c| c.borrow_mut().take()) else {
         return;
     };
+    if c.span.is_none() {
+        c.span = span.clone();
+    }
     let mut ctx = context_of(&c.span);
     if let Some(r) = room {
         if ctx.get("room").is_none() {
