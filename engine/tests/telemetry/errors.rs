@@ -112,7 +112,7 @@ fn a_panic_in_a_room_is_an_exception_event_and_an_error_report() {
     let col = Collector::start(Mode::Accept);
     let sentry = Sentry::start();
     let dsn = sentry.dsn();
-    let s = traced(
+    let (s, log) = crate::traced_with_log(
         &col,
         &[
             ("SENTRY_DSN", &dsn),
@@ -133,6 +133,14 @@ fn a_panic_in_a_room_is_an_exception_event_and_an_error_report() {
     assert_eq!(session.status, 2);
     assert_eq!(session.attr("roomcore.ws.close_reason"), Some("crash"));
     assert_eq!(session.attr("websocket.close.code"), Some("1011"));
+    // The room's log lines name the session's trace.
+    let lines = crate::json_lines(&log);
+    let closed = lines
+        .iter()
+        .find(|l| l["msg"] == "panic in room handler: closing the room")
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    assert_eq!(closed["trace_id"], session.trace_id.as_str(), "{closed}");
+    assert_eq!(closed["span_id"], session.span_id.as_str(), "{closed}");
 
     let ev = sentry.wait_event("for the room panic", |e| e["tags"]["room"] == "boom");
     assert_eq!(ev["exception"]["values"][0]["type"], "panic");
