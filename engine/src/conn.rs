@@ -401,7 +401,7 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
                                 "chaos: injected latency"
                             )
                         });
-                        glommio::timer::sleep(d).instrument(sp.clone()).await;
+                        glommio::timer::sleep(d).await;
                     }
                 }
                 match action {
