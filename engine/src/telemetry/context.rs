@@ -117,6 +117,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn clipping_keeps_char_boundaries() {
+        use crate::telemetry::spans::clip;
+        assert_eq!(clip("abc", 8), "abc");
+        assert_eq!(clip("abcdef", 3), "abc");
+        assert_eq!(clip("aé", 2), "a");
+    }
+
+    #[test]
     fn traceparents_are_parsed_or_ignored() {
         let cx = extract(
             Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),

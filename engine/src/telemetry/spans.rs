@@ -44,6 +44,18 @@ pub fn method_str(m: Method) -> &'static str {
     }
 }
 
+/// At most `max` bytes of `s` (on a char boundary): attributes a client chooses stay bounded.
+pub fn clip(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 /// `http.route` of a route label (`router::route_label`): a low-cardinality template.
 pub fn route_template(label: &str) -> &'static str {
     match label {
@@ -87,7 +99,7 @@ pub fn http_request(
         otel.kind = "server",
         otel.status_code = Empty,
         http.request.method = method_str(method),
-        url.path = path,
+        url.path = clip(path, 512),
         http.route = Empty,
         http.response.status_code = Empty,
         "http.request.header.x-request-id" = request_id,
@@ -290,16 +302,29 @@ pub fn game_message(shard: usize) -> Span {
     )
 }
 
-/// The current message was parsed: its type and seq. A valid `traceparent` in it becomes the
-/// message span's parent, and the message span links to its `session` span instead.
-pub fn game_parsed(session: &Span, ty: Option<&str>, seq: Option<u64>, traceparent: Option<&str>) {
+/// The current message was parsed: its type (only a known type names the span: the client
+/// chooses the string, and span names must stay a small set) and seq. A valid `traceparent` in
+/// it becomes the message span's parent, and the message span links to its `session` span.
+pub fn game_parsed(
+    session: &Span,
+    ty: Option<&str>,
+    known: bool,
+    seq: Option<u64>,
+    traceparent: Option<&str>,
+) {
     if !enabled() {
         return;
     }
     let span = Span::current();
-    if let Some(t) = ty {
-        span.record("otel.name", format!("game {t}"));
-        span.record("game.message.type", t);
+    match ty {
+        Some(t) if known => {
+            span.record("otel.name", format!("game {t}"));
+            span.record("game.message.type", t);
+        }
+        _ => {
+            span.record("otel.name", "game (invalid)");
+            span.record("game.message.type", "(invalid)");
+        }
     }
     if let Some(s) = seq {
         span.record("game.message.seq", s);
@@ -335,7 +360,7 @@ pub fn game_validate(mv: &str) -> Span {
     if !enabled() {
         return Span::none();
     }
-    info_span!("game.validate", game.move = mv, error.type = Empty)
+    info_span!("game.validate", game.move = clip(mv, 16), error.type = Empty)
 }
 
 /// The durable save of room `room` holding `room_seq`.
@@ -413,6 +438,7 @@ pub fn auth(op: &'static str, username: &str) -> Span {
     if !enabled() {
         return Span::none();
     }
+    let username = clip(username, 24);
     match op {
         "register" => info_span!("auth.register", user.name = username, user.id = Empty),
         _ => info_span!("auth.login", user.name = username, user.id = Empty),

@@ -80,6 +80,13 @@ fn a_chess_move_traces_its_validation_and_save_linked_to_the_commit() {
     col.wait_span("game move", |s| {
         s.attr("error.type") == Some("illegal_move")
     });
+    // A type the client made up does not name a span (span names stay a small set).
+    let e = a.req(json!({"type": "teleport-<script>"}));
+    assert_eq!(e["code"], "unknown_type");
+    let bad = col.wait_span("game (invalid)", |s| {
+        s.attr("error.type") == Some("unknown_type")
+    });
+    assert_eq!(bad.attr("game.message.type"), Some("(invalid)"));
 
     // The sessions end with their sockets: children of the upgrade, with their counts.
     a.close();

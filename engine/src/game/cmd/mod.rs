@@ -137,6 +137,7 @@ pub async fn handle(c: &mut Cmd<'_>, raw: &[u8]) -> Next {
     spans::game_parsed(
         c.s.trace.span(),
         env.kind.as_deref(),
+        parsed.is_ok(),
         seq,
         env.traceparent.as_deref(),
     );
