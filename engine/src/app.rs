@@ -207,6 +207,8 @@ impl App for Engine {
     }
 
     fn crashed(shard: &Shard, entry: &ConnEntry) {
+        // An exception event on the panic's span, and an error report.
+        crate::telemetry::report::panic_caught("connection", None);
         if let Some(ob) = entry.session.borrow_mut().take() {
             ob.set_reason(Disconnect::Crash);
             ob.kill(Some(ws::close_frame(1011, "internal error")));

@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use glommio::net::TcpStream;
 use shards::{io, ConnEntry, Stream};
+use tracing::Instrument;
 
 use crate::app::Shard;
 use crate::http::{self, Method, Parsed, Response};
@@ -20,6 +21,8 @@ use crate::room_id::RoomId;
 use crate::router::{self, Action, Routed};
 use crate::session::{self, Start};
 use crate::stats::{Limit, Reject, Validation};
+use crate::telemetry::spans::{self, SessionTrace};
+use crate::telemetry::{context, report};
 use crate::ws::handshake;
 use crate::{api, echo, game, health, log, metrics, relay, security};
 
@@ -43,6 +46,8 @@ enum HttpEnd {
         client: IpAddr,
         pending: Vec<u8>,
         handshake: Option<Vec<u8>>,
+        /// The session's span (a child of the upgrade request's).
+        trace: SessionTrace,
     },
 }
 
@@ -99,12 +104,14 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, entry: Rc<ConnEntry>) {
         client,
         pending,
         handshake,
+        trace,
     } = end
     {
         let start = Start {
             slot_ip: Some(client),
             pending,
             handshake,
+            trace,
         };
         session_phase(&shard, stream, &entry, kind, start).await;
     }
@@ -112,7 +119,9 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, entry: Rc<ConnEntry>) {
 
 /// The WebSocket phase of an upgraded socket. Boxed, and built outside any `async fn`, so
 /// the connection's task holds one pointer while the session lives (idle memory per
-/// WebSocket), not the state of any session.
+/// WebSocket), not the state of any session. Typed sessions run inside their session span
+/// (their messages' spans are its children); a relay session does not enter its span on
+/// every poll (the hottest path): its rare log lines enter it themselves.
 fn session_phase<'a>(
     shard: &'a Rc<Shard>,
     stream: Rc<Stream>,
@@ -120,16 +129,16 @@ fn session_phase<'a>(
     kind: Upgrade,
     start: Start,
 ) -> Pin<Box<dyn Future<Output = ()> + 'a>> {
+    let span = start.trace.span().clone();
     match kind {
         Upgrade::Relay(room) => Box::pin(relay::start(shard, stream, entry, room, start)),
-        Upgrade::Game => Box::pin(session::run(
-            shard,
-            stream,
-            entry,
-            start,
-            game::session::Game::default(),
-        )),
-        Upgrade::Echo => Box::pin(session::run(shard, stream, entry, start, echo::Echo)),
+        Upgrade::Game => Box::pin(
+            session::run(shard, stream, entry, start, game::session::Game::default())
+                .instrument(span),
+        ),
+        Upgrade::Echo => {
+            Box::pin(session::run(shard, stream, entry, start, echo::Echo).instrument(span))
+        }
     }
 }
 
@@ -142,6 +151,8 @@ struct Meta {
     origin: Option<String>,
     request_id: String,
     method: Method,
+    /// The request's span (`Span::none()` when telemetry is off).
+    span: tracing::Span,
 }
 
 fn valid_request_id(id: &str) -> bool {
@@ -149,6 +160,14 @@ fn valid_request_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// The `error` text of a JSON error answer (the cause of a 5xx).
+fn error_text(resp: &Response) -> String {
+    serde_json::from_slice::<serde_json::Value>(&resp.body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+        .unwrap_or_else(|| format!("HTTP {}", resp.status))
 }
 
 /// draft-7 RateLimit headers for `d`.
@@ -224,6 +243,13 @@ async fn accept_upgrade(
     match limits::acquire_ws_slot(shard, client).await {
         Ok(()) => {
             handshake::accept(key, shard.id, out);
+            // The 101 names the upgrade's trace too (the request span is the current one).
+            if let Some(tr) = context::traceparent_of(&tracing::Span::current()) {
+                out.truncate(out.len() - 2);
+                out.extend_from_slice(b"traceresponse: ");
+                out.extend_from_slice(tr.as_bytes());
+                out.extend_from_slice(b"\r\n\r\n");
+            }
             shard
                 .app
                 .stats
@@ -255,7 +281,7 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
         // Answer every complete request in the buffer, in order.
         let mut consumed = 0;
         let mut close = false;
-        let mut upgraded: Option<(Upgrade, IpAddr, Option<Vec<u8>>)> = None;
+        let mut upgraded: Option<(Upgrade, IpAddr, Option<Vec<u8>>, SessionTrace)> = None;
         loop {
             let started = now;
             let step = match http::parse(
@@ -274,16 +300,27 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
                 }
                 Ok(Parsed::Complete { req, len }) => {
                     continued = false;
+                    let request_id = req
+                        .request_id
+                        .filter(|id| valid_request_id(id))
+                        .map_or_else(|| shard.app.requests.next(), str::to_string);
+                    let span = spans::http_request(
+                        shard.id,
+                        req.method,
+                        req.path,
+                        entry.peer.ip(),
+                        &request_id,
+                        req.traceparent,
+                        req.tracestate,
+                    );
                     let meta = Meta {
                         head_only: req.method == Method::Head,
                         close: req.close,
                         http10: req.http10,
                         origin: req.origin.map(str::to_string),
-                        request_id: req
-                            .request_id
-                            .filter(|id| valid_request_id(id))
-                            .map_or_else(|| shard.app.requests.next(), str::to_string),
+                        request_id,
                         method: req.method,
+                        span,
                     };
                     let path = req.path.to_string();
                     Some(Ok((
@@ -310,9 +347,21 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
                         status,
                         started.elapsed().as_secs_f64(),
                     );
+                    let request_id = shard.app.requests.next();
+                    let span = spans::http_request(
+                        shard.id,
+                        Method::Other,
+                        "",
+                        entry.peer.ip(),
+                        &request_id,
+                        None,
+                        None,
+                    );
+                    spans::http_routed(&span, Method::Other, "invalid", entry.peer.ip());
+                    spans::http_status(&span, status);
                     Response::error(status, msg)
                         .closing()
-                        .with_header("X-Request-Id", shard.app.requests.next())
+                        .with_header("X-Request-Id", request_id)
                         .encode(&mut out, false);
                     close = true;
                     break;
@@ -324,45 +373,67 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
                 action,
                 client,
             } = routed;
+            let sp = &meta.span;
+            spans::http_routed(sp, meta.method, route, client);
             let mut rate = None;
             let resp = if !router::is_probe(route) && shard.app.chaos_error() {
-                log!(
-                    Warn,
-                    "chaos: injected error",
-                    request_id = meta.request_id,
-                    path = path
-                );
+                spans::chaos(sp, "error");
+                sp.in_scope(|| {
+                    tracing::warn!(
+                        request_id = %meta.request_id,
+                        path = %path,
+                        chaos.injected = true,
+                        "chaos.type" = "error",
+                        "chaos: injected error"
+                    )
+                });
                 Response::error(500, "chaos: injected failure").with_header("X-Chaos", "error")
             } else {
                 if !router::is_probe(route) {
                     if let Some(d) = shard.app.chaos_delay() {
-                        log!(
-                            Debug,
-                            "chaos: injected latency",
-                            request_id = meta.request_id,
-                            ms = d.as_millis()
-                        );
+                        spans::chaos(sp, "latency");
+                        sp.in_scope(|| {
+                            tracing::debug!(
+                                request_id = %meta.request_id,
+                                ms = %d.as_millis(),
+                                chaos.injected = true,
+                                "chaos.type" = "latency",
+                                "chaos: injected latency"
+                            )
+                        });
                         glommio::timer::sleep(d).await;
                     }
                 }
                 match action {
                     Action::Respond(r) => r,
-                    Action::Health => health::health(shard).await,
+                    Action::Health => health::health(shard).instrument(sp.clone()).await,
                     Action::Metrics { json } => {
-                        metrics::metrics(shard, json.then_some("application/json")).await
+                        metrics::metrics(shard, json.then_some("application/json"))
+                            .instrument(sp.clone())
+                            .await
                     }
-                    Action::Api(r) => match api_limits(shard, &path, client).await {
+                    Action::Api(r) => match api_limits(shard, &path, client)
+                        .instrument(sp.clone())
+                        .await
+                    {
                         Ok(d) => {
                             rate = d;
-                            api::handle(shard, r).await
+                            api::handle(shard, r).instrument(sp.clone()).await
                         }
                         Err(resp) => resp,
                     },
                     Action::UpgradeGame { key, echo } => {
                         let kind = if echo { Upgrade::Echo } else { Upgrade::Game };
-                        match accept_upgrade(shard, client, &key, route, started, &mut out).await {
+                        match accept_upgrade(shard, client, &key, route, started, &mut out)
+                            .instrument(sp.clone())
+                            .await
+                        {
                             Ok(()) => {
-                                upgraded = Some((kind, client, None));
+                                spans::http_status(sp, 101);
+                                let endpoint = spans::route_template(route);
+                                let trace =
+                                    SessionTrace::start(sp, shard.id, endpoint, client, None);
+                                upgraded = Some((kind, client, None, trace));
                                 break;
                             }
                             Err(resp) => resp,
@@ -371,10 +442,20 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
                     Action::UpgradeRelay { room, key } => {
                         let mut handshake = Vec::new();
                         match accept_upgrade(shard, client, &key, route, started, &mut handshake)
+                            .instrument(sp.clone())
                             .await
                         {
                             Ok(()) => {
-                                upgraded = Some((Upgrade::Relay(room), client, Some(handshake)));
+                                spans::http_status(sp, 101);
+                                let trace = SessionTrace::start(
+                                    sp,
+                                    shard.id,
+                                    spans::route_template(route),
+                                    client,
+                                    Some(room.as_str()),
+                                );
+                                upgraded =
+                                    Some((Upgrade::Relay(room), client, Some(handshake), trace));
                                 break;
                             }
                             Err(resp) => resp,
@@ -386,8 +467,11 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
                 Some(d) => rate_headers(resp, d),
                 None => resp,
             };
-            let resp = security::with_cors(&cfg, meta.origin.as_deref(), resp)
+            let mut resp = security::with_cors(&cfg, meta.origin.as_deref(), resp)
                 .with_header("X-Request-Id", meta.request_id.clone());
+            if let Some(tr) = context::traceparent_of(sp) {
+                resp = resp.with_header("traceresponse", tr);
+            }
             let close_now = meta.close || resp.close || shard.draining();
             let resp = if close_now && !resp.close {
                 resp.closing()
@@ -401,16 +485,22 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
                 now = Instant::now();
                 now.duration_since(started).as_secs_f64()
             });
+            spans::http_status(sp, resp.status);
             if resp.status >= 500 {
-                log!(
-                    Warn,
-                    "request failed",
-                    request_id = meta.request_id,
-                    method = format!("{:?}", meta.method),
-                    path = path,
-                    status = resp.status,
-                    client = client
-                );
+                let cause = error_text(&resp);
+                sp.in_scope(|| {
+                    log!(
+                        Warn,
+                        "request failed",
+                        request_id = meta.request_id,
+                        method = format!("{:?}", meta.method),
+                        path = path,
+                        status = resp.status,
+                        client = client,
+                        error = cause
+                    )
+                });
+                report::server_error(sp, resp.status, &cause);
             } else {
                 log!(
                     Debug,
@@ -436,13 +526,13 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
                 out = Vec::new();
             }
             if r.is_err() {
-                if let Some((_, client, _)) = upgraded {
+                if let Some((_, client, _, _)) = upgraded {
                     limits::release_ws_slot(shard, client);
                 }
                 return HttpEnd::Closed;
             }
         }
-        if let Some((kind, client, handshake)) = upgraded {
+        if let Some((kind, client, handshake, trace)) = upgraded {
             entry.idle.set(false);
             entry.deadline.set(None);
             return HttpEnd::Upgrade {
@@ -450,6 +540,7 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
                 client,
                 pending: buf,
                 handshake,
+                trace,
             };
         }
         if close {

@@ -15,7 +15,8 @@
 //! - [`http`] and [`ws`]: protocol codecs, no I/O; [`room_id`]: the room key.
 //! - [`limits`], [`security`]: per-IP connection and rate limits, CORS and origin checks.
 //! - [`stats`], [`memory`], [`chaos`]: counters, the memory watermark, fault injection.
-//! - [`config`], [`global`], [`log`]: knobs, process-wide flags, structured logs.
+//! - [`config`], [`global`], [`log`]: knobs, process-wide flags, structured logs;
+//!   [`telemetry`]: distributed tracing (OpenTelemetry, OTLP) and error reports (Sentry).
 //! - [`web`]: the browser demo at `/` (static files embedded in the binary).
 
 pub mod api;
@@ -42,5 +43,6 @@ pub mod security;
 pub mod server;
 pub mod session;
 pub mod stats;
+pub mod telemetry;
 pub mod web;
 pub mod ws;

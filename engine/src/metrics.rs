@@ -237,6 +237,36 @@ pub const METRICS: &[(&str, &str, &str)] = &[
         "counter",
         "Cluster members only: times this node found its lease had expired (it gave up its game rooms and queues).",
     ),
+    (
+        "roomcore_trace_spans_exported_total",
+        "counter",
+        "Spans the OTLP exporter handed to the collector.",
+    ),
+    (
+        "roomcore_trace_spans_dropped_total",
+        "counter",
+        "Spans dropped: the exporter's queue was full (collector slow or down) or their export failed.",
+    ),
+    (
+        "roomcore_trace_export_failures_total",
+        "counter",
+        "OTLP export requests that failed (each drops its batch).",
+    ),
+    (
+        "roomcore_exceptions_total",
+        "counter",
+        "Exception events recorded on spans, by kind (panic, server_error).",
+    ),
+    (
+        "roomcore_error_reports_sent_total",
+        "counter",
+        "Error reports handed to Sentry (SENTRY_DSN).",
+    ),
+    (
+        "roomcore_error_reports_dropped_total",
+        "counter",
+        "Error reports dropped because their queue was full.",
+    ),
 ];
 
 /// Every metric series of this shard (the answer to `ShardMsg::Metrics`).
@@ -277,6 +307,8 @@ async fn process_samples(shard: &Rc<Shard>) -> Vec<Sample> {
     let mem = shard.app.memory.get();
     let st = &shard.app.services.storage;
     let c = st.counters();
+    let t = crate::telemetry::counters();
+    const R: std::sync::atomic::Ordering = std::sync::atomic::Ordering::Relaxed;
     let t0 = Instant::now();
     let ping = glommio::timer::timeout(Duration::from_secs(1), async { Ok(st.ping().await) }).await;
     let rt = if matches!(ping, Ok(Ok(()))) {
@@ -321,6 +353,41 @@ async fn process_samples(shard: &Rc<Shard>) -> Vec<Sample> {
             "roomcore_storage_up",
             &[("engine", st.engine().as_str())],
             if st.health().ok { 1.0 } else { 0.0 },
+        ),
+        Sample::counter(
+            "roomcore_trace_spans_exported_total",
+            &[],
+            t.spans_exported.load(R),
+        ),
+        Sample::counter(
+            "roomcore_trace_spans_dropped_total",
+            &[],
+            t.spans_dropped.load(R),
+        ),
+        Sample::counter(
+            "roomcore_trace_export_failures_total",
+            &[],
+            t.export_failures.load(R),
+        ),
+        Sample::counter(
+            "roomcore_exceptions_total",
+            &[("kind", "panic")],
+            t.exceptions[0].load(R),
+        ),
+        Sample::counter(
+            "roomcore_exceptions_total",
+            &[("kind", "server_error")],
+            t.exceptions[1].load(R),
+        ),
+        Sample::counter(
+            "roomcore_error_reports_sent_total",
+            &[],
+            t.reports_sent.load(R),
+        ),
+        Sample::counter(
+            "roomcore_error_reports_dropped_total",
+            &[],
+            t.reports_dropped.load(R),
         ),
     ];
     if let Some(c) = &shard.app.cluster {

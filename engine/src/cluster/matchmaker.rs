@@ -46,6 +46,8 @@ impl Stored {
             members: self.members.clone(),
             enqueued_ms: self.enqueued_ms,
             notify: self.notify,
+            // A span context does not travel through Redis: a cluster match links none.
+            trace: Default::default(),
         }
     }
 }

@@ -29,6 +29,7 @@ use crate::game::cmd::{self, Cmd};
 use crate::game::rooms::User;
 use crate::game::SessionState;
 use crate::log;
+use crate::telemetry::spans::SessionTrace;
 
 /// Messages a remote session may have waiting.
 const QUEUE: usize = 256;
@@ -175,6 +176,7 @@ async fn session(
     };
     let mut room: Option<String> = None;
     let mut detached = true;
+    let trace = SessionTrace::default();
     while let Some(step) = rx.next().await {
         let mut cmd = Cmd {
             shard: &shard,
@@ -184,6 +186,7 @@ async fn session(
             state: &mut state,
             room: &mut room,
             remote: true,
+            trace: &trace,
         };
         match step {
             Step::Text(t) => {

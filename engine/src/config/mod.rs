@@ -4,8 +4,8 @@
 //! validation. Layers: built-in default, then the environment variable, then the flag (the
 //! flag wins; a repeated flag: the last one wins). The tree is split into typed parts
 //! ([`ServerArgs`], [`HttpArgs`], [`WsArgs`], [`LimitsArgs`], [`ObservabilityArgs`],
-//! [`StorageArgs`], [`AuthArgs`], [`ApiArgs`], [`GamesArgs`]); after [`Config::validate`]
-//! it is shared read-only (`Arc<Config>`) by every shard and service.
+//! [`TelemetryArgs`], [`StorageArgs`], [`AuthArgs`], [`ApiArgs`], [`GamesArgs`]); after
+//! [`Config::validate`] it is shared read-only (`Arc<Config>`) by every shard and service.
 //!
 //! Nothing outside this module reads the environment. The one variable that is not a flag,
 //! `ROOMCORE_TOKEN_SECRET`, is read here too: a secret on a command line is visible to every
@@ -18,6 +18,7 @@ mod observability;
 pub mod parse;
 mod server;
 mod storage;
+mod telemetry;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{CommandFactory, FromArgMatches, Parser};
@@ -28,6 +29,7 @@ pub use limits::LimitsArgs;
 pub use observability::{Level, LogFormat, ObservabilityArgs};
 pub use server::{HttpArgs, ServerArgs, WsArgs};
 pub use storage::{ApiArgs, AuthArgs, DatabaseUrl, DbCommand, StorageArgs};
+pub use telemetry::{key_values, SamplerKind, TelemetryArgs};
 
 /// The environment variable of the token secret (never a flag).
 pub const TOKEN_SECRET_ENV: &str = "ROOMCORE_TOKEN_SECRET";
@@ -55,6 +57,8 @@ pub struct Config {
     pub limits: LimitsArgs,
     #[command(flatten)]
     pub observability: ObservabilityArgs,
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
     #[command(flatten)]
     pub storage: StorageArgs,
     #[command(flatten)]
@@ -156,6 +160,7 @@ impl Config {
         self.api.validate()?;
         self.games.validate()?;
         self.cluster.validate(self.auth.token_secret.is_some())?;
+        self.telemetry.validate()?;
         Ok(())
     }
 

@@ -16,10 +16,13 @@ use crate::app::Shard;
 use crate::cluster;
 use crate::log;
 use crate::msg::ShardMsg;
+use crate::telemetry::{spans, SpanLink};
+use tracing::Instrument;
 
 /// Create the room of `f` and tell every ticket. `nodes` names the node of each ticket whose
 /// socket is on another node (cluster only). `false`: the room could not be made (the caller
-/// puts the tickets back).
+/// puts the tickets back). Traced as `matchmaking.match`, linked to every ticket's enqueue
+/// span (tickets queued on this node; a cluster queue's tickets from other nodes carry none).
 pub async fn announce(
     shard: &Rc<Shard>,
     spec: ModeSpec,
@@ -27,13 +30,33 @@ pub async fn announce(
     nodes: &HashMap<String, String>,
 ) -> bool {
     let cl = shard.app.cluster.as_ref();
-    let (id, epoch) = match cl {
-        Some(c) => {
-            let id = cluster::games::node_room_id(c, "m");
-            let epoch = cluster::games::claim_new(c, &id).await;
-            (id, epoch)
-        }
-        None => (room_id("m", shard, false), 0),
+    let id = match cl {
+        Some(c) => cluster::games::node_room_id(c, "m"),
+        None => room_id("m", shard, false),
+    };
+    let span = spans::mm_match(
+        shard.id,
+        spec.name,
+        &id,
+        f.spread,
+        f.teams.iter().flatten().map(|t| &t.trace),
+    );
+    announce_in(shard, spec, f, nodes, id)
+        .instrument(span)
+        .await
+}
+
+async fn announce_in(
+    shard: &Rc<Shard>,
+    spec: ModeSpec,
+    f: &Formed,
+    nodes: &HashMap<String, String>,
+    id: String,
+) -> bool {
+    let cl = shard.app.cluster.as_ref();
+    let epoch = match cl {
+        Some(c) => cluster::games::claim_new(c, &id).await,
+        None => 0,
     };
     let owner = shard_for(&id, shard.shards());
     // Seats: chess white/black = team 0/1; party: team by team.
@@ -64,6 +87,7 @@ pub async fn announce(
         mode: spec,
         seats,
         epoch,
+        trace: SpanLink::current(),
     });
     let created = service::ask(shard, owner, |reply| GameMsg::CreateMatchRoom {
         room,

@@ -82,6 +82,8 @@ pub struct Ticket {
     pub members: Vec<Member>,
     pub enqueued_ms: u64,
     pub notify: Notify,
+    /// The span of joining the queue: the match span links to it.
+    pub trace: crate::telemetry::SpanLink,
 }
 
 impl Ticket {
@@ -274,6 +276,7 @@ mod tests {
                 .collect(),
             enqueued_ms: at,
             notify: Notify::Http,
+            trace: Default::default(),
         }
     }
 

@@ -91,6 +91,8 @@ pub struct Moving {
     pub inbox: Vec<Vec<u8>>,
     /// Raw bytes read but not decoded yet.
     pub pending: Vec<u8>,
+    /// The session's span (it goes on on the new shard).
+    pub trace: crate::telemetry::spans::SessionTrace,
 }
 
 /// A match room to create on its owner shard.
@@ -102,6 +104,8 @@ pub struct MatchRoom {
     pub seats: Vec<User>,
     /// The owner's claim (cluster; 0 on a single node).
     pub epoch: i64,
+    /// The match span: the room's creation is its child.
+    pub trace: crate::telemetry::SpanLink,
 }
 
 /// Cross-shard game traffic (inside `ShardMsg::Game`). Handlers never await

@@ -29,7 +29,10 @@ pub fn handle(shard: &Rc<Shard>, msg: GameMsg) {
             let _ = reply.send(summaries(shard, kind));
         }
         GameMsg::CreateMatchRoom { room, reply } => {
-            let _ = reply.send(create_match_room(shard, *room));
+            let span = crate::telemetry::spans::mm_create_room(shard.id, &room.id, &room.trace);
+            let created = span.in_scope(|| create_match_room(shard, *room));
+            span.record("matchmaking.created", created);
+            let _ = reply.send(created);
         }
         GameMsg::Enqueue(req) => enqueue(shard, *req),
         GameMsg::Cancel(req) => cancel(shard, *req),

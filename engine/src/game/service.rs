@@ -17,6 +17,8 @@ use super::{now_ms, queue_key, ticket_id, CancelReq, EnqueueReq, GameMsg};
 use crate::app::Shard;
 use crate::log;
 use crate::msg::ShardMsg;
+use crate::telemetry::{spans, SpanLink};
+use tracing::Instrument;
 
 /// Ask shard `to` (or this one) and await the reply; `None` when it did not answer in time.
 pub async fn ask<T>(
@@ -65,8 +67,27 @@ pub async fn live(shard: &Rc<Shard>, id: &str) -> Option<Option<RoomState>> {
 
 /// Put `users` (one ticket) into the (mode, region) queue on its owner shard. Ratings come
 /// from storage unless `ratings` overrides them (test hooks only). Returns the queue key and
-/// the ticket id.
+/// the ticket id. Traced as `matchmaking.enqueue`; the ticket carries that span's context.
 pub async fn enqueue(
+    shard: &Rc<Shard>,
+    spec: ModeSpec,
+    region: &str,
+    users: Vec<User>,
+    notify: Notify,
+    ratings: Option<Vec<f64>>,
+) -> Result<(String, String), ProtoError> {
+    let owner = shard_for(&queue_key(spec.name, region), shard.shards());
+    let span = spans::mm_enqueue(shard.id, spec.name, region, users.len(), owner);
+    let r = enqueue_in(shard, spec, region, users, notify, ratings)
+        .instrument(span.clone())
+        .await;
+    if let Ok((_, id)) = &r {
+        span.record("matchmaking.ticket", id.as_str());
+    }
+    r
+}
+
+async fn enqueue_in(
     shard: &Rc<Shard>,
     spec: ModeSpec,
     region: &str,
@@ -109,6 +130,7 @@ pub async fn enqueue(
         members,
         enqueued_ms: now_ms(),
         notify,
+        trace: SpanLink::current(),
     };
     let answer = match &shard.app.cluster {
         // In a cluster the queue lives in Redis, served by one node.

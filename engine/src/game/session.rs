@@ -17,6 +17,7 @@ use std::rc::Rc;
 
 use shards::outbox::OutState;
 use shards::MovedFd;
+use tracing::Instrument;
 
 use super::cmd::{self, Cmd, Next as Step};
 use super::events::ServerEvent;
@@ -26,6 +27,7 @@ use crate::app::Shard;
 use crate::cluster::wire::NodeMsg;
 use crate::msg::ShardMsg;
 use crate::session::{self, Handler, Next, Session, Start};
+use crate::telemetry::spans::{self, SessionTrace};
 use crate::ws::Flow;
 
 /// A typed refusal that echoes no `seq` (a control frame).
@@ -102,6 +104,7 @@ pub fn adopt(shard: &Rc<Shard>, m: Moving) {
         state,
         inbox,
         pending,
+        trace,
     } = m;
     if shard.draining() {
         // Too late to join: the socket closes when `socket` drops.
@@ -110,13 +113,17 @@ pub fn adopt(shard: &Rc<Shard>, m: Moving) {
         }
         return;
     }
+    let span = trace.span().clone();
     let start = Start {
         slot_ip,
         pending,
         handshake: None,
+        trace,
     };
     shard.adopt(socket, move |shard, stream, entry| async move {
-        session::run(&shard, stream, &entry, start, Game::resume(state, inbox)).await;
+        session::run(&shard, stream, &entry, start, Game::resume(state, inbox))
+            .instrument(span)
+            .await;
     });
 }
 
@@ -167,7 +174,24 @@ impl Handler for Game {
                     continue;
                 }
             }
-            match cmd::handle(&mut self.cmd(s), &msg).await {
+            let span = spans::game_message(s.shard.id);
+            let user = || self.state.user.as_ref().map(|u| u.id);
+            let before = crate::telemetry::enabled().then(|| (self.room.clone(), user()));
+            spans::game_done(&span, self.room.as_deref(), user());
+            if s.shard.app.config.server.test_hooks && msg == crate::relay::TEST_PANIC_MESSAGE {
+                span.in_scope(|| panic!("test hook: panic inside a game session"));
+            }
+            let step = cmd::handle(&mut self.cmd(s), &msg)
+                .instrument(span.clone())
+                .await;
+            if let Some((room, was)) = before {
+                let now = self.state.user.as_ref().map(|u| u.id);
+                spans::game_done(&span, self.room.as_deref(), now);
+                if room != self.room || was != now {
+                    spans::game_done(s.trace.span(), self.room.as_deref(), now);
+                }
+            }
+            match step {
                 Step::Continue => {}
                 Step::Migrate(owner) => {
                     self.inbox.push_front(msg);
@@ -204,13 +228,20 @@ impl Handler for Game {
         cmd::rooms::leave(&mut self.cmd(s), false);
     }
 
-    fn moved(self, socket: MovedFd, slot_ip: Option<IpAddr>, pending: Vec<u8>) -> Option<ShardMsg> {
+    fn moved(
+        self,
+        socket: MovedFd,
+        slot_ip: Option<IpAddr>,
+        pending: Vec<u8>,
+        trace: SessionTrace,
+    ) -> Option<ShardMsg> {
         Some(ShardMsg::Game(GameMsg::Adopt(Box::new(Moving {
             socket,
             slot_ip,
             state: self.state,
             inbox: self.inbox.into_iter().collect(),
             pending,
+            trace,
         }))))
     }
 }

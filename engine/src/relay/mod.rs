@@ -143,12 +143,16 @@ impl Handler for Relay {
             return Flow::Stop;
         };
         if shard.app.chaos_error() {
-            log!(
-                Warn,
-                "chaos: dropped a websocket message",
-                conn = s.entry.id,
-                room = self.room_id
-            );
+            s.trace.chaos("error");
+            s.trace.span().in_scope(|| {
+                tracing::warn!(
+                    conn = s.entry.id,
+                    room = %self.room_id,
+                    chaos.injected = true,
+                    "chaos.type" = "error",
+                    "chaos: dropped a websocket message"
+                )
+            });
             s.notice("chaos_injected", "message dropped by chaos injection");
             return Flow::Continue;
         }
@@ -171,6 +175,7 @@ impl Handler for Relay {
                 if let Some(i) = &self.interest {
                     i.publish(&frame);
                 }
+                s.trace.delivered(d.delivered);
                 st.ws_messages_out_total
                     .set(st.ws_messages_out_total.get() + d.delivered);
                 st.frames_out.add(FrameOut::Relay as usize, d.delivered);
@@ -180,12 +185,19 @@ impl Handler for Relay {
             }
             Err(_) => {
                 st.crashes.inc(CrashScope::Room as usize);
-                log!(
-                    Error,
-                    "panic in room handler: closing the room",
-                    room = self.room_id,
-                    conn = s.entry.id
+                crate::telemetry::report::panic_caught_in(
+                    "room",
+                    Some(self.room_id.as_str()),
+                    s.trace.span(),
                 );
+                s.trace.span().in_scope(|| {
+                    log!(
+                        Error,
+                        "panic in room handler: closing the room",
+                        room = self.room_id,
+                        conn = s.entry.id
+                    )
+                });
                 close_room(
                     shard,
                     &joined.room,
@@ -207,6 +219,7 @@ impl Handler for Relay {
 
     async fn after_batch(&mut self, s: &Session<'_>) -> Next {
         if let Some(d) = s.shard.app.chaos_delay() {
+            s.trace.chaos("latency");
             glommio::timer::sleep(d).await;
         }
         Next::Continue

@@ -9,6 +9,7 @@ use shards::{ConnEntry, MovedFd, Outbox};
 use crate::app::Shard;
 use crate::msg::ShardMsg;
 use crate::stats::FrameOut;
+use crate::telemetry::spans::SessionTrace;
 use crate::ws::{self, Flow};
 
 /// One session as its handler sees it.
@@ -19,6 +20,8 @@ pub struct Session<'a> {
     pub outbox: &'a Rc<Outbox>,
     /// The client's IP (the peer, or the forwarded one from a trusted proxy).
     pub client: IpAddr,
+    /// The session's span and its counts.
+    pub trace: &'a SessionTrace,
 }
 
 impl Session<'_> {
@@ -84,12 +87,14 @@ pub trait Handler {
     /// The socket is about to move: leave what this shard holds for it.
     fn leave(&mut self, _s: &Session<'_>) {}
 
-    /// The message that carries the socket and this handler's state to the new owner.
+    /// The message that carries the socket, this handler's state and the session's span to
+    /// the new owner.
     fn moved(
         self,
         _socket: MovedFd,
         _slot_ip: Option<IpAddr>,
         _pending: Vec<u8>,
+        _trace: SessionTrace,
     ) -> Option<ShardMsg>
     where
         Self: Sized,

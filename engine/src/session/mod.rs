@@ -28,6 +28,7 @@ pub use handler::{Handler, Next, Session};
 use crate::app::Shard;
 use crate::limits::{self, Admit, WsRate};
 use crate::stats::{FrameIn, FrameOut, Limit, Validation};
+use crate::telemetry::spans::SessionTrace;
 use crate::ws::{self, Decoder, Flow, WsError, WsEvent};
 
 /// How a session starts on this shard.
@@ -41,6 +42,8 @@ pub struct Start {
     /// The `101` answer when it is not written yet: it leads the outbox, so it goes out
     /// before anything else queued for this socket.
     pub handshake: Option<Vec<u8>>,
+    /// The session's span and counts (empty when telemetry is off); it moves with the socket.
+    pub trace: SessionTrace,
 }
 
 /// How the read loop ended.
@@ -67,11 +70,13 @@ pub async fn run<H: Handler>(
     entry.last_ping.set(Instant::now());
     *entry.session.borrow_mut() = Some(outbox.clone());
     counters::inc(&shard.app.stats.websockets);
+    let trace = start.trace;
     let ctx = Session {
         shard,
         entry,
         outbox: &outbox,
         client: start.slot_ip.unwrap_or(entry.peer.ip()),
+        trace: &trace,
     };
     // The writer starts only once the handler is open: an unwritten 101 must not reach the
     // client while `open` waits (a relay socket joins its room right after sending it).
@@ -91,11 +96,9 @@ pub async fn run<H: Handler>(
                 outbox.kill(None);
             }
             finish(shard, entry, &outbox, writer).await;
-            shard
-                .app
-                .stats
-                .disconnects
-                .inc(outbox.reason().unwrap_or(Disconnect::Eof) as usize);
+            let reason = outbox.reason().unwrap_or(Disconnect::Eof);
+            trace.closed(reason);
+            shard.app.stats.disconnects.inc(reason as usize);
             if let Some(ip) = start.slot_ip {
                 limits::release_ws_slot(shard, ip);
             }
@@ -106,7 +109,18 @@ pub async fn run<H: Handler>(
             outbox.close_with(None);
             finish(shard, entry, &outbox, writer).await;
             entry.deadline.set(None);
-            hand_off(shard, stream, entry, owner, start.slot_ip, pending, handler).await;
+            trace.moved(owner);
+            hand_off(
+                shard,
+                stream,
+                entry,
+                owner,
+                start.slot_ip,
+                pending,
+                handler,
+                trace,
+            )
+            .await;
         }
     }
 }
@@ -125,6 +139,7 @@ async fn finish(shard: &Shard, entry: &ConnEntry, outbox: &Outbox, writer: glomm
     *entry.session.borrow_mut() = None;
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn hand_off<H: Handler>(
     shard: &Rc<Shard>,
     stream: Rc<Stream>,
@@ -133,6 +148,7 @@ async fn hand_off<H: Handler>(
     slot_ip: Option<IpAddr>,
     pending: Vec<u8>,
     handler: H,
+    trace: SessionTrace,
 ) {
     let give_back = || {
         if let Some(ip) = slot_ip {
@@ -146,7 +162,7 @@ async fn hand_off<H: Handler>(
             return give_back();
         }
     };
-    let Some(msg) = handler.moved(moved, slot_ip, pending) else {
+    let Some(msg) = handler.moved(moved, slot_ip, pending, trace) else {
         return give_back();
     };
     if let Err(e) = shard.hand_off(owner, msg).await {
@@ -239,14 +255,17 @@ async fn read_loop<H: Handler>(
 /// A protocol violation: close with the codec's code.
 fn fail(ctx: &Session<'_>, e: WsError) {
     let s = &ctx.shard.app.stats;
-    log!(
-        Debug,
-        "websocket protocol error",
-        conn = ctx.entry.id,
-        reason = e.reason()
-    );
+    ctx.trace.span().in_scope(|| {
+        log!(
+            Debug,
+            "websocket protocol error",
+            conn = ctx.entry.id,
+            reason = e.reason()
+        )
+    });
     counters::inc(&s.ws_protocol_errors_total);
     s.validation_errors.inc(Validation::Ws as usize);
+    ctx.trace.close_code(e.close_code());
     ctx.outbox.set_reason(Disconnect::ProtocolError);
     ctx.outbox
         .close_with(Some(ws::close_frame(e.close_code(), e.reason())));
@@ -275,13 +294,16 @@ fn admitted<H: Handler>(
     };
     ctx.shard.app.stats.rate_limited.inc(which as usize);
     if cfg.ws_rate_limit_close_after > 0 && rate.strikes >= cfg.ws_rate_limit_close_after {
-        log!(
-            Info,
-            "websocket closed for flooding",
-            conn = ctx.entry.id,
-            client = ctx.client
-        );
+        ctx.trace.span().in_scope(|| {
+            log!(
+                Info,
+                "websocket closed for flooding",
+                conn = ctx.entry.id,
+                client = ctx.client
+            )
+        });
         ctx.outbox.set_reason(Disconnect::RateLimited);
+        ctx.trace.close_code(1008);
         ctx.outbox
             .close_with(Some(ws::close_frame(1008, "rate limit exceeded")));
         return Err(Flow::Stop);
@@ -304,6 +326,7 @@ fn on_event<H: Handler>(
             s.frames_in
                 .inc(if text { FrameIn::Text } else { FrameIn::Binary } as usize);
             counters::inc(&s.ws_messages_in_total);
+            ctx.trace.message_in(payload.len());
             match admitted(ctx, handler, rate, now, payload.len(), false) {
                 Ok(true) => handler.message(ctx, text, payload),
                 Ok(false) => Flow::Continue,
@@ -340,6 +363,7 @@ fn on_event<H: Handler>(
         WsEvent::Close { code, .. } => {
             s.frames_in.inc(FrameIn::Close as usize);
             ctx.outbox.set_reason(Disconnect::ClientClose);
+            ctx.trace.close_code(code.unwrap_or(1000));
             // Echo the peer's code (1000 for an empty close), then close.
             ctx.outbox
                 .close_with(Some(ws::close_frame(code.unwrap_or(1000), "")));

@@ -39,6 +39,7 @@ use crate::cluster::games::{self, Route};
 use crate::room_id::RoomId;
 use crate::session::Session;
 use crate::stats::Validation;
+use crate::telemetry::spans::{self, SessionTrace};
 
 /// What the session does after a message.
 pub enum Next {
@@ -69,6 +70,8 @@ pub struct Cmd<'a> {
     pub room: &'a mut Option<String>,
     /// The socket is on another node (its messages were forwarded here).
     pub remote: bool,
+    /// The session's span (none for a socket of another node).
+    pub trace: &'a SessionTrace,
 }
 
 impl Cmd<'_> {
@@ -86,6 +89,7 @@ impl Cmd<'_> {
             state,
             room,
             remote: false,
+            trace: s.trace,
         }
     }
 
@@ -176,10 +180,19 @@ pub fn not_in_room() -> ProtoError {
 
 /// Handle one text message: parse, dispatch, answer a refusal with a typed error.
 pub async fn handle(c: &mut Cmd<'_>, raw: &[u8]) -> Next {
-    let (seq, parsed) = protocol::parse(raw);
+    let (env, parsed) = protocol::parse_envelope(raw);
+    let seq = env.seq;
+    spans::game_parsed(
+        c.trace.span(),
+        env.kind.as_deref(),
+        parsed.is_ok(),
+        seq,
+        env.traceparent.as_deref(),
+    );
     let msg = match parsed {
         Ok(m) => m,
         Err(e) => {
+            spans::game_refused(e.code);
             c.shard()
                 .app
                 .stats
@@ -192,6 +205,7 @@ pub async fn handle(c: &mut Cmd<'_>, raw: &[u8]) -> Next {
     match dispatch(c, seq, msg).await {
         Ok(n) => n,
         Err(e) => {
+            spans::game_refused(e.code);
             c.error(seq, &e);
             Next::Continue
         }
