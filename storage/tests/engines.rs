@@ -92,6 +92,10 @@ fn a_taken_username_does_not_undo_the_rest_of_its_round(db: TestDb) {
     let b = start([s.create_account("ANN", "h3".into())]);
     let c = start([s.add_score(ann.id, "g", 7)]);
     let d = start([s.create_account("cy", "h4".into())]);
+    // A score of an unknown account (a foreign-key violation inside the one-statement write
+    // on PostgreSQL), then one more score: only the bad one is refused.
+    let e = start([s.add_score(9_999, "g", 1)]);
+    let f = start([s.add_score(ann.id, "g", 9)]);
     let bob = finish(a).pop().unwrap().unwrap();
     assert!(matches!(
         finish(b).pop().unwrap(),
@@ -99,8 +103,13 @@ fn a_taken_username_does_not_undo_the_rest_of_its_round(db: TestDb) {
     ));
     finish(c).pop().unwrap().unwrap();
     finish(d).pop().unwrap().unwrap();
+    assert!(matches!(
+        finish(e).pop().unwrap(),
+        Err(StorageError::UnknownAccount)
+    ));
+    assert!(finish(f).pop().unwrap().unwrap().personal_best);
     let after = s.counters();
-    assert!(after.rounds - before.rounds <= 2, "one round for all four");
+    assert!(after.rounds - before.rounds <= 2, "one round for all six");
     assert_eq!(after.failed_commits, 0);
     // Everything but the refused account was committed.
     assert_eq!(
@@ -111,7 +120,7 @@ fn a_taken_username_does_not_undo_the_rest_of_its_round(db: TestDb) {
     let ann_again = block_on(s.find_account("ann")).unwrap().unwrap();
     assert_eq!(ann_again.password_hash.as_deref(), Some("h1"));
     let st = block_on(s.standing(ann.id, "g", Period::AllTime)).unwrap();
-    assert_eq!(st.map(|s| s.score), Some(7));
+    assert_eq!(st.map(|s| s.score), Some(9));
     assert!(s.close(Duration::from_secs(5)));
 }
 
