@@ -121,7 +121,7 @@ fn session_phase<'a>(
     start: Start,
 ) -> Pin<Box<dyn Future<Output = ()> + 'a>> {
     match kind {
-        Upgrade::Relay(room) => Box::pin(relay::start(shard, stream, entry, room, start)),
+        Upgrade::Relay(room) => relay::start(shard, stream, entry, room, start),
         Upgrade::Game => Box::pin(session::run(
             shard,
             stream,

@@ -20,7 +20,7 @@ use crate::app::App;
 use crate::conn::ConnEntry;
 use crate::io::Stream;
 use crate::mesh::MeshError;
-use crate::shard::Shard;
+use crate::shard::{Guarded, Shard};
 use crate::stats;
 
 /// A socket on its way to another shard (`Send`).
@@ -65,15 +65,11 @@ impl<A: App> Shard<A> {
         // ownership passes to the new stream.
         let stream = unsafe { TcpStream::from_raw_fd(moved.fd.into_raw_fd()) };
         let entry = self.register(&stream, moved.peer);
-        let shard = self.clone();
-        spawn_local(async move {
-            let fut = work(
-                shard.clone(),
-                Rc::new(std::cell::RefCell::new(stream)),
-                entry.clone(),
-            );
-            shard.guarded(&entry, fut).await;
-        })
-        .detach();
+        let fut = work(
+            self.clone(),
+            Rc::new(std::cell::RefCell::new(stream)),
+            entry.clone(),
+        );
+        spawn_local(Guarded::new(self.clone(), entry, fut)).detach();
     }
 }

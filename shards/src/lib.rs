@@ -47,4 +47,4 @@ pub use lifecycle::Lifecycle;
 pub use mesh::{Mesh, MeshError};
 pub use outbox::{Frame, Outbox, PushError};
 pub use routing::shard_for;
-pub use shard::{Heartbeat, Settings, Shard};
+pub use shard::{Guarded, Heartbeat, Settings, Shard};

@@ -2,7 +2,9 @@
 //! up this shard's handle and sends the socket (with the bytes read after its handshake and its
 //! unwritten 101) to the owner as [`ShardMsg::Relay`]; [`adopt`] runs it there.
 
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::rc::Rc;
 
 use shards::{ConnEntry, MovedFd, Stream};
@@ -30,17 +32,33 @@ pub struct Moved {
 
 /// Start the relay session of an upgraded socket: here when this shard owns the room,
 /// otherwise on the owner. `start.handshake` holds the unwritten 101.
-pub async fn start(
+///
+/// Not an `async fn`: it returns the one boxed future it picks, so the connection's task
+/// holds a pointer to the session, not the state of both paths.
+pub fn start<'a>(
+    shard: &'a Rc<Shard>,
+    stream: Rc<Stream>,
+    entry: &'a Rc<ConnEntry>,
+    room: RoomId,
+    start: Start,
+) -> Pin<Box<dyn Future<Output = ()> + 'a>> {
+    let owner = shards::shard_for(room.as_str(), shard.shards());
+    if owner == shard.id {
+        Box::pin(session::run(shard, stream, entry, start, Relay::new(room)))
+    } else {
+        Box::pin(move_to_owner(shard, stream, entry, owner, room, start))
+    }
+}
+
+/// Give up this shard's handle and send the socket to the room's owner.
+async fn move_to_owner(
     shard: &Rc<Shard>,
     stream: Rc<Stream>,
-    entry: &Rc<ConnEntry>,
+    entry: &ConnEntry,
+    owner: usize,
     room: RoomId,
     start: Start,
 ) {
-    let owner = shards::shard_for(room.as_str(), shard.shards());
-    if owner == shard.id {
-        return session::run(shard, stream, entry, start, Relay::new(room)).await;
-    }
     let give_back = || {
         if let Some(ip) = start.slot_ip {
             limits::release_ws_slot(shard, ip);

@@ -13,6 +13,7 @@
 mod handler;
 
 use std::cell::Cell;
+use std::future::Future;
 use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::Instant;
@@ -52,59 +53,79 @@ enum End {
 }
 
 /// Run a WebSocket session with `handler` until the socket closes or moves to another shard.
-pub async fn run<H: Handler>(
-    shard: &Rc<Shard>,
+///
+/// The awaits a session takes once (the handler's `open`, the end of the session, the
+/// hand-off) are boxed: the future that lives as long as the socket holds a pointer for each,
+/// not their states (idle memory per WebSocket). Written as a function returning an `async
+/// move` block, not an `async fn`: an `async fn` keeps a second copy of its arguments.
+pub fn run<'a, H: Handler + 'a>(
+    shard: &'a Rc<Shard>,
     stream: Rc<Stream>,
-    entry: &Rc<ConnEntry>,
+    entry: &'a Rc<ConnEntry>,
     start: Start,
     mut handler: H,
-) {
-    let cfg = &shard.app.config;
-    let outbox = Outbox::new(cfg.ws.max_buffered_bytes);
-    if let Some(h) = start.handshake {
-        let _ = outbox.push_control(h.into());
+) -> impl Future<Output = ()> + 'a {
+    async move {
+        let cfg = &shard.app.config;
+        let outbox = Outbox::new(cfg.ws.max_buffered_bytes);
+        if let Some(h) = start.handshake {
+            let _ = outbox.push_control(h.into());
+        }
+        entry.last_ping.set(Instant::now());
+        *entry.session.borrow_mut() = Some(outbox.clone());
+        counters::inc(&shard.app.stats.websockets);
+        let writer = spawn_local(io::run_writer(stream.clone(), entry.fd, outbox.clone()));
+        let ctx = Session {
+            shard,
+            entry,
+            outbox: &outbox,
+            client: start.slot_ip.unwrap_or(entry.peer.ip()),
+        };
+        let end = if Box::pin(handler.open(&ctx)).await {
+            read_loop(&ctx, &stream, &mut handler, start.pending).await
+        } else {
+            End::Closed
+        };
+        match end {
+            End::Closed => Box::pin(closed(&ctx, &mut handler, writer, start.slot_ip)).await,
+            End::Moved { owner, pending } => {
+                handler.leave(&ctx);
+                // Flush what is queued, then hand the socket over.
+                outbox.close_with(None);
+                let moving = async {
+                    finish(shard, entry, &outbox, writer).await;
+                    entry.deadline.set(None);
+                    hand_off(shard, stream, entry, owner, start.slot_ip, pending, handler).await;
+                };
+                Box::pin(moving).await;
+            }
+        }
     }
-    entry.last_ping.set(Instant::now());
-    *entry.session.borrow_mut() = Some(outbox.clone());
-    counters::inc(&shard.app.stats.websockets);
-    let writer = spawn_local(io::run_writer(stream.clone(), entry.fd, outbox.clone()));
-    let ctx = Session {
-        shard,
-        entry,
-        outbox: &outbox,
-        client: start.slot_ip.unwrap_or(entry.peer.ip()),
-    };
-    let end = if handler.open(&ctx).await {
-        read_loop(&ctx, &stream, &mut handler, start.pending).await
-    } else {
-        End::Closed
-    };
-    match end {
-        End::Closed => {
-            handler.close(&ctx).await;
-            if outbox.state() == OutState::Open {
-                // The peer went away without a close frame.
-                outbox.set_reason(Disconnect::Eof);
-                outbox.kill(None);
-            }
-            finish(shard, entry, &outbox, writer).await;
-            shard
-                .app
-                .stats
-                .disconnects
-                .inc(outbox.reason().unwrap_or(Disconnect::Eof) as usize);
-            if let Some(ip) = start.slot_ip {
-                limits::release_ws_slot(shard, ip);
-            }
-        }
-        End::Moved { owner, pending } => {
-            handler.leave(&ctx);
-            // Flush what is queued, then hand the socket over.
-            outbox.close_with(None);
-            finish(shard, entry, &outbox, writer).await;
-            entry.deadline.set(None);
-            hand_off(shard, stream, entry, owner, start.slot_ip, pending, handler).await;
-        }
+}
+
+/// The session ends here: the handler closes, the writer flushes, the counts and the
+/// WebSocket slot are given back.
+async fn closed<H: Handler>(
+    ctx: &Session<'_>,
+    handler: &mut H,
+    writer: glommio::Task<()>,
+    slot_ip: Option<IpAddr>,
+) {
+    let (shard, outbox) = (ctx.shard, ctx.outbox);
+    handler.close(ctx).await;
+    if outbox.state() == OutState::Open {
+        // The peer went away without a close frame.
+        outbox.set_reason(Disconnect::Eof);
+        outbox.kill(None);
+    }
+    finish(shard, ctx.entry, outbox, writer).await;
+    shard
+        .app
+        .stats
+        .disconnects
+        .inc(outbox.reason().unwrap_or(Disconnect::Eof) as usize);
+    if let Some(ip) = slot_ip {
+        limits::release_ws_slot(shard, ip);
     }
 }
 
@@ -153,84 +174,86 @@ async fn hand_off<H: Handler>(
 }
 
 /// Decode, check and hand over every frame until the socket closes, the session closes it,
-/// or the handler moves it.
-async fn read_loop<H: Handler>(
-    ctx: &Session<'_>,
-    stream: &Stream,
-    handler: &mut H,
+/// or the handler moves it. (A function returning an `async move` block: see [`run`].)
+fn read_loop<'a, H: Handler>(
+    ctx: &'a Session<'a>,
+    stream: &'a Stream,
+    handler: &'a mut H,
     mut partial: Vec<u8>,
-) -> End {
-    let shard = ctx.shard;
-    let s = &shard.app.stats;
-    let mut decoder = Decoder::new(shard.app.config.ws.max_message_bytes);
-    let mut rate = WsRate::new(Instant::now());
-    // One clock read per batch of frames read together, not one per message.
-    let batch_now = Cell::new(Instant::now());
-    let mut done = false;
-    // Bytes that arrived with the handshake (or the hand-off), and messages that travelled
-    // with a hand-off, come first.
-    if !partial.is_empty() || handler.has_work() {
-        let r = decoder.decode(&mut partial, |ev| {
-            on_event(ctx, handler, &mut rate, batch_now.get(), ev)
-        });
-        match r {
-            Ok(n) => {
-                partial.drain(..n);
+) -> impl Future<Output = End> + 'a {
+    async move {
+        let shard = ctx.shard;
+        let s = &shard.app.stats;
+        let mut decoder = Decoder::new(shard.app.config.ws.max_message_bytes);
+        let mut rate = WsRate::new(Instant::now());
+        // One clock read per batch of frames read together, not one per message.
+        let batch_now = Cell::new(Instant::now());
+        let mut done = false;
+        // Bytes that arrived with the handshake (or the hand-off), and messages that travelled
+        // with a hand-off, come first.
+        if !partial.is_empty() || handler.has_work() {
+            let r = decoder.decode(&mut partial, |ev| {
+                on_event(ctx, handler, &mut rate, batch_now.get(), ev)
+            });
+            match r {
+                Ok(n) => {
+                    partial.drain(..n);
+                }
+                Err(e) => {
+                    fail(ctx, e);
+                    done = true;
+                }
             }
-            Err(e) => {
+            if let Next::Move(owner) = handler.after_batch(ctx).await {
+                return End::Moved {
+                    owner,
+                    pending: partial,
+                };
+            }
+        }
+        while !done && ctx.outbox.state() == OutState::Open {
+            let n = match io::read_some(stream, &shard.scratch).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let started = Instant::now();
+            batch_now.set(started);
+            let mut on = |ev: WsEvent<'_>| on_event(ctx, handler, &mut rate, started, ev);
+            let result = if partial.is_empty() {
+                // The common case: decode in the scratch buffer, keep only an incomplete frame.
+                let mut buf = shard.scratch.borrow_mut();
+                let r = decoder.decode(&mut buf[..n], &mut on);
+                if let Ok(used) = r {
+                    if used < n {
+                        partial.extend_from_slice(&buf[used..n]);
+                    }
+                }
+                r.map(|_| ())
+            } else {
+                partial.extend_from_slice(&shard.scratch.borrow()[..n]);
+                let r = decoder.decode(&mut partial, &mut on);
+                if let Ok(used) = r {
+                    partial.drain(..used);
+                    if partial.is_empty() {
+                        partial = Vec::new();
+                    }
+                }
+                r.map(|_| ())
+            };
+            s.ws_handle_latency.observe(started.elapsed().as_secs_f64());
+            if let Err(e) = result {
                 fail(ctx, e);
                 done = true;
             }
-        }
-        if let Next::Move(owner) = handler.after_batch(ctx).await {
-            return End::Moved {
-                owner,
-                pending: partial,
-            };
-        }
-    }
-    while !done && ctx.outbox.state() == OutState::Open {
-        let n = match io::read_some(stream, &shard.scratch).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        let started = Instant::now();
-        batch_now.set(started);
-        let mut on = |ev: WsEvent<'_>| on_event(ctx, handler, &mut rate, started, ev);
-        let result = if partial.is_empty() {
-            // The common case: decode in the scratch buffer, keep only an incomplete frame.
-            let mut buf = shard.scratch.borrow_mut();
-            let r = decoder.decode(&mut buf[..n], &mut on);
-            if let Ok(used) = r {
-                if used < n {
-                    partial.extend_from_slice(&buf[used..n]);
-                }
+            if let Next::Move(owner) = handler.after_batch(ctx).await {
+                return End::Moved {
+                    owner,
+                    pending: partial,
+                };
             }
-            r.map(|_| ())
-        } else {
-            partial.extend_from_slice(&shard.scratch.borrow()[..n]);
-            let r = decoder.decode(&mut partial, &mut on);
-            if let Ok(used) = r {
-                partial.drain(..used);
-                if partial.is_empty() {
-                    partial = Vec::new();
-                }
-            }
-            r.map(|_| ())
-        };
-        s.ws_handle_latency.observe(started.elapsed().as_secs_f64());
-        if let Err(e) = result {
-            fail(ctx, e);
-            done = true;
         }
-        if let Next::Move(owner) = handler.after_batch(ctx).await {
-            return End::Moved {
-                owner,
-                pending: partial,
-            };
-        }
+        End::Closed
     }
-    End::Closed
 }
 
 /// A protocol violation: close with the codec's code.

@@ -73,17 +73,27 @@ impl WsError {
     }
 }
 
-/// Streaming frame decoder of one connection.
+/// Streaming frame decoder of one connection: 24 bytes while no message is in progress
+/// (the state of a fragmented message and of a text frame cut by a read are boxed, so an
+/// idle session holds two null pointers).
 #[derive(Debug)]
 pub struct Decoder {
     max_message: usize,
-    /// A fragmented message in progress: (is_text, bytes so far).
-    frag: Option<(bool, Vec<u8>)>,
-    /// UTF-8 state of the fragmented text message after its complete frames.
-    frag_utf8: Utf8Stream,
+    /// A fragmented message in progress.
+    frag: Option<Box<Frag>>,
     /// How far the text frame left incomplete by the last call (at the front of the
     /// next one) was validated.
-    pending: Option<Pending>,
+    pending: Option<Box<Pending>>,
+}
+
+/// A fragmented message in progress.
+#[derive(Debug)]
+struct Frag {
+    text: bool,
+    /// The payload so far.
+    bytes: Vec<u8>,
+    /// UTF-8 state of the text message after its complete frames.
+    utf8: Utf8Stream,
 }
 
 /// Validation progress inside an incomplete text frame.
@@ -118,7 +128,6 @@ impl Decoder {
         Decoder {
             max_message,
             frag: None,
-            frag_utf8: Utf8Stream::default(),
             pending: None,
         }
     }
@@ -164,10 +173,10 @@ impl Decoder {
                     }
                 }
                 OpCode::Data(Data::Continue) => {
-                    let Some((_, so_far)) = &self.frag else {
+                    let Some(frag) = &self.frag else {
                         return Err(WsError::Protocol("continuation frame without a message"));
                     };
-                    if so_far.len().saturating_add(len_usize) > self.max_message {
+                    if frag.bytes.len().saturating_add(len_usize) > self.max_message {
                         return Err(WsError::TooBig);
                     }
                 }
@@ -192,13 +201,13 @@ impl Decoder {
             // message's state so far.
             let text_from = match header.opcode {
                 OpCode::Data(Data::Text) => Some(Utf8Stream::default()),
-                OpCode::Data(Data::Continue) if self.frag.as_ref().is_some_and(|f| f.0) => {
-                    Some(self.frag_utf8)
+                OpCode::Data(Data::Continue) => {
+                    self.frag.as_ref().filter(|f| f.text).map(|f| f.utf8)
                 }
                 _ => None,
             };
             let resume = match self.pending.take() {
-                Some(p) if pos == 0 && p.len == len && start + p.checked <= buf.len() => Some(p),
+                Some(p) if pos == 0 && p.len == len && start + p.checked <= buf.len() => Some(*p),
                 _ => None,
             };
             let text_from =
@@ -209,22 +218,28 @@ impl Decoder {
                     if !feed_masked(&mut utf8, &buf[start + from..], mask, from) {
                         return Err(WsError::InvalidUtf8);
                     }
-                    self.pending = Some(Pending {
+                    self.pending = Some(Box::new(Pending {
                         len,
                         checked: buf.len() - start,
                         utf8,
-                    });
+                    }));
                 }
                 break;
             }
             apply_mask(&mut buf[start..end], mask);
             let payload = &buf[start..end];
             pos = end;
+            // The UTF-8 state after this frame (a text message's first fragment starts its
+            // `Frag` with it).
+            let mut last_utf8 = Utf8Stream::default();
             if let Some((from, mut utf8)) = text_from {
                 if !utf8.feed(&payload[from..]) || (header.is_final && !utf8.is_complete()) {
                     return Err(WsError::InvalidUtf8);
                 }
-                self.frag_utf8 = utf8;
+                if let Some(frag) = &mut self.frag {
+                    frag.utf8 = utf8;
+                }
+                last_utf8 = utf8;
             }
             let flow = match header.opcode {
                 OpCode::Control(Control::Ping) => on(WsEvent::Ping(payload)),
@@ -235,15 +250,15 @@ impl Decoder {
                     Flow::Stop
                 }
                 OpCode::Data(Data::Continue) => {
-                    let (text, mut so_far) = self.frag.take().expect("checked above");
-                    so_far.extend_from_slice(payload);
+                    let mut frag = self.frag.take().expect("checked above");
+                    frag.bytes.extend_from_slice(payload);
                     if header.is_final {
                         on(WsEvent::Message {
-                            text,
-                            payload: &so_far,
+                            text: frag.text,
+                            payload: &frag.bytes,
                         })
                     } else {
-                        self.frag = Some((text, so_far));
+                        self.frag = Some(frag);
                         Flow::Continue
                     }
                 }
@@ -252,7 +267,11 @@ impl Decoder {
                     if header.is_final {
                         on(WsEvent::Message { text, payload })
                     } else {
-                        self.frag = Some((text, payload.to_vec()));
+                        self.frag = Some(Box::new(Frag {
+                            text,
+                            bytes: payload.to_vec(),
+                            utf8: last_utf8,
+                        }));
                         Flow::Continue
                     }
                 }
