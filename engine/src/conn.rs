@@ -3,15 +3,15 @@
 //! request ids, metrics, chaos injection, and the upgrade to a WebSocket session
 //! (relay room, typed game protocol or test echo; see [`crate::session`]).
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use glommio::net::TcpStream;
-use shards::{io, ConnEntry, Stream};
+use shards::{ConnEntry, Socket};
 
 use crate::app::Shard;
 use crate::http::{self, Method, Parsed, Response};
@@ -89,47 +89,85 @@ impl RequestIds {
 }
 
 /// Serve one accepted connection until it closes (the runtime catches a panic in it).
-pub async fn serve(shard: Rc<Shard>, stream: TcpStream, entry: Rc<ConnEntry>) {
-    let stream: Rc<Stream> = Rc::new(RefCell::new(stream));
-    // Each phase is boxed so a long-lived WebSocket does not keep the HTTP
-    // phase's state allocated (idle memory per connection).
-    let end = Box::pin(http_loop(&shard, &stream, &entry)).await;
-    if let HttpEnd::Upgrade {
-        kind,
-        client,
-        pending,
-        handshake,
-    } = end
-    {
+pub fn serve(shard: Rc<Shard>, socket: Socket, entry: Rc<ConnEntry>) -> Conn {
+    Conn(Phase::Http(Box::pin(async move {
+        let end = http_loop(&shard, &socket, &entry).await;
+        (end, socket, shard, entry)
+    })))
+}
+
+/// What the HTTP phase gives back.
+type HttpDone = (HttpEnd, Socket, Rc<Shard>, Rc<ConnEntry>);
+
+/// One connection's task. The HTTP phase is boxed (its state is freed when the connection
+/// upgrades), and a WebSocket session runs inline, so an idle WebSocket holds one allocation
+/// for its task: the session's [`session::Driver`] and little else.
+pub struct Conn(Phase);
+
+enum Phase {
+    Http(Pin<Box<dyn Future<Output = HttpDone>>>),
+    Relay(session::Driver<relay::Relay>),
+    /// The game handler's state is boxed: the task stays relay-sized.
+    Game(session::Driver<Box<game::session::Game>>),
+    Echo(session::Driver<echo::Echo>),
+    /// A socket on its way to another shard.
+    Moving(Pin<Box<dyn Future<Output = ()>>>),
+    Done,
+}
+
+impl Phase {
+    /// The session an upgrade starts (or nothing when the connection closed).
+    fn upgraded(done: HttpDone) -> Phase {
+        let (end, socket, shard, entry) = done;
+        let HttpEnd::Upgrade {
+            kind,
+            client,
+            pending,
+            handshake,
+        } = end
+        else {
+            return Phase::Done;
+        };
         let start = Start {
             slot_ip: Some(client),
             pending,
             handshake,
         };
-        session_phase(&shard, stream, &entry, kind, start).await;
+        match kind {
+            Upgrade::Relay(room) => match relay::start(shard, socket, entry, room, start) {
+                relay::Started::Here(d) => Phase::Relay(d),
+                relay::Started::Moving(f) => Phase::Moving(f),
+            },
+            Upgrade::Game => {
+                let game = Box::new(game::session::Game::default());
+                Phase::Game(session::run(shard, socket, entry, start, game))
+            }
+            Upgrade::Echo => Phase::Echo(session::run(shard, socket, entry, start, echo::Echo)),
+        }
     }
 }
 
-/// The WebSocket phase of an upgraded socket. Boxed, and built outside any `async fn`, so
-/// the connection's task holds one pointer while the session lives (idle memory per
-/// WebSocket), not the state of any session.
-fn session_phase<'a>(
-    shard: &'a Rc<Shard>,
-    stream: Rc<Stream>,
-    entry: &'a Rc<ConnEntry>,
-    kind: Upgrade,
-    start: Start,
-) -> Pin<Box<dyn Future<Output = ()> + 'a>> {
-    match kind {
-        Upgrade::Relay(room) => relay::start(shard, stream, entry, room, start),
-        Upgrade::Game => Box::pin(session::run(
-            shard,
-            stream,
-            entry,
-            start,
-            game::session::Game::default(),
-        )),
-        Upgrade::Echo => Box::pin(session::run(shard, stream, entry, start, echo::Echo)),
+impl Future for Conn {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut self.get_mut().0;
+        loop {
+            return match this {
+                Phase::Http(f) => match f.as_mut().poll(cx) {
+                    Poll::Ready(done) => {
+                        *this = Phase::upgraded(done);
+                        continue;
+                    }
+                    Poll::Pending => Poll::Pending,
+                },
+                Phase::Relay(d) => Pin::new(d).poll(cx),
+                Phase::Game(d) => Pin::new(d).poll(cx),
+                Phase::Echo(d) => Pin::new(d).poll(cx),
+                Phase::Moving(f) => f.as_mut().poll(cx),
+                Phase::Done => Poll::Ready(()),
+            };
+        }
     }
 }
 
@@ -241,7 +279,7 @@ async fn accept_upgrade(
     }
 }
 
-async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> HttpEnd {
+async fn http_loop(shard: &Rc<Shard>, stream: &Socket, entry: &ConnEntry) -> HttpEnd {
     let cfg = shard.app.config.clone();
     let mut buf: Vec<u8> = Vec::new();
     let mut out: Vec<u8> = Vec::new();
@@ -430,7 +468,7 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
         }
         buf.drain(..consumed.min(buf.len()));
         if !out.is_empty() {
-            let r = io::write_all(stream, &out).await;
+            let r = stream.write_all(&out).await;
             out.clear();
             if out.capacity() > 64 * 1024 {
                 out = Vec::new();
@@ -467,7 +505,7 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
             entry.idle.set(false);
             entry.deadline.set(Some(now + cfg.http.head_timeout));
         }
-        let n = match io::read_some(stream, &shard.scratch).await {
+        let n = match stream.read_some(&shard.scratch).await {
             Ok(0) | Err(_) => return HttpEnd::Closed,
             Ok(n) => n,
         };

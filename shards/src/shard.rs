@@ -9,7 +9,7 @@
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -20,11 +20,12 @@ use std::time::{Duration, Instant};
 use futures_lite::future::CatchUnwind;
 use futures_lite::FutureExt;
 use glommio::channels::shared_channel::ConnectedReceiver;
-use glommio::net::{TcpListener, TcpStream};
+use glommio::net::TcpListener;
 use glommio::spawn_local;
 
 use crate::app::App;
 use crate::conn::{ConnEntry, ConnTable};
+use crate::io::Socket;
 use crate::lifecycle::Lifecycle;
 use crate::mesh::{Mesh, MeshEnds};
 use crate::metrics::Histogram;
@@ -106,9 +107,8 @@ impl<A: App> Shard<A> {
     }
 
     /// Add a connection to the table.
-    pub fn register(&self, stream: &TcpStream, peer: SocketAddr) -> Rc<ConnEntry> {
-        self.conns
-            .register(stream.as_raw_fd(), peer, &self.counters)
+    pub fn register(&self, socket: &Socket, peer: SocketAddr) -> Rc<ConnEntry> {
+        self.conns.register(socket.fd(), peer, &self.counters)
     }
 
     /// Clean up after a panic caught in the task of `entry`: log, count, let the application
@@ -207,6 +207,7 @@ pub async fn run<A: App>(
     // SAFETY: the socket is a bound, listening TCP socket we own.
     let listener = unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) };
     A::start(&shard);
+    spawn_local(crate::io::run_flusher()).detach();
     let acceptor = spawn_local(accept_loop(shard.clone(), listener));
     shard.lifecycle.shard_listening();
     crate::housekeeping::run(shard.clone(), acceptor).await;
@@ -222,16 +223,18 @@ async fn accept_loop<A: App>(shard: Rc<Shard<A>>, listener: TcpListener) {
     let mut last_log: Option<Instant> = None;
     let mut suppressed = 0u64;
     loop {
-        match listener.accept().await {
-            Ok(stream) => {
+        match listener.shared_accept().await {
+            Ok(accepted) => {
                 if shard.draining() {
                     continue;
                 }
-                let _ = stream.set_nodelay(true);
-                let Ok(peer) = stream.peer_addr() else {
+                let Ok((fd, peer)) = glommio::net::accepted_fd(accepted) else {
                     continue;
                 };
-                spawn_local(serve(shard.clone(), stream, peer)).detach();
+                // SAFETY: `fd` is the accepted socket, ours alone from here on.
+                let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+                let _ = socket2::SockRef::from(&fd).set_tcp_nodelay(true);
+                spawn_local(serve(shard.clone(), Socket::new(fd), peer)).detach();
             }
             Err(e) => {
                 stats::inc(&shard.counters.accept_errors_total);
@@ -253,11 +256,11 @@ async fn accept_loop<A: App>(shard: Rc<Shard<A>>, listener: TcpListener) {
 
 fn serve<A: App>(
     shard: Rc<Shard<A>>,
-    stream: TcpStream,
+    socket: Socket,
     peer: SocketAddr,
 ) -> impl Future<Output = ()> {
-    let entry = shard.register(&stream, peer);
-    let work = A::serve(shard.clone(), stream, entry.clone());
+    let entry = shard.register(&socket, peer);
+    let work = A::serve(shard.clone(), socket, entry.clone());
     Guarded::new(shard, entry, work)
 }
 

@@ -91,8 +91,8 @@ pub fn adopt(shard: &Rc<Shard>, m: Moving) {
         pending,
         handshake: None,
     };
-    shard.adopt(socket, move |shard, stream, entry| async move {
-        session::run(&shard, stream, &entry, start, Game::resume(state, inbox)).await;
+    shard.adopt(socket, move |shard, socket, entry| {
+        session::run(shard, socket, entry, start, Game::resume(state, inbox))
     });
 }
 

@@ -7,14 +7,14 @@ use std::net::IpAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 
-use shards::{ConnEntry, MovedFd, Stream};
+use shards::{ConnEntry, MovedFd, Socket};
 
 use super::Relay;
 use crate::app::Shard;
 use crate::limits;
 use crate::msg::ShardMsg;
 use crate::room_id::RoomId;
-use crate::session::{self, Start};
+use crate::session::{self, Driver, Start};
 
 /// A relay socket on its way to its room's owner shard (`Send`).
 #[derive(Debug)]
@@ -30,30 +30,40 @@ pub struct Moved {
     pub handshake: Box<[u8]>,
 }
 
+/// Where a relay session starts. Returned once and moved straight into the connection's task
+/// (`conn::Phase`, which holds the session inline anyway), so the size difference costs
+/// nothing; boxing the session would cost an allocation per WebSocket.
+#[allow(clippy::large_enum_variant)]
+pub enum Started {
+    /// This shard owns the room: the session.
+    Here(Driver<Relay>),
+    /// Another shard does: the hand-off (short-lived, boxed).
+    Moving(Pin<Box<dyn Future<Output = ()>>>),
+}
+
 /// Start the relay session of an upgraded socket: here when this shard owns the room,
 /// otherwise on the owner. `start.handshake` holds the unwritten 101.
-///
-/// Not an `async fn`: it returns the one boxed future it picks, so the connection's task
-/// holds a pointer to the session, not the state of both paths.
-pub fn start<'a>(
-    shard: &'a Rc<Shard>,
-    stream: Rc<Stream>,
-    entry: &'a Rc<ConnEntry>,
+pub fn start(
+    shard: Rc<Shard>,
+    socket: Socket,
+    entry: Rc<ConnEntry>,
     room: RoomId,
     start: Start,
-) -> Pin<Box<dyn Future<Output = ()> + 'a>> {
+) -> Started {
     let owner = shards::shard_for(room.as_str(), shard.shards());
     if owner == shard.id {
-        Box::pin(session::run(shard, stream, entry, start, Relay::new(room)))
+        Started::Here(session::run(shard, socket, entry, start, Relay::new(room)))
     } else {
-        Box::pin(move_to_owner(shard, stream, entry, owner, room, start))
+        Started::Moving(Box::pin(async move {
+            move_to_owner(&shard, socket, &entry, owner, room, start).await;
+        }))
     }
 }
 
 /// Give up this shard's handle and send the socket to the room's owner.
 async fn move_to_owner(
     shard: &Rc<Shard>,
-    stream: Rc<Stream>,
+    socket: Socket,
     entry: &ConnEntry,
     owner: usize,
     room: RoomId,
@@ -64,7 +74,7 @@ async fn move_to_owner(
             limits::release_ws_slot(shard, ip);
         }
     };
-    let socket = match shard.release(stream, entry.peer) {
+    let socket = match shard.release(socket, entry.peer) {
         Ok(s) => s,
         Err(e) => {
             log!(Warn, "cannot hand socket to owner shard", error = e);
@@ -99,7 +109,7 @@ pub fn adopt(shard: &Rc<Shard>, m: Moved) {
         handshake: Some(m.handshake.into_vec()),
     };
     let room = m.room;
-    shard.adopt(m.socket, move |shard, stream, entry| async move {
-        session::run(&shard, stream, &entry, start, Relay::new(room)).await;
+    shard.adopt(m.socket, move |shard, socket, entry| {
+        session::run(shard, socket, entry, start, Relay::new(room))
     });
 }
