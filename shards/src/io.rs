@@ -86,7 +86,13 @@ impl Socket {
 
     /// Ready once the socket may take more bytes (or reported a hang-up or an error).
     pub fn poll_writable(&self, cx: &Context<'_>) -> Poll<()> {
-        self.ready.poll(self.fd(), WRITABLE, cx).map(|_| ())
+        self.ready.poll(self.fd(), WRITABLE, cx).map(|ev| {
+            // The slot reports a hang-up once, to whichever interest asks first: the reads
+            // must still learn of it (a peer's FIN is not reported again).
+            if ev & HANGUP != 0 {
+                self.rx_end.set(true);
+            }
+        })
     }
 
     /// Read once into `scratch`; `Ok(0)` is end of stream.

@@ -149,9 +149,10 @@ impl Outbox {
         Ok(())
     }
 
-    /// Queue `last` (if any) as the final frame and stop accepting more. The
-    /// owner flushes what is queued and then closes the socket.
-    pub fn close_with(&self, last: Option<Frame>) {
+    /// Queue `last` (if any) as the final frame and stop accepting more. The flusher writes
+    /// what is queued; the owner is woken, and closes the socket once the peer answered (or
+    /// its deadline passed).
+    pub fn close_with(self: &Rc<Self>, last: Option<Frame>) {
         if self.state.get() != OutState::Open {
             return;
         }
@@ -159,6 +160,9 @@ impl Outbox {
             self.enqueue(f);
         }
         self.state.set(OutState::Closing);
+        if !self.is_empty() {
+            self.list();
+        }
         self.wake();
     }
 

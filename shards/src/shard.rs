@@ -225,14 +225,15 @@ async fn accept_loop<A: App>(shard: Rc<Shard<A>>, listener: TcpListener) {
     loop {
         match listener.shared_accept().await {
             Ok(accepted) => {
-                if shard.draining() {
-                    continue;
-                }
+                // `accepted_fd` closes the descriptor when the peer is already gone.
                 let Ok((fd, peer)) = glommio::net::accepted_fd(accepted) else {
                     continue;
                 };
-                // SAFETY: `fd` is the accepted socket, ours alone from here on.
+                // SAFETY: `fd` is the accepted socket, ours alone from here on (closed on drop).
                 let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+                if shard.draining() {
+                    continue;
+                }
                 let _ = socket2::SockRef::from(&fd).set_tcp_nodelay(true);
                 spawn_local(serve(shard.clone(), Socket::new(fd), peer)).detach();
             }

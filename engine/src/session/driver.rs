@@ -67,6 +67,11 @@ pub struct Driver<H: Handler + Unpin + 'static> {
     /// The client IP holding a WebSocket slot.
     slot_ip: Option<IpAddr>,
     phase: Phase,
+    /// The session waits for the peer's next bytes. A close queued meanwhile by someone else
+    /// (the drain's 1001, a relay room closing) does not end the wait: the session goes on
+    /// reading until the peer answers (its close frame, or EOF) or the close deadline shuts
+    /// the socket down. A close queued by the session itself ends it after the batch.
+    waiting: bool,
 }
 
 impl<H: Handler + Unpin + 'static> Driver<H> {
@@ -106,6 +111,7 @@ impl<H: Handler + Unpin + 'static> Driver<H> {
             partial: start.pending,
             slot_ip: start.slot_ip,
             phase: Phase::Opening,
+            waiting: false,
         }
     }
 
@@ -245,7 +251,9 @@ impl<H: Handler + Unpin + 'static> Driver<H> {
             .stats
             .ws_handle_latency
             .observe(started.elapsed().as_secs_f64());
-        if result.is_err() {
+        // A protocol error, or a close queued by this batch or while the session waited for
+        // it: the session ends after the batch.
+        if result.is_err() || self.outbox.state() != OutState::Open {
             self.phase = Phase::Stopped;
         }
         self.maybe_batch();
@@ -295,7 +303,10 @@ impl<H: Handler + Unpin + 'static> Future for Driver<H> {
             match this.phase {
                 Phase::Reading => {
                     let socket = this.socket.as_ref().expect("reading needs the socket");
-                    match next_read(&this.outbox, socket, &this.shard.scratch, cx) {
+                    let read =
+                        next_read(&this.outbox, socket, &this.shard.scratch, this.waiting, cx);
+                    this.waiting = read.is_pending();
+                    match read {
                         Poll::Pending => return Poll::Pending,
                         Poll::Ready(Some(n)) => this.on_read(n),
                         Poll::Ready(None) => this.end(),
@@ -335,16 +346,20 @@ fn write_blocked(outbox: &Outbox, socket: &Socket, cx: &Context<'_>) {
 }
 
 /// The next read of the session: `Some(n)` bytes in `scratch`, `None` when the socket
-/// ended or the outbox stopped being open. Meanwhile it writes what a full socket held up.
+/// ended, the outbox is dead, or it is closing and the session was not already waiting for
+/// the peer (`waiting`: see [`Driver`]). Meanwhile it writes what a full socket held up.
 fn next_read(
     outbox: &Outbox,
     socket: &Socket,
     scratch: &RefCell<Vec<u8>>,
+    waiting: bool,
     cx: &Context<'_>,
 ) -> Poll<Option<usize>> {
     write_blocked(outbox, socket, cx);
-    if outbox.state() != OutState::Open {
-        return Poll::Ready(None);
+    match outbox.state() {
+        OutState::Open => {}
+        OutState::Closing if waiting => {}
+        OutState::Closing | OutState::Dead => return Poll::Ready(None),
     }
     match socket.poll_read(cx, &mut scratch.borrow_mut()[..]) {
         Poll::Ready(Ok(0) | Err(_)) => Poll::Ready(None),
