@@ -207,6 +207,17 @@ pub struct ServerUsage {
     pub units_per_cpu_sec: f64,
     /// (held − before) RSS per held connection, bytes (ws-connect).
     pub bytes_per_conn: Option<f64>,
+    /// With several pids (`--also-pid`): each one's CPU over the window, µs (the figures
+    /// above are their sum).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PidCpu>,
+}
+
+/// One server process's CPU over the window.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PidCpu {
+    pub pid: u32,
+    pub cpu_us: u64,
 }
 
 /// Load generator usage over the measured window (getrusage).

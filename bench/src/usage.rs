@@ -10,8 +10,11 @@ use crate::procstat::{self, ProcSample};
 /// A started measurement.
 #[derive(Clone, Debug)]
 pub struct Probe {
-    pid: Option<u32>,
+    /// The servers' pids (their figures are summed; the first names the run).
+    pids: Vec<u32>,
     server0: Option<ProcSample>,
+    /// Each pid's CPU at the start, µs (several pids only).
+    parts0: Vec<u64>,
     self0: u64,
     t0: Instant,
 }
@@ -28,9 +31,20 @@ pub struct Usage {
 impl Probe {
     /// Samples now.
     pub fn start(pid: Option<u32>) -> Self {
+        Self::start_all(pid.into_iter().collect())
+    }
+
+    /// Samples now, several servers (a cluster's nodes) counted as one.
+    pub fn start_all(pids: Vec<u32>) -> Self {
+        let parts0 = if pids.len() > 1 {
+            cpu_each(&pids)
+        } else {
+            Vec::new()
+        };
         Self {
-            pid,
-            server0: pid.and_then(|p| procstat::sample(p).ok()),
+            server0: sample_all(&pids),
+            parts0,
+            pids,
             self0: procstat::self_cpu_us(),
             t0: Instant::now(),
         }
@@ -57,8 +71,8 @@ impl Probe {
             cpu_pct: 100.0 * self_cpu as f64 / wall_us,
             cpu_us_per_unit: per(self_cpu),
         };
-        let server = match (self.pid, self.server0) {
-            (Some(pid), Some(s0)) => procstat::sample(pid).ok().map(|s1| {
+        let server = match (self.pids.first().copied(), self.server0) {
+            (Some(pid), Some(s0)) => sample_all(&self.pids).map(|s1| {
                 let cpu = s1.cpu_us.saturating_sub(s0.cpu_us);
                 ServerUsage {
                     pid,
@@ -76,12 +90,48 @@ impl Probe {
                         units as f64 * 1e6 / cpu as f64
                     },
                     bytes_per_conn: None,
+                    parts: if self.parts0.is_empty() {
+                        Vec::new()
+                    } else {
+                        self.pids
+                            .iter()
+                            .zip(cpu_each(&self.pids).iter().zip(&self.parts0))
+                            .map(|(&pid, (c1, c0))| crate::model::PidCpu {
+                                pid,
+                                cpu_us: c1.saturating_sub(*c0),
+                            })
+                            .collect()
+                    },
                 }
             }),
             _ => None,
         };
         Usage { server, client }
     }
+}
+
+/// Each pid's CPU, µs (0 when unreadable).
+fn cpu_each(pids: &[u32]) -> Vec<u64> {
+    pids.iter()
+        .map(|&p| procstat::sample(p).map_or(0, |s| s.cpu_us))
+        .collect()
+}
+
+/// CPU and memory of `pids` added up (`None` if one is unreadable or there is none).
+fn sample_all(pids: &[u32]) -> Option<ProcSample> {
+    let mut all: Option<ProcSample> = None;
+    for &p in pids {
+        let s = procstat::sample(p).ok()?;
+        all = Some(match all {
+            None => s,
+            Some(a) => ProcSample {
+                cpu_us: a.cpu_us + s.cpu_us,
+                rss_kb: a.rss_kb + s.rss_kb,
+                hwm_kb: a.hwm_kb + s.hwm_kb,
+            },
+        });
+    }
+    all
 }
 
 /// Current RSS of `pid` in KiB (0 if unreadable or no pid).
@@ -113,6 +163,11 @@ mod tests {
         assert_eq!(s.unit, "delivery");
         assert!(s.rss_before_kb > 0);
         assert!(u.client.cpu_pct >= 0.0);
+        let me = std::process::id();
+        let two = Probe::start_all(vec![me, me]).finish(10, "delivery");
+        let s2 = two.server.unwrap();
+        assert_eq!(s2.parts.len(), 2);
+        assert_eq!(s2.parts[0].pid, me);
         let none = Probe::start(None).finish(0, "request");
         assert!(none.server.is_none());
         assert_eq!(none.client.cpu_us_per_unit, 0.0);

@@ -16,7 +16,10 @@ use shards::{App, ConnEntry, Socket};
 
 use crate::api::Services;
 use crate::chaos::Rng;
+use crate::cluster::shard::ClusterShard;
+use crate::cluster::ClusterSeed;
 use crate::config::Config;
+use crate::game::events::ServerEvent;
 use crate::game::Games;
 use crate::global::Global;
 use crate::limits::IpTable;
@@ -56,14 +59,24 @@ pub struct Engine {
     /// Last storage check of `/health`: (when, ok, rendered JSON object without its closing
     /// brace); reused for 1 s (`health`).
     pub storage_check: RefCell<Option<(Instant, bool, String)>>,
+    /// This shard's part of the cluster, when the node is a member (`cluster`).
+    pub cluster: Option<ClusterShard>,
     /// Request ids (`conn`).
     pub requests: conn::RequestIds,
     last_slow_pass: Cell<Instant>,
+    /// When this shard last wrote its room summaries to the cluster.
+    last_lobby: Cell<Instant>,
 }
 
 impl Engine {
     /// The features' state of shard `id`, built on its own thread.
-    pub fn new(id: usize, config: Arc<Config>, global: Arc<Global>, services: Services) -> Engine {
+    pub fn new(
+        id: usize,
+        config: Arc<Config>,
+        global: Arc<Global>,
+        services: Services,
+        cluster: Option<&ClusterSeed>,
+    ) -> Engine {
         Engine {
             games: Games::new(&config),
             memory: global.memory.clone(),
@@ -76,7 +89,9 @@ impl Engine {
             rng: Rng::new(id as u64 + 1),
             storage_check: RefCell::new(None),
             requests: conn::RequestIds::new(id),
+            cluster: cluster.map(|c| ClusterShard::new(c, id)),
             last_slow_pass: Cell::new(Instant::now()),
+            last_lobby: Cell::new(Instant::now()),
         }
     }
 
@@ -129,25 +144,56 @@ impl App for Engine {
     fn start(shard: &Rc<Shard>) {
         api::start(shard);
         game::start(shard);
+        crate::cluster::shard::start(shard);
     }
 
     fn tick(shard: &Rc<Shard>, now: Instant) {
         let app = &shard.app;
+        if let Some(c) = &app.cluster {
+            let every = Duration::from_millis(crate::cluster::lobby::EVERY_MS);
+            if now.duration_since(app.last_lobby.get()) >= every && !shard.draining() {
+                app.last_lobby.set(now);
+                let rooms = game::owner::summaries(shard, None);
+                crate::cluster::lobby::write(&c.cluster, shard.id, &rooms);
+            }
+        }
         if now.duration_since(app.last_slow_pass.get()) >= SLOW_PASS {
             app.last_slow_pass.set(now);
             app.ips.sweep(now);
+            if let Some(c) = &app.cluster {
+                c.sync_limits(shard.id, app.ips.conn_counts());
+                glommio::spawn_local(crate::cluster::shard::record_rooms(shard.clone(), false))
+                    .detach();
+            }
         }
     }
 
-    fn drain(shard: &Shard, now: Instant) {
-        let notice =
-            ws::text_frame(br#"{"type":"server_shutdown","reason":"server is shutting down"}"#);
+    fn drain(shard: &Rc<Shard>, now: Instant) {
+        let plain = ServerEvent::ServerShutdown {
+            reason: "server is shutting down",
+            reconnect_url: None,
+        }
+        .frame();
+        // In a cluster: each socket is pointed at another live node (spread by rendezvous
+        // over the connection ids), and the game rooms this node owns move to theirs.
+        let view = shard.app.cluster.as_ref().map(|c| c.view());
         let close = ws::close_frame(1001, "server shutting down");
         let stats = &shard.app.stats;
         let deadline = now + shard.app.config.ws.close_timeout;
+        let mut n = 0u64;
         shard.conns.for_each(|e| {
             if let Some(ob) = e.session.borrow().as_ref() {
-                if ob.push_control(notice.clone()).is_ok() {
+                n += 1;
+                let other = view.as_ref().and_then(|v| v.other(&n.to_string()));
+                let notice = match other {
+                    Some(node) => ServerEvent::ServerShutdown {
+                        reason: "server is shutting down",
+                        reconnect_url: Some(node.url.clone()),
+                    }
+                    .frame(),
+                    None => plain.clone(),
+                };
+                if ob.push_control(notice).is_ok() {
                     stats.frames_out.inc(FrameOut::Notice as usize);
                     stats.frames_out.inc(FrameOut::Close as usize);
                 }
@@ -156,9 +202,12 @@ impl App for Engine {
                 e.deadline.set(Some(deadline));
             }
         });
+        crate::cluster::drain::start(shard);
     }
 
     fn crashed(shard: &Shard, entry: &ConnEntry) {
+        // An exception event on the panic's span, and an error report.
+        crate::telemetry::report::panic_caught("connection", None);
         if let Some(ob) = entry.session.borrow_mut().take() {
             ob.set_reason(Disconnect::Crash);
             ob.kill(Some(ws::close_frame(1011, "internal error")));
@@ -167,6 +216,7 @@ impl App for Engine {
     }
 
     async fn stop(shard: Rc<Shard>) {
+        crate::cluster::drain::finish(&shard).await;
         game::stop(&shard).await;
         // Drain done: save storage-backed state (room snapshots) before stopping.
         shard.app.services.stop().await;

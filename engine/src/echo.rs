@@ -24,6 +24,8 @@ pub const PATH: &str = "/ws/_test/echo";
 pub struct Echo;
 
 impl Handler for Echo {
+    const IN_SPAN: bool = true;
+
     fn message(&mut self, s: &Session<'_>, text: bool, payload: &[u8]) -> Flow {
         let st = &s.shard.app.stats;
         let op = if text { Data::Text } else { Data::Binary };

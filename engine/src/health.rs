@@ -155,9 +155,46 @@ pub async fn health(shard: &Rc<Shard>) -> Response {
     field(&mut body, "ws_messages_in_total", t.ws_messages_in_total);
     field(&mut body, "ws_messages_out_total", t.ws_messages_out_total);
     field(&mut body, "slow_consumers_total", t.slow_consumers_total);
+    if let Some(c) = &shard.app.cluster {
+        body.extend_from_slice(b",");
+        body.extend_from_slice(&cluster_report(c));
+    }
     body.extend_from_slice(b",\"storage\":");
     body.extend_from_slice(&storage);
     body.push(b'}');
     let code = if storage_ok { 200 } else { 503 };
     Response::json(code, body)
+}
+
+/// `"redis":bool,"cluster":{...}` of a cluster member: whether Redis answers, this node, the
+/// live nodes it sees, and the cross-node counters. A node without Redis still serves its
+/// local rooms: the status does not change, the alert `RoomcoreRedisDown` fires.
+fn cluster_report(c: &crate::cluster::shard::ClusterShard) -> Vec<u8> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let h = c.cluster.health();
+    let view = c.view();
+    let nodes: Vec<serde_json::Value> = view
+        .nodes
+        .iter()
+        .map(|n| serde_json::json!({"id": n.id, "url": n.url}))
+        .collect();
+    let up = c.cluster.redis_up();
+    let v = serde_json::json!({
+        "node": c.cluster.node_id(),
+        "public_url": c.cluster.public_url(),
+        "redis": up,
+        "nodes": nodes,
+        "published_total": h.published.load(Relaxed),
+        "received_total": h.received.load(Relaxed),
+        "dropped_total": h.dropped.load(Relaxed),
+        "leases_lost_total": h.leases_lost.load(Relaxed),
+        "queues": &**c.queues.borrow(),
+    });
+    let mut out = if up {
+        b"\"redis\":true,\"cluster\":".to_vec()
+    } else {
+        b"\"redis\":false,\"cluster\":".to_vec()
+    };
+    out.extend_from_slice(&serde_json::to_vec(&v).unwrap_or_default());
+    out
 }

@@ -11,15 +11,18 @@
 //!   rooms), [`game`] (typed game rooms on `/ws`: chess, party game, reconnect,
 //!   matchmaking) and [`echo`] (a test hook).
 //! - [`api`]: the JSON API under `/api/`; [`health`], [`metrics`]: the probes.
+//! - [`cluster`]: several nodes as one, on Redis (leases, relay fan-out, game traffic).
 //! - [`http`] and [`ws`]: protocol codecs, no I/O; [`room_id`]: the room key.
 //! - [`limits`], [`security`]: per-IP connection and rate limits, CORS and origin checks.
 //! - [`stats`], [`memory`], [`chaos`]: counters, the memory watermark, fault injection.
-//! - [`config`], [`global`], [`log`]: knobs, process-wide flags, structured logs.
+//! - [`config`], [`global`], [`log`]: knobs, process-wide flags, structured logs;
+//!   [`telemetry`]: distributed tracing (OpenTelemetry, OTLP) and error reports (Sentry).
 //! - [`web`]: the browser demo at `/` (static files embedded in the binary).
 
 pub mod api;
 pub mod app;
 pub mod chaos;
+pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod echo;
@@ -40,5 +43,6 @@ pub mod security;
 pub mod server;
 pub mod session;
 pub mod stats;
+pub mod telemetry;
 pub mod web;
 pub mod ws;

@@ -152,6 +152,16 @@ impl IpTable {
         w.len()
     }
 
+    /// Open WebSockets of every IP this shard owns (the cluster's counts are rewritten from
+    /// these every few seconds).
+    pub fn conn_counts(&self) -> Vec<(IpAddr, u32)> {
+        self.conns
+            .borrow()
+            .iter()
+            .map(|(ip, n)| (*ip, *n))
+            .collect()
+    }
+
     /// Number of IPs with open WebSockets (for tests and metrics).
     pub fn tracked_ips(&self) -> usize {
         self.conns.borrow().len()
@@ -197,10 +207,28 @@ pub async fn acquire_ws_slot(shard: &Rc<Shard>, ip: IpAddr) -> Result<(), Reject
     if max == 0 {
         return Ok(());
     }
+    let owner = ip_owner(shard, ip);
+    // In a cluster the count is the cluster's; the owner shard still counts this node's
+    // slots, which is the limit when Redis does not answer.
+    let mut local_max = max;
+    if let Some(c) = &shard.app.cluster {
+        match c.cluster.ip_acquire(ip, owner, max).await {
+            Some(true) => local_max = 0,
+            Some(false) => {
+                shard.app.global.give_ws_slot();
+                return Err(Reject::PerIpLimit);
+            }
+            None => shards::stats::inc(&shard.app.stats.limits_local_fallback_total),
+        }
+    }
     // If the owner cannot answer, fail open on the per-IP limit only.
     let ok = shard
-        .call(ip_owner(shard, ip), |reply| {
-            ShardMsg::Limits(LimitMsg::Acquire { ip, max, reply })
+        .call(owner, |reply| {
+            ShardMsg::Limits(LimitMsg::Acquire {
+                ip,
+                max: local_max,
+                reply,
+            })
         })
         .await
         .unwrap_or(true);
@@ -219,6 +247,9 @@ pub fn release_ws_slot(shard: &Rc<Shard>, ip: IpAddr) {
         return;
     }
     let owner = ip_owner(shard, ip);
+    if let Some(c) = &shard.app.cluster {
+        c.cluster.ip_release(ip, owner);
+    }
     if owner == shard.id {
         shard.app.ips.release(ip);
     } else {
@@ -247,6 +278,23 @@ pub async fn rate_check(
             remaining: 0,
             reset_secs: 0,
         };
+    }
+    if let Some(c) = &shard.app.cluster {
+        match c.cluster.rate(class as u8, ip, limit).await {
+            Some(a) => {
+                return RateDecision {
+                    allowed: a.allowed,
+                    limit,
+                    remaining: if a.allowed {
+                        limit.saturating_sub(a.count)
+                    } else {
+                        0
+                    },
+                    reset_secs: a.reset_ms.div_ceil(1000).clamp(1, 60) as u32,
+                };
+            }
+            None => shards::stats::inc(&shard.app.stats.limits_local_fallback_total),
+        }
     }
     shard
         .call(ip_owner(shard, ip), |reply| {

@@ -207,6 +207,66 @@ pub const METRICS: &[(&str, &str, &str)] = &[
         "gauge",
         "1 while the database is reachable and answering (label engine = sqlite or postgres), 0 while it is down, unreachable or stuck.",
     ),
+    (
+        "roomcore_limits_local_fallback_total",
+        "counter",
+        "Per-IP limit checks this node decided alone because Redis did not answer.",
+    ),
+    (
+        "roomcore_cluster_redis_up",
+        "gauge",
+        "Cluster members only: 1 while Redis answers, 0 while it does not (cross-node traffic stops, local rooms go on).",
+    ),
+    (
+        "roomcore_cluster_nodes",
+        "gauge",
+        "Cluster members only: live nodes in this node's last view.",
+    ),
+    (
+        "roomcore_cluster_messages_total",
+        "counter",
+        "Cluster members only: cross-node messages, by direction (out = published, in = received from Redis and handed to a shard).",
+    ),
+    (
+        "roomcore_cluster_dropped_total",
+        "counter",
+        "Cluster members only: cross-node messages dropped (Redis down, a full queue or inbox, malformed).",
+    ),
+    (
+        "roomcore_cluster_leases_lost_total",
+        "counter",
+        "Cluster members only: times this node found its lease had expired (it gave up its game rooms and queues).",
+    ),
+    (
+        "roomcore_trace_spans_exported_total",
+        "counter",
+        "Spans the OTLP exporter handed to the collector.",
+    ),
+    (
+        "roomcore_trace_spans_dropped_total",
+        "counter",
+        "Spans dropped: the exporter's queue was full (collector slow or down) or their export failed.",
+    ),
+    (
+        "roomcore_trace_export_failures_total",
+        "counter",
+        "OTLP export requests that failed (each drops its batch).",
+    ),
+    (
+        "roomcore_exceptions_total",
+        "counter",
+        "Exception events recorded on spans, by kind (panic, server_error).",
+    ),
+    (
+        "roomcore_error_reports_sent_total",
+        "counter",
+        "Error reports handed to Sentry (SENTRY_DSN).",
+    ),
+    (
+        "roomcore_error_reports_dropped_total",
+        "counter",
+        "Error reports dropped because their queue was full.",
+    ),
 ];
 
 /// Every metric series of this shard (the answer to `ShardMsg::Metrics`).
@@ -247,6 +307,8 @@ async fn process_samples(shard: &Rc<Shard>) -> Vec<Sample> {
     let mem = shard.app.memory.get();
     let st = &shard.app.services.storage;
     let c = st.counters();
+    let t = crate::telemetry::counters();
+    const R: std::sync::atomic::Ordering = std::sync::atomic::Ordering::Relaxed;
     let t0 = Instant::now();
     let ping = glommio::timer::timeout(Duration::from_secs(1), async { Ok(st.ping().await) }).await;
     let rt = if matches!(ping, Ok(Ok(()))) {
@@ -254,7 +316,7 @@ async fn process_samples(shard: &Rc<Shard>) -> Vec<Sample> {
     } else {
         -1.0
     };
-    vec![
+    let mut out = vec![
         Sample::gauge(
             "roomcore_shutdown_in_progress",
             &[],
@@ -292,7 +354,75 @@ async fn process_samples(shard: &Rc<Shard>) -> Vec<Sample> {
             &[("engine", st.engine().as_str())],
             if st.health().ok { 1.0 } else { 0.0 },
         ),
-    ]
+        Sample::counter(
+            "roomcore_trace_spans_exported_total",
+            &[],
+            t.spans_exported.load(R),
+        ),
+        Sample::counter(
+            "roomcore_trace_spans_dropped_total",
+            &[],
+            t.spans_dropped.load(R),
+        ),
+        Sample::counter(
+            "roomcore_trace_export_failures_total",
+            &[],
+            t.export_failures.load(R),
+        ),
+        Sample::counter(
+            "roomcore_exceptions_total",
+            &[("kind", "panic")],
+            t.exceptions[0].load(R),
+        ),
+        Sample::counter(
+            "roomcore_exceptions_total",
+            &[("kind", "server_error")],
+            t.exceptions[1].load(R),
+        ),
+        Sample::counter(
+            "roomcore_error_reports_sent_total",
+            &[],
+            t.reports_sent.load(R),
+        ),
+        Sample::counter(
+            "roomcore_error_reports_dropped_total",
+            &[],
+            t.reports_dropped.load(R),
+        ),
+    ];
+    if let Some(c) = &shard.app.cluster {
+        use std::sync::atomic::Ordering::Relaxed;
+        let h = c.cluster.health();
+        out.extend([
+            Sample::gauge(
+                "roomcore_cluster_redis_up",
+                &[],
+                if c.cluster.redis_up() { 1.0 } else { 0.0 },
+            ),
+            Sample::gauge("roomcore_cluster_nodes", &[], c.view().nodes.len() as f64),
+            Sample::counter(
+                "roomcore_cluster_messages_total",
+                &[("direction", "out")],
+                h.published.load(Relaxed),
+            ),
+            Sample::counter(
+                "roomcore_cluster_messages_total",
+                &[("direction", "in")],
+                h.received.load(Relaxed),
+            ),
+            Sample::counter(
+                "roomcore_cluster_dropped_total",
+                &[],
+                h.dropped.load(Relaxed),
+            ),
+            Sample::counter(
+                "roomcore_cluster_leases_lost_total",
+                &[],
+                h.leases_lost.load(Relaxed),
+            ),
+        ]);
+    }
+    out
 }
 
 fn fmt_f64(v: f64) -> String {

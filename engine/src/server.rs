@@ -16,10 +16,11 @@ use shards::{Heartbeat, Settings};
 
 use crate::api::ServicesSeed;
 use crate::app::Engine;
+use crate::cluster::{self, NodeConfig};
 use crate::config::{Config, DbCommand};
 use crate::global::Global;
 use crate::memory::MemoryWatch;
-use crate::{log, ws};
+use crate::ws;
 
 /// The runtime's knobs, from the configuration.
 fn settings(c: &Config) -> Settings {
@@ -47,10 +48,7 @@ fn settings(c: &Config) -> Settings {
 
 /// Run the server until a signal drains it. Returns the address it listened on.
 pub fn run(config: Config) -> Result<SocketAddr, String> {
-    log::init(
-        config.observability.log_format,
-        config.observability.log_level,
-    );
+    let telemetry = crate::telemetry::init(&config)?;
     std::fs::create_dir_all(&config.server.data_dir).map_err(|e| {
         format!(
             "cannot create data dir {}: {e}",
@@ -74,9 +72,29 @@ pub fn run(config: Config) -> Result<SocketAddr, String> {
     global.set_storage_open();
     install_signals(global.clone())?;
 
+    let cluster = match NodeConfig::from_args(&config.cluster, addr) {
+        Some(node) => {
+            log!(
+                Info,
+                "cluster member",
+                node = node.node_id,
+                public_url = node.public_url
+            );
+            Some(cluster::start(node, config.shards())?)
+        }
+        None => None,
+    };
     let make = {
         let (config, global, seed) = (config.clone(), global.clone(), seed.clone());
-        move |id: usize| Engine::new(id, config.clone(), global.clone(), seed.on_shard(id))
+        move |id: usize| {
+            Engine::new(
+                id,
+                config.clone(),
+                global.clone(),
+                seed.on_shard(id),
+                cluster.as_ref(),
+            )
+        }
     };
     let pool = pool::start(
         &pool_cfg,
@@ -91,6 +109,8 @@ pub fn run(config: Config) -> Result<SocketAddr, String> {
 
     let failed = pool.join();
     seed.close();
+    // Spans and reports still queued: at most 1 s each, so a dead collector delays exit little.
+    telemetry.shutdown(std::time::Duration::from_secs(1));
     if failed > 0 {
         return Err(format!("{failed} shard(s) failed"));
     }

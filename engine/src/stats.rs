@@ -94,6 +94,8 @@ pub struct Stats {
     pub matches_created_total: Cell<u64>,
     /// Time from queueing to match.
     pub time_to_match: Histogram,
+    /// Per-IP limit checks decided by this node alone because Redis did not answer.
+    pub limits_local_fallback_total: Cell<u64>,
     /// Matchmaker queue sizes by (mode, region) for the queues this shard owns.
     pub matchmaker_queues: RefCell<BTreeMap<(String, String), u64>>,
 }
@@ -125,6 +127,7 @@ impl Default for Stats {
             matches_created_total: Cell::new(0),
             time_to_match: Histogram::duration(),
             matchmaker_queues: RefCell::new(BTreeMap::new()),
+            limits_local_fallback_total: Cell::new(0),
         }
     }
 }
@@ -312,6 +315,11 @@ impl Stats {
             "roomcore_time_to_match_seconds",
             &[],
             self.time_to_match.snapshot(),
+        ));
+        out.push(Sample::counter(
+            "roomcore_limits_local_fallback_total",
+            &[],
+            self.limits_local_fallback_total.get(),
         ));
         for ((mode, region), n) in self.matchmaker_queues.borrow().iter() {
             out.push(Sample::gauge(

@@ -41,7 +41,7 @@ pub trait App: Sized + 'static {
 
     /// The drain started on this shard: tell every session and set its close deadline.
     /// (Idle keep-alive connections are the runtime's: it closes them.)
-    fn drain(_shard: &Shard<Self>, _now: Instant) {}
+    fn drain(_shard: &Rc<Shard<Self>>, _now: Instant) {}
 
     /// A panic was caught in the task of `entry` (already logged and counted): close the
     /// session as the protocol says. The runtime then shuts the socket down.

@@ -62,7 +62,7 @@ fn sweep<A: App>(shard: &Shard<A>, now: Instant) {
 }
 
 /// First drain pass: the application tells its sessions; idle connections get a short grace.
-fn start_drain<A: App>(shard: &Shard<A>, now: Instant) {
+fn start_drain<A: App>(shard: &Rc<Shard<A>>, now: Instant) {
     shard.set_draining();
     tracing::info!(connections = shard.conns.len(), "draining");
     let grace = IDLE_GRACE.min(shard.settings.drain);

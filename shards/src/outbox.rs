@@ -8,7 +8,9 @@
 //! ([`crate::io::run_flusher`]) writes every listed outbox after the tasks that ran before it
 //! in the same turn of the event loop, one `sendmsg` each. The owning task is woken only when
 //! it must act: the socket is full (it waits for room and writes the rest itself), or the
-//! outbox is closing or dead.
+//! outbox is closing or dead. An outbox with no socket (the application's session of a socket
+//! that lives elsewhere) is drained by a consumer task of its own, which
+//! [`Outbox::poll_ready`] wakes on every push.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -58,6 +60,9 @@ pub const CONTROL_HEADROOM: usize = 64 * 1024;
 const LISTED: u8 = 1;
 /// The socket did not take everything: the owner waits for room and writes the rest.
 const BLOCKED: u8 = 2;
+/// No socket: a consumer task drains the queue itself and is woken by every push
+/// ([`Outbox::poll_ready`]).
+const WATCHED: u8 = 4;
 
 /// Bounded queue of frames for one connection (96 bytes with its `Rc`).
 #[derive(Debug)]
@@ -193,9 +198,14 @@ impl Outbox {
     }
 
     /// Put this outbox on the shard's flush list unless it is there already, is blocked (its
-    /// owner writes it) or has no socket.
+    /// owner writes it) or has no socket; an outbox drained by a consumer task wakes it.
     fn list(self: &Rc<Self>) {
-        if self.flags.get() & (LISTED | BLOCKED) != 0 || self.fd.get() < 0 {
+        let flags = self.flags.get();
+        if flags & WATCHED != 0 {
+            self.wake();
+            return;
+        }
+        if flags & (LISTED | BLOCKED) != 0 || self.fd.get() < 0 {
             return;
         }
         self.flags.set(self.flags.get() | LISTED);
@@ -226,6 +236,18 @@ impl Outbox {
             }
             s => Poll::Ready(s),
         }
+    }
+
+    /// For an outbox with no socket, drained by a consumer task of its own (a session whose
+    /// socket is on another node): ready when something is queued or the state left `Open`;
+    /// otherwise the task is woken by the next push, close or kill.
+    pub fn poll_ready(&self, cx: &Context<'_>) -> Poll<()> {
+        self.flags.set(self.flags.get() | WATCHED);
+        if !self.is_empty() || self.state.get() != OutState::Open {
+            return Poll::Ready(());
+        }
+        self.register(cx);
+        Poll::Pending
     }
 
     /// The session's socket: from now on pushes are written by the shard's flusher.
@@ -391,6 +413,31 @@ mod tests {
         o.register(&cx);
         o.close_with(None);
         assert_eq!(count.0.load(Ordering::SeqCst), 2, "so does a close");
+    }
+
+    #[test]
+    fn a_consumer_without_socket_is_woken_by_every_push() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        struct Count(AtomicUsize);
+        impl std::task::Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let cx = Context::from_waker(&waker);
+        let o = Outbox::new(100);
+        assert!(o.poll_ready(&cx).is_pending());
+        o.push(frame(5)).unwrap();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert!(o.poll_ready(&cx).is_ready());
+        o.advance(5);
+        assert!(o.poll_ready(&cx).is_pending());
+        o.close_with(None);
+        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+        assert!(o.poll_ready(&cx).is_ready());
     }
 
     #[test]

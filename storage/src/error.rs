@@ -8,6 +8,10 @@ use std::path::PathBuf;
 /// Why a storage call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
+    /// A room snapshot from an owner older than the one that saved it last: this node no
+    /// longer owns the room.
+    #[error("room {room} was saved by a newer owner: this node no longer owns it")]
+    Fenced { room: String },
     /// The command queue is full: back off and retry (maps to 503 + Retry-After).
     #[error("storage is busy: its queue of {capacity} commands is full")]
     Busy { capacity: usize },

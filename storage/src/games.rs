@@ -70,6 +70,24 @@ pub(crate) enum GamesCmd {
     },
 }
 
+impl GamesCmd {
+    pub(crate) fn span(&self) -> &tracing::Span {
+        match self {
+            GamesCmd::Record { reply, .. } => reply.span(),
+            GamesCmd::Get { reply, .. } => reply.span(),
+            GamesCmd::Rating { reply, .. } => reply.span(),
+        }
+    }
+
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            GamesCmd::Record { .. } => "record_game",
+            GamesCmd::Get { .. } => "get_game",
+            GamesCmd::Rating { .. } => "rating",
+        }
+    }
+}
+
 /// New ratings of (white, black) after `result`.
 pub fn elo(white: i64, black: i64, result: &str) -> (i64, i64) {
     let sw = match result {

@@ -61,6 +61,8 @@ pub struct Storage {
     counters: Arc<Counters>,
     health: Arc<HealthState>,
     engine: Engine,
+    /// `db.system` of the command spans.
+    db_system: &'static str,
 }
 
 impl std::fmt::Debug for Cmd {
@@ -99,6 +101,7 @@ impl Storage {
                 counters,
                 health,
                 engine,
+                db_system: crate::trace::db_system(engine.as_str()),
             },
             receivers,
         ))
@@ -163,12 +166,20 @@ impl Storage {
                 reason: self.health.writer.reason(),
             });
         }
-        let (reply, rx) = oneshot::channel();
-        match self.tx.try_send(make(reply)) {
+        let (tx, rx) = oneshot::channel();
+        let cmd = make(Reply::new(tx, crate::trace::command(self.db_system)));
+        crate::trace::named(&cmd);
+        match self.tx.try_send(cmd) {
             Ok(()) => Ok(rx),
-            Err(TrySendError::Full(_)) => Err(StorageError::Busy {
-                capacity: self.capacity,
-            }),
+            Err(TrySendError::Full(cmd)) => {
+                let e = StorageError::Busy {
+                    capacity: self.capacity,
+                };
+                if let Some(s) = cmd.span() {
+                    crate::trace::failed(s, &e);
+                }
+                Err(e)
+            }
             Err(TrySendError::Disconnected(_)) => Err(StorageError::Closed),
         }
     }

@@ -52,6 +52,7 @@ pub mod scores;
 mod sql;
 mod sqlite;
 pub mod token;
+mod trace;
 pub mod transfer;
 mod worker;
 

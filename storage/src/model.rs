@@ -97,4 +97,6 @@ pub struct RoomRow {
     pub state: Vec<u8>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// The owner epoch that wrote it (cluster fencing; 0 on a single node).
+    pub epoch: i64,
 }

@@ -12,18 +12,22 @@ use crate::sqlite::Lite;
 
 const SAVE: Q = Q::both(
     "save room",
-    "INSERT INTO rooms (id, kind, state, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+    "INSERT INTO rooms (id, kind, state, created_at, updated_at, owner_epoch)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
      ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, state = excluded.state,
-         updated_at = excluded.updated_at",
+         updated_at = excluded.updated_at, owner_epoch = excluded.owner_epoch
+     WHERE rooms.owner_epoch <= excluded.owner_epoch",
 );
 const LOAD: Q = Q::both(
     "load rooms",
-    "SELECT id, kind, state, created_at, updated_at FROM rooms WHERE kind = ?1 ORDER BY id",
+    "SELECT id, kind, state, created_at, updated_at, owner_epoch FROM rooms WHERE kind = ?1
+     ORDER BY id",
 );
 const DELETE: Q = Q::both("delete room", "DELETE FROM rooms WHERE id = ?1");
 const SWEEP: Q = Q::both("sweep rooms", "DELETE FROM rooms WHERE updated_at < ?1");
 
-/// Insert or replace a snapshot; the first `created_at` is kept.
+/// Insert or replace a snapshot; the first `created_at` is kept. A row saved last by a newer
+/// owner (higher `epoch`) is not replaced: [`StorageError::Fenced`].
 pub fn save(conn: &Connection, row: &RoomRow) -> Result<(), StorageError> {
     save_in(&mut Lite(conn), row)
 }
@@ -50,10 +54,17 @@ pub(crate) fn save_in<D: Db + ?Sized>(db: &mut D, row: &RoomRow) -> Result<(), S
         Arg::Blob(&row.state),
         Arg::Int(row.created_at_ms),
         Arg::Int(row.updated_at_ms),
+        Arg::Int(row.epoch),
     ];
-    db.execute(&SAVE, &args)
-        .map(drop)
-        .map_err(|e| e.into_storage(SAVE.op))
+    let n = db
+        .execute(&SAVE, &args)
+        .map_err(|e| e.into_storage(SAVE.op))?;
+    if n == 0 {
+        return Err(StorageError::Fenced {
+            room: row.id.clone(),
+        });
+    }
+    Ok(())
 }
 
 pub(crate) fn load_in<D: Db + ?Sized>(
@@ -70,6 +81,7 @@ pub(crate) fn load_in<D: Db + ?Sized>(
                 state: r.blob(2)?,
                 created_at_ms: r.int(3)?,
                 updated_at_ms: r.int(4)?,
+                epoch: r.int(5)?,
             })
         })
         .collect()

@@ -183,6 +183,12 @@ const MIGRATIONS: &[Step] = &[
             PRIMARY KEY (user_id, mode)
         );",
     },
+    // 5: the owner epoch of a room snapshot (cluster fencing: a write from an older owner
+    // than the one that saved the row last is refused).
+    Step {
+        sqlite: "ALTER TABLE rooms ADD COLUMN owner_epoch INTEGER NOT NULL DEFAULT 0;",
+        postgres: "ALTER TABLE rooms ADD COLUMN owner_epoch BIGINT NOT NULL DEFAULT 0;",
+    },
 ];
 
 /// The schema version this build writes.

@@ -28,6 +28,25 @@ const BEST_DAILY: Q = Q::both(
      ON CONFLICT (game, day, user_id) DO UPDATE SET score = excluded.score, at = excluded.at
      WHERE excluded.score > best_daily.score",
 );
+/// PostgreSQL: the three statements of a score write as one (one round trip). Arguments:
+/// user_id, game, score, now, day. Answers the score's id and 1 when the all-time best improved.
+const ADD_PG: Q = Q::both(
+    "insert score",
+    "WITH ins AS (
+        INSERT INTO scores (user_id, game, score, created_at) VALUES ($1, $2, $3, $4) RETURNING id
+     ), best AS (
+        INSERT INTO best_alltime (game, user_id, score, at) VALUES ($2, $1, $3, $4)
+        ON CONFLICT (game, user_id) DO UPDATE SET score = excluded.score, at = excluded.at
+        WHERE excluded.score > best_alltime.score
+        RETURNING 1
+     ), daily AS (
+        INSERT INTO best_daily (game, day, user_id, score, at) VALUES ($2, $5, $1, $3, $4)
+        ON CONFLICT (game, day, user_id) DO UPDATE SET score = excluded.score, at = excluded.at
+        WHERE excluded.score > best_daily.score
+        RETURNING 1
+     )
+     SELECT (SELECT id FROM ins), (SELECT count(*) FROM best)",
+);
 const GAMES: Q = Q::both(
     "list games",
     "SELECT DISTINCT game FROM best_alltime ORDER BY game LIMIT ?1",
@@ -110,6 +129,9 @@ pub(crate) fn add_in<D: Db + ?Sized>(
     score: i64,
     now_ms: i64,
 ) -> Result<ScoreAck, StorageError> {
+    if db.postgres() {
+        return add_pg(db, user_id, game, score, now_ms);
+    }
     let row = db
         .query_opt(
             &INSERT,
@@ -165,6 +187,43 @@ pub(crate) fn add_in<D: Db + ?Sized>(
         score,
         at_ms: now_ms,
         personal_best: improved > 0,
+    })
+}
+
+fn add_pg<D: Db + ?Sized>(
+    db: &mut D,
+    user_id: i64,
+    game: &str,
+    score: i64,
+    now_ms: i64,
+) -> Result<ScoreAck, StorageError> {
+    let args = [
+        Arg::Int(user_id),
+        Arg::Text(game),
+        Arg::Int(score),
+        Arg::Int(now_ms),
+        Arg::Int(day_of(now_ms)),
+    ];
+    let row = db.query_opt(&ADD_PG, &args).map_err(|e| {
+        if e.is_foreign_key_violation() {
+            StorageError::UnknownAccount
+        } else {
+            e.into_storage(ADD_PG.op)
+        }
+    })?;
+    let Some(r) = row else {
+        return Err(StorageError::Decode {
+            op: ADD_PG.op,
+            column: 0,
+            expected: "a returned id",
+        });
+    };
+    Ok(ScoreAck {
+        id: r.int(0)?,
+        game: game.to_string(),
+        score,
+        at_ms: now_ms,
+        personal_best: r.int(1)? > 0,
     })
 }
 

@@ -365,6 +365,23 @@ pub(crate) trait Db {
     fn lost(&self) -> Option<String> {
         None
     }
+    /// Open the savepoint of one command ([`atomically`]).
+    fn savepoint(&mut self) -> Result<(), DbError> {
+        self.batch("SAVEPOINT cmd")
+    }
+    /// Keep what the command's savepoint holds (PostgreSQL defers the RELEASE to the next
+    /// command's SAVEPOINT or the COMMIT: one round trip fewer per command).
+    fn release(&mut self) -> Result<(), DbError> {
+        self.batch("RELEASE cmd")
+    }
+    /// Undo what the command's savepoint holds; the transaction stays usable.
+    fn rollback_savepoint(&mut self) {
+        let _ = self.batch("ROLLBACK TO cmd; RELEASE cmd");
+    }
+    /// PostgreSQL: multi-statement writes may run as one statement (data-modifying CTEs).
+    fn postgres(&self) -> bool {
+        false
+    }
 
     /// The first row, if any.
     fn query_opt(&mut self, q: &Q, args: &[Arg<'_>]) -> Result<Option<Row>, DbError> {
@@ -378,16 +395,15 @@ pub(crate) fn atomically<D: Db + ?Sized, T>(
     db: &mut D,
     f: impl FnOnce(&mut D) -> Result<T, StorageError>,
 ) -> Result<T, StorageError> {
-    db.batch("SAVEPOINT cmd")
-        .map_err(|e| e.into_storage("savepoint"))?;
+    db.savepoint().map_err(|e| e.into_storage("savepoint"))?;
     match f(db) {
         Ok(v) => {
-            db.batch("RELEASE cmd")
+            db.release()
                 .map_err(|e| e.into_storage("release savepoint"))?;
             Ok(v)
         }
         Err(e) => {
-            let _ = db.batch("ROLLBACK TO cmd; RELEASE cmd");
+            db.rollback_savepoint();
             Err(e)
         }
     }

@@ -88,6 +88,8 @@ pub(crate) struct Core {
     version: u64,
     counters: Arc<Counters>,
     health: Arc<HealthState>,
+    /// `db.system` of the round spans.
+    db_system: &'static str,
 }
 
 impl Core {
@@ -97,9 +99,11 @@ impl Core {
         counters: Arc<Counters>,
         health: Arc<HealthState>,
     ) -> Core {
+        let db_system = crate::trace::db_system(cfg.engine().map_or("sqlite", |e| e.as_str()));
         Core {
             cfg,
             feed,
+            db_system,
             games: HashSet::new(),
             version: 0,
             counters,
@@ -160,6 +164,7 @@ impl Core {
     }
 
     fn round_at<D: Db + ?Sized>(&mut self, db: &mut D, batch: Vec<Cmd>, now: i64) -> bool {
+        let round = crate::trace::round(self.db_system, &batch);
         let mut done: Vec<Finish> = Vec::with_capacity(batch.len());
         let mut touched: BTreeSet<String> = BTreeSet::new();
         let mut stop = false;
@@ -168,6 +173,7 @@ impl Core {
                 Some(reason) => Failure::Unavailable(reason),
                 None => Failure::Commit(e.message()),
             };
+            round.record("error.type", "begin_failed");
             return refuse_all(batch, &failure);
         }
         for cmd in batch {
@@ -202,6 +208,8 @@ impl Core {
             }
         } else {
             self.counters.failed_commits.fetch_add(1, Ordering::Relaxed);
+            round.record("error.type", "commit_failed");
+            round.record("otel.status_code", "error");
         }
         for f in done {
             f(failure.as_ref());

@@ -19,6 +19,7 @@ on_both!(
     a_taken_username_does_not_undo_the_rest_of_its_round,
     boards_reach_every_subscriber_after_commit,
     room_rows_save_load_delete_sweep,
+    a_room_saved_by_a_newer_owner_refuses_an_older_one,
     games_are_recorded_once_and_rated,
     fresh_database_migrates_to_the_latest_version,
     health_is_ok_while_open_and_false_once_closed,
@@ -91,6 +92,10 @@ fn a_taken_username_does_not_undo_the_rest_of_its_round(db: TestDb) {
     let b = start([s.create_account("ANN", "h3".into())]);
     let c = start([s.add_score(ann.id, "g", 7)]);
     let d = start([s.create_account("cy", "h4".into())]);
+    // A score of an unknown account (a foreign-key violation inside the one-statement write
+    // on PostgreSQL), then one more score: only the bad one is refused.
+    let e = start([s.add_score(9_999, "g", 1)]);
+    let f = start([s.add_score(ann.id, "g", 9)]);
     let bob = finish(a).pop().unwrap().unwrap();
     assert!(matches!(
         finish(b).pop().unwrap(),
@@ -98,8 +103,13 @@ fn a_taken_username_does_not_undo_the_rest_of_its_round(db: TestDb) {
     ));
     finish(c).pop().unwrap().unwrap();
     finish(d).pop().unwrap().unwrap();
+    assert!(matches!(
+        finish(e).pop().unwrap(),
+        Err(StorageError::UnknownAccount)
+    ));
+    assert!(finish(f).pop().unwrap().unwrap().personal_best);
     let after = s.counters();
-    assert!(after.rounds - before.rounds <= 2, "one round for all four");
+    assert!(after.rounds - before.rounds <= 2, "one round for all six");
     assert_eq!(after.failed_commits, 0);
     // Everything but the refused account was committed.
     assert_eq!(
@@ -110,7 +120,7 @@ fn a_taken_username_does_not_undo_the_rest_of_its_round(db: TestDb) {
     let ann_again = block_on(s.find_account("ann")).unwrap().unwrap();
     assert_eq!(ann_again.password_hash.as_deref(), Some("h1"));
     let st = block_on(s.standing(ann.id, "g", Period::AllTime)).unwrap();
-    assert_eq!(st.map(|s| s.score), Some(7));
+    assert_eq!(st.map(|s| s.score), Some(9));
     assert!(s.close(Duration::from_secs(5)));
 }
 
@@ -167,6 +177,7 @@ fn room_rows_save_load_delete_sweep(db: TestDb) {
         state: b"{}".to_vec(),
         created_at_ms: at,
         updated_at_ms: at,
+        epoch: 0,
     };
     block_on(s.save_rooms(vec![row("a", 100), row("b", 5_000)])).unwrap();
     let mut again = row("a", 9_000);
@@ -180,6 +191,30 @@ fn room_rows_save_load_delete_sweep(db: TestDb) {
     assert!(block_on(s.delete_room("a")).unwrap());
     assert!(!block_on(s.delete_room("a")).unwrap());
     assert!(block_on(s.load_rooms("state")).unwrap().is_empty());
+    assert!(s.close(Duration::from_secs(5)));
+}
+
+fn a_room_saved_by_a_newer_owner_refuses_an_older_one(db: TestDb) {
+    let (s, _rx) = db.open();
+    let row = |epoch: i64, state: &[u8]| RoomRow {
+        id: "c-fenced".into(),
+        kind: "game".into(),
+        state: state.to_vec(),
+        created_at_ms: 1,
+        updated_at_ms: 2,
+        epoch,
+    };
+    block_on(s.save_rooms(vec![row(2, b"{\"by\":2}")])).unwrap();
+    block_on(s.save_rooms(vec![row(2, b"{\"by\":2,\"again\":1}")])).unwrap();
+    match block_on(s.save_rooms(vec![row(1, b"{\"by\":1}")])) {
+        Err(storage::StorageError::Fenced { room }) => assert_eq!(room, "c-fenced"),
+        other => panic!("an older owner's save: {other:?}"),
+    }
+    block_on(s.save_rooms(vec![row(3, b"{\"by\":3}")])).unwrap();
+    let rows = block_on(s.load_rooms("game")).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].state, b"{\"by\":3}");
+    assert_eq!(rows[0].epoch, 3);
     assert!(s.close(Duration::from_secs(5)));
 }
 

@@ -50,6 +50,7 @@ fn fill(s: &Storage) -> (i64, i64, i64) {
         state: vec![0, 1, 2, 255, b'{'],
         created_at_ms: 5,
         updated_at_ms: 6,
+        epoch: 0,
     }]))
     .unwrap();
     (ann.id, bob.id, guest.id)

@@ -128,6 +128,8 @@ pub struct WsPool {
     scratch: Vec<u8>,
     dirty: Vec<u32>,
     target: Target,
+    /// More servers ([`WsPool::start_on`]): a cluster's other nodes.
+    more: Vec<Target>,
     sources: SourceCycle,
     mask: [u8; 4],
     max_frame: usize,
@@ -152,6 +154,7 @@ impl WsPool {
             scratch: vec![0; SCRATCH],
             dirty: Vec::new(),
             target,
+            more: Vec::new(),
             sources,
             mask,
             max_frame: 16 * 1024 * 1024,
@@ -170,6 +173,11 @@ impl WsPool {
         self.open
     }
 
+    /// Add another server: connections go to it with [`WsPool::start_on`] (index 1, 2, ...).
+    pub fn add_target(&mut self, t: Target) {
+        self.more.push(t);
+    }
+
     /// Starts connection number `self.conns.len()` to `path` for room index `room`; returns its
     /// number. A failed start is reported to `h` at once and counted.
     pub fn start(
@@ -179,6 +187,23 @@ impl WsPool {
         intended_ns: u64,
         h: &mut impl WsHandler,
     ) -> usize {
+        self.start_on(0, room, path, intended_ns, h)
+    }
+
+    /// [`WsPool::start`] on server `target` (0 = the pool's own, then those added).
+    pub fn start_on(
+        &mut self,
+        target: usize,
+        room: u32,
+        path: &str,
+        intended_ns: u64,
+        h: &mut impl WsHandler,
+    ) -> usize {
+        let t = match target {
+            0 => &self.target,
+            i => &self.more[(i - 1) % self.more.len().max(1)],
+        };
+        let (host, addr) = (t.host_header.clone(), t.addr);
         let idx = self.conns.len();
         let (key, accept) = ws::new_key();
         let mut conn = WsConn {
@@ -188,12 +213,12 @@ impl WsPool {
             intended_ns,
             accept,
             inbuf: Vec::new(),
-            out: ws::handshake_request(&self.target.host_header, path, &key),
+            out: ws::handshake_request(&host, path, &key),
             out_pos: 0,
             want_write: true,
             dirty: false,
         };
-        let started = socket::connect(self.target.addr, self.sources.next_addr()).and_then(|s| {
+        let started = socket::connect(addr, self.sources.next_addr()).and_then(|s| {
             self.poller
                 .add(std::os::fd::AsRawFd::as_raw_fd(&s), idx as u64, true)?;
             Ok(s)

@@ -53,17 +53,37 @@ pub struct RunMeta {
     pub target_url: String,
     /// Parsed target.
     pub target: Target,
+    /// More targets (`--also-target`): relay members are spread over all of them.
+    pub more_targets: Vec<Target>,
     /// Server label.
     pub label: String,
     /// Run name (output file stem).
     pub name: String,
     /// Server pid for /proc accounting.
     pub server_pid: Option<u32>,
+    /// More server pids (`--also-pid`), summed with `server_pid`.
+    pub more_pids: Vec<u32>,
     /// Bind client sockets to cycling 127.0.0.x sources.
     pub many_sources: bool,
 }
 
 impl RunMeta {
+    /// Every server pid to account for.
+    pub fn pids(&self) -> Vec<u32> {
+        self.server_pid
+            .into_iter()
+            .chain(self.more_pids.iter().copied())
+            .collect()
+    }
+
+    /// Target `i` of the run (0 = `--target`, then `--also-target` in order).
+    pub fn target_at(&self, i: usize) -> &Target {
+        match i {
+            0 => &self.target,
+            i => &self.more_targets[i - 1],
+        }
+    }
+
     /// The [`RunOutput`] of a `scenario` run that measured `m` against this target: latency
     /// summaries and histograms come from the one list in `m`, so the two cannot disagree.
     pub fn output(&self, scenario: &str, m: Measured) -> RunOutput {

@@ -133,7 +133,7 @@ pub struct RelayEngine {
     clock: Clock,
     tmpl: FrameTemplate,
     params: RelayParams,
-    pid: Option<u32>,
+    pids: Vec<u32>,
     rr: usize,
     last: WindowStats,
 }
@@ -143,6 +143,10 @@ impl RelayEngine {
     pub fn connect(meta: &RunMeta, params: RelayParams) -> Result<Self, String> {
         let mut pool =
             WsPool::new(meta.target.clone(), meta.many_sources).map_err(|e| e.to_string())?;
+        for t in &meta.more_targets {
+            pool.add_target(t.clone());
+        }
+        let servers = 1 + meta.more_targets.len();
         let tmpl = FrameTemplate::new(params.size, params.text, pool.mask());
         let clock = Clock::new();
         let mut book = Book {
@@ -158,10 +162,12 @@ impl RelayEngine {
             let settled = pool.open_count() + pool.counters.failures() as usize;
             while started < total && started - settled.min(started) < params.connect_concurrency {
                 let room = started % params.rooms;
+                // Member m of every room on server m mod servers: each room spans them all.
+                let server = (started / params.rooms) % servers;
                 let path = meta
-                    .target
+                    .target_at(server)
                     .path_for(&room_id(&params.room_prefix, room), started);
-                pool.start(room as u32, &path, clock.now_ns(), &mut book);
+                pool.start_on(server, room as u32, &path, clock.now_ns(), &mut book);
                 started += 1;
             }
             if pool.open_count() + pool.counters.failures() as usize >= total {
@@ -195,7 +201,7 @@ impl RelayEngine {
             clock,
             tmpl,
             params,
-            pid: meta.server_pid,
+            pids: meta.pids(),
             rr: 0,
             last: WindowStats::default(),
         })
@@ -253,7 +259,7 @@ impl RelayEngine {
         loop {
             let now = self.clock.now_ns();
             if probe.is_none() && now >= window.measure_from_ns {
-                probe = Some(Probe::start(self.pid));
+                probe = Some(Probe::start_all(self.pids.clone()));
             }
             while let Some(t) = pacer.poll(now) {
                 let phase = window.phase(t);
@@ -268,7 +274,7 @@ impl RelayEngine {
                 }
             }
             if usage.is_none() && now >= window.end_ns {
-                let p = probe.get_or_insert_with(|| Probe::start(self.pid));
+                let p = probe.get_or_insert_with(|| Probe::start_all(self.pids.clone()));
                 usage = Some(p.finish(self.book.deliveries, "delivery"));
             }
             if pacer.done()

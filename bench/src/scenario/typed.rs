@@ -234,9 +234,11 @@ mod tests {
         let meta = RunMeta {
             target_url: "ws://127.0.0.1:9/".into(),
             target: Target::parse("ws://127.0.0.1:9/").unwrap(),
+            more_targets: Vec::new(),
             label: "x".into(),
             name: "n".into(),
             server_pid: None,
+            more_pids: Vec::new(),
             many_sources: true,
         };
         let ws = meta_for(&meta, "ws", None, "/ws");

@@ -14,7 +14,7 @@ import type {
   CreateRoomMsg,
   JoinedMsg,
   ReconnectedMsg,
-  RoomEvent,
+  RoomEventMessage,
   RoomState,
   ServerMessage,
   WelcomeMsg,
@@ -254,7 +254,7 @@ export class GameSession extends ManagedSocket {
       return;
     }
     if ((ROOM_EVENT_TYPES as readonly string[]).includes(m.type)) {
-      this.applyEvent(m as RoomEvent, false);
+      this.applyEvent(m as RoomEventMessage, false);
       return;
     }
     this.dispatch(m);
@@ -345,7 +345,7 @@ export class GameSession extends ManagedSocket {
   }
 
   /** Apply a room event once, in order of arrival; keep the contiguous watermark. */
-  private applyEvent(ev: RoomEvent, replayed: boolean): void {
+  private applyEvent(ev: RoomEventMessage, replayed: boolean): void {
     const s = this.seat;
     if (s && ev.room === s.room) {
       if (ev.room_seq <= s.lastSeq || this.seen.has(ev.room_seq)) return;

@@ -12,7 +12,7 @@ import type {
   ScoreResponse,
   TicketCancelled,
   TicketCreated,
-  TicketStatus,
+  TicketView,
 } from "./protocol.js";
 
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
@@ -109,7 +109,7 @@ export class HttpApi {
   createTicket(o: { mode: MatchMode; region?: string; party?: string[] }): Promise<TicketCreated> {
     return this.call("POST", "/api/matchmaking/tickets", o, true);
   }
-  ticket(id: string): Promise<TicketStatus> {
+  ticket(id: string): Promise<TicketView> {
     return this.call("GET", `/api/matchmaking/tickets/${encodeURIComponent(id)}`, undefined, true);
   }
   cancelTicket(id: string): Promise<TicketCancelled> {

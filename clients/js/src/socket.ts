@@ -247,5 +247,7 @@ function detach(ws: WebSocketLike): void {
   ws.onopen = null;
   ws.onmessage = null;
   ws.onclose = null;
-  ws.onerror = null;
+  // Not null: closing a socket that is still connecting makes the `ws` package emit an error
+  // afterwards, which Node throws when nothing listens.
+  ws.onerror = () => undefined;
 }

@@ -16,6 +16,8 @@ use super::json::{self, reply};
 use super::ApiRequest;
 use crate::app::Shard;
 use crate::http::Response;
+use crate::telemetry::spans;
+use tracing::Instrument;
 
 /// Username length bounds (bytes; ASCII only).
 pub const USERNAME_MIN: usize = 3;
@@ -95,7 +97,11 @@ pub fn authenticate(shard: &Rc<Shard>, req: &ApiRequest) -> Result<Claims, Respo
         return Err(unauthorized("missing bearer token"));
     };
     match h.split_once(' ') {
-        Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => verify(shard, t.trim()),
+        Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => {
+            let claims = verify(shard, t.trim())?;
+            spans::user(claims.sub);
+            Ok(claims)
+        }
         _ => Err(unauthorized("Authorization must be 'Bearer <token>'")),
     }
 }
@@ -121,9 +127,11 @@ fn issue(shard: &Rc<Shard>, account: &Account, status: u16) -> Response {
     )
 }
 
-/// Run `f` on the blocking pool, within the per-shard in-flight bound.
+/// Run `f` on the blocking pool, within the per-shard in-flight bound; traced as
+/// `auth.password_hash` (`op`: `hash` or `verify`), a child of the current span.
 async fn off_loop<R: Send + 'static>(
     shard: &Rc<Shard>,
+    op: &'static str,
     f: impl FnOnce() -> R + Send + 'static,
 ) -> Result<R, Response> {
     let s = &shard.app.services;
@@ -134,23 +142,32 @@ async fn off_loop<R: Send + 'static>(
         );
     }
     s.hashing.set(s.hashing.get() + 1);
-    let r = glommio::executor().spawn_blocking(f).await;
+    let span = spans::password_hash(op);
+    let r = glommio::executor()
+        .spawn_blocking(move || span.in_scope(f))
+        .await;
     s.hashing.set(s.hashing.get() - 1);
     Ok(r)
 }
 
-/// `POST /api/auth/register {"username","password"}` -> 201 with a token.
+/// `POST /api/auth/register {"username","password"}` -> 201 with a token (span
+/// `auth.register`).
 pub async fn register(shard: &Rc<Shard>, req: &ApiRequest) -> Response {
     let body: UserPass = match json::body(req) {
         Ok(b) => b,
         Err(r) => return r,
     };
+    let span = spans::auth("register", &body.username);
+    register_in(shard, body).instrument(span).await
+}
+
+async fn register_in(shard: &Rc<Shard>, body: UserPass) -> Response {
     if let Err(m) = check_username(&body.username).and_then(|_| check_password(&body.password)) {
         return Response::error(400, &m);
     }
     let passwords = shard.app.services.passwords.clone();
     let pw = body.password;
-    let hash = match off_loop(shard, move || passwords.hash(&pw)).await {
+    let hash = match off_loop(shard, "hash", move || passwords.hash(&pw)).await {
         Ok(Ok(h)) => h,
         Ok(Err(e)) => return json::storage_error(&e, 1),
         Err(r) => return r,
@@ -162,17 +179,25 @@ pub async fn register(shard: &Rc<Shard>, req: &ApiRequest) -> Response {
         .create_account(&body.username, hash)
         .await
     {
-        Ok(acc) => issue(shard, &acc, 201),
+        Ok(acc) => {
+            spans::user(acc.id);
+            issue(shard, &acc, 201)
+        }
         Err(e) => json::storage_error(&e, shard.app.config.storage.retry_after_secs),
     }
 }
 
-/// `POST /api/auth/login {"username","password"}` -> 200 with a token.
+/// `POST /api/auth/login {"username","password"}` -> 200 with a token (span `auth.login`).
 pub async fn login(shard: &Rc<Shard>, req: &ApiRequest) -> Response {
     let body: UserPass = match json::body(req) {
         Ok(b) => b,
         Err(r) => return r,
     };
+    let span = spans::auth("login", &body.username);
+    login_in(shard, body).instrument(span).await
+}
+
+async fn login_in(shard: &Rc<Shard>, body: UserPass) -> Response {
     if body.username.is_empty() || body.password.is_empty() {
         return Response::error(400, "username and password are required");
     }
@@ -180,7 +205,7 @@ pub async fn login(shard: &Rc<Shard>, req: &ApiRequest) -> Response {
         // Too long to exist: still the same answer (and cost) as a wrong password.
         let passwords = shard.app.services.passwords.clone();
         let pw = body.password.chars().take(PASSWORD_MAX).collect::<String>();
-        if let Err(r) = off_loop(shard, move || passwords.verify(&pw, None)).await {
+        if let Err(r) = off_loop(shard, "verify", move || passwords.verify(&pw, None)).await {
             return r;
         }
         return Response::error(401, BAD_CREDENTIALS);
@@ -198,12 +223,19 @@ pub async fn login(shard: &Rc<Shard>, req: &ApiRequest) -> Response {
     let stored = found.as_ref().and_then(|c| c.password_hash.clone());
     let passwords = shard.app.services.passwords.clone();
     let pw = body.password;
-    let ok = match off_loop(shard, move || passwords.verify(&pw, stored.as_deref())).await {
+    let ok = match off_loop(shard, "verify", move || {
+        passwords.verify(&pw, stored.as_deref())
+    })
+    .await
+    {
         Ok(ok) => ok,
         Err(r) => return r,
     };
     match found {
-        Some(c) if ok => issue(shard, &c.account, 200),
+        Some(c) if ok => {
+            spans::user(c.account.id);
+            issue(shard, &c.account, 200)
+        }
         _ => Response::error(401, BAD_CREDENTIALS),
     }
 }

@@ -70,6 +70,16 @@ pub async fn handle(shard: &Rc<Shard>, req: &ApiRequest) -> Response {
     Response::error(404, "no such endpoint")
 }
 
+/// The public URL of the live node that owns game room `id`, when it is not this one.
+async fn owner_elsewhere(shard: &Rc<Shard>, id: &str) -> Option<String> {
+    let c = shard.app.cluster.as_ref()?;
+    let rec = c.cluster.lookup(id).await??;
+    if !rec.live || rec.owner == c.cluster.node_id() {
+        return None;
+    }
+    c.view().node(&rec.owner).map(|n| n.url.clone())
+}
+
 async fn get_game(shard: &Rc<Shard>, id: &str) -> Response {
     if RoomId::parse(id).is_err() {
         return Response::error(400, "invalid game id");
@@ -101,7 +111,12 @@ async fn get_game(shard: &Rc<Shard>, id: &str) -> Response {
                 state,
             },
         ),
-        Some(None) => Response::error(404, "no such game"),
+        Some(None) => match owner_elsewhere(shard, id).await {
+            // In a cluster the game may run on another node: that node answers.
+            Some(url) => Response::error(307, "the game runs on another node")
+                .with_header("Location", format!("{url}/api/games/{id}")),
+            None => Response::error(404, "no such game"),
+        },
         None => Response::error(503, "game owner is unavailable, retry later")
             .with_header("Retry-After", "1"),
     }

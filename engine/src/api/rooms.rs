@@ -214,6 +214,7 @@ impl RoomDocs {
                         state: d.view.state.to_vec(),
                         created_at_ms: d.view.created_at_ms,
                         updated_at_ms: d.view.updated_at_ms,
+                        epoch: 0,
                     },
                     d.view.version,
                 )

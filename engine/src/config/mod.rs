@@ -4,28 +4,32 @@
 //! validation. Layers: built-in default, then the environment variable, then the flag (the
 //! flag wins; a repeated flag: the last one wins). The tree is split into typed parts
 //! ([`ServerArgs`], [`HttpArgs`], [`WsArgs`], [`LimitsArgs`], [`ObservabilityArgs`],
-//! [`StorageArgs`], [`AuthArgs`], [`ApiArgs`], [`GamesArgs`]); after [`Config::validate`]
-//! it is shared read-only (`Arc<Config>`) by every shard and service.
+//! [`TelemetryArgs`], [`StorageArgs`], [`AuthArgs`], [`ApiArgs`], [`GamesArgs`]); after
+//! [`Config::validate`] it is shared read-only (`Arc<Config>`) by every shard and service.
 //!
 //! Nothing outside this module reads the environment. The one variable that is not a flag,
 //! `ROOMCORE_TOKEN_SECRET`, is read here too: a secret on a command line is visible to every
 //! local user. Every row is in the README's configuration table; keep the two in step.
 
+mod cluster;
 mod games;
 mod limits;
 mod observability;
 pub mod parse;
 mod server;
 mod storage;
+mod telemetry;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{CommandFactory, FromArgMatches, Parser};
 
+pub use cluster::ClusterArgs;
 pub use games::GamesArgs;
 pub use limits::LimitsArgs;
 pub use observability::{Level, LogFormat, ObservabilityArgs};
 pub use server::{HttpArgs, ServerArgs, WsArgs};
 pub use storage::{ApiArgs, AuthArgs, DatabaseUrl, DbCommand, StorageArgs};
+pub use telemetry::{key_values, SamplerKind, TelemetryArgs};
 
 /// The environment variable of the token secret (never a flag).
 pub const TOKEN_SECRET_ENV: &str = "ROOMCORE_TOKEN_SECRET";
@@ -54,6 +58,8 @@ pub struct Config {
     #[command(flatten)]
     pub observability: ObservabilityArgs,
     #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+    #[command(flatten)]
     pub storage: StorageArgs,
     #[command(flatten)]
     pub auth: AuthArgs,
@@ -61,6 +67,8 @@ pub struct Config {
     pub api: ApiArgs,
     #[command(flatten)]
     pub games: GamesArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
     /// A database subcommand to run instead of serving (`roomcore migrate|export|import`).
     #[command(subcommand)]
     pub command: Option<DbCommand>,
@@ -151,6 +159,8 @@ impl Config {
         self.auth.validate()?;
         self.api.validate()?;
         self.games.validate()?;
+        self.cluster.validate(self.auth.token_secret.is_some())?;
+        self.telemetry.validate()?;
         Ok(())
     }
 

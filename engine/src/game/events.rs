@@ -8,7 +8,7 @@
 
 use std::rc::Rc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use shards::Frame;
 
@@ -19,6 +19,7 @@ use crate::ws;
 
 /// A message to one socket.
 #[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerEvent {
     /// A refused message (the socket stays open).
@@ -48,6 +49,11 @@ pub enum ServerEvent {
         seat: Option<usize>,
         reconnect_token: Option<String>,
         state: RoomState,
+        /// In a cluster: the base URL of the node that owns the room (connect there directly
+        /// to skip the hop).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(test, ts(optional))]
+        owner_url: Option<String>,
     },
     RoomState {
         #[serde(flatten)]
@@ -61,8 +67,12 @@ pub enum ServerEvent {
         reconnect_token: String,
         state: RoomState,
         /// The events after `last_seq` still in the room's log, as they were sent.
+        #[cfg_attr(test, ts(type = "Array<RoomEventMessage>"))]
         missed: Vec<Box<RawValue>>,
         missed_complete: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(test, ts(optional))]
+        owner_url: Option<String>,
     },
     Queued {
         seq: Option<u64>,
@@ -77,27 +87,37 @@ pub enum ServerEvent {
     MatchFound(MatchFound),
     ServerShutdown {
         reason: &'static str,
+        /// In a cluster: another node to reconnect to.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(test, ts(optional))]
+        reconnect_url: Option<String>,
     },
 }
 
 /// The body of `ok`: the fields an action answers with.
 #[derive(Debug, Default, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Done {
     pub seq: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
     pub room_seq: Option<u64>,
     /// A chess move: whether its snapshot is durable.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
     pub saved: Option<bool>,
     /// A party slot claimed: the seat's token.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
     pub reconnect_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
     pub seat: Option<usize>,
 }
 
 /// A member's role in a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Player,
@@ -105,7 +125,8 @@ pub enum Role {
 }
 
 /// A player of a formed match.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct MatchPlayer {
     pub seat: usize,
     pub user_id: i64,
@@ -114,15 +135,21 @@ pub struct MatchPlayer {
 
 /// `match_found`: pushed to a queued socket, kept on an HTTP ticket.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct MatchFound {
     pub ticket: String,
     pub room: String,
     pub mode: &'static str,
+    #[cfg_attr(test, ts(as = "super::protocol::Kind"))]
     pub kind: &'static str,
     pub team: usize,
     pub seats: Vec<usize>,
     pub players: Vec<MatchPlayer>,
     pub rating_spread: f64,
+    /// In a cluster: the base URL of the node that owns the match's room.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub owner_url: Option<String>,
 }
 
 impl ServerEvent {
@@ -139,6 +166,7 @@ impl ServerEvent {
 
 /// Remaining ms of each side.
 #[derive(Debug, Clone, Copy, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Clocks {
     pub white: u64,
     pub black: u64,
@@ -146,6 +174,7 @@ pub struct Clocks {
 
 /// What happened in a room (every member hears it).
 #[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum RoomEvent {
     PlayerJoined {
@@ -179,6 +208,7 @@ pub enum RoomEvent {
         game: GameView,
     },
     Move {
+        #[cfg_attr(test, ts(as = "super::chess::Side"))]
         by: &'static str,
         uci: String,
         san: String,
@@ -187,13 +217,17 @@ pub enum RoomEvent {
         clocks: Clocks,
     },
     DrawOffered {
+        #[cfg_attr(test, ts(as = "super::chess::Side"))]
         by: &'static str,
     },
     DrawDeclined {
+        #[cfg_attr(test, ts(as = "super::chess::Side"))]
         by: &'static str,
     },
     GameOver {
+        #[cfg_attr(test, ts(as = "super::ts::GameResult"))]
         result: &'static str,
+        #[cfg_attr(test, ts(as = "Option<super::chess::Side>"))]
         winner: Option<&'static str>,
         reason: Reason,
         pgn: String,
@@ -201,8 +235,10 @@ pub enum RoomEvent {
     Party {
         action: &'static str,
         #[serde(skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(test, ts(optional))]
         by: Option<i64>,
         #[serde(skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(test, ts(optional))]
         slot: Option<usize>,
         game: PartyView,
     },

@@ -8,7 +8,7 @@
 //! if the rating spread of all its players fits the anchor's window, which
 //! widens with its wait time (`base + per_sec * waited`, capped at `max`).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How a mode's matches are shaped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +57,7 @@ impl Window {
 }
 
 /// Where a matched player is told about the match.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "via")]
 pub enum Notify {
     /// A typed WebSocket session: (shard, connection id).
@@ -67,7 +67,8 @@ pub enum Notify {
 }
 
 /// One player of a ticket.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Member {
     pub user_id: i64,
     pub name: String,
@@ -81,6 +82,8 @@ pub struct Ticket {
     pub members: Vec<Member>,
     pub enqueued_ms: u64,
     pub notify: Notify,
+    /// The span of joining the queue: the match span links to it.
+    pub trace: crate::telemetry::SpanLink,
 }
 
 impl Ticket {
@@ -273,6 +276,7 @@ mod tests {
                 .collect(),
             enqueued_ms: at,
             notify: Notify::Http,
+            trace: Default::default(),
         }
     }
 

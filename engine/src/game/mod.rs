@@ -18,7 +18,9 @@
 //! - [`service`]: what the WebSocket session and the HTTP API both ask of the game
 //!   layer (matchmaking tickets, room lists, live games).
 //! - [`owner`]: `GameMsg` on the shard that owns the room or queue; [`tick`]: the
-//!   periodic pass (timers, grace, matching); [`tickets`]: ticket status.
+//!   periodic pass (timers, grace, matching); [`matches`]: a formed match becomes a room
+//!   and its players are told; [`tickets`]: ticket status. In a cluster the queues and
+//!   tickets live in Redis instead (`cluster::matchmaker`).
 //! - [`rooms`]: a room's members, seats, event log, snapshots.
 //! - [`chess`], [`party`], [`matchmaking`]: the pure state machines.
 //! - [`reconnect`]: reconnect tokens; [`store`]: snapshots and finished games.
@@ -26,6 +28,7 @@
 pub mod chess;
 pub mod cmd;
 pub mod events;
+pub mod matches;
 pub mod matchmaking;
 pub mod owner;
 pub mod party;
@@ -37,6 +40,8 @@ pub mod session;
 pub mod store;
 pub mod tick;
 pub mod tickets;
+#[cfg(test)]
+mod ts;
 pub mod views;
 
 use std::cell::{Cell, RefCell};
@@ -86,6 +91,8 @@ pub struct Moving {
     pub inbox: Vec<Vec<u8>>,
     /// Raw bytes read but not decoded yet.
     pub pending: Vec<u8>,
+    /// The session's span (it goes on on the new shard).
+    pub trace: crate::telemetry::spans::SessionTrace,
 }
 
 /// A match room to create on its owner shard.
@@ -95,6 +102,10 @@ pub struct MatchRoom {
     pub mode: ModeSpec,
     /// Users by seat.
     pub seats: Vec<User>,
+    /// The owner's claim (cluster; 0 on a single node).
+    pub epoch: i64,
+    /// The match span: the room's creation is its child.
+    pub trace: crate::telemetry::SpanLink,
 }
 
 /// Cross-shard game traffic (inside `ShardMsg::Game`). Handlers never await
@@ -130,6 +141,9 @@ pub enum GameMsg {
         room: String,
         reply: Reply<Option<RoomState>>,
     },
+    /// In a cluster: the owner node of game room `room` left and this node is next in its
+    /// rendezvous order: bring it back from its snapshot here.
+    TakeOver { room: String },
 }
 
 /// A ticket for a queue this shard owns (`GameMsg::Enqueue`).

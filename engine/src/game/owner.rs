@@ -26,18 +26,13 @@ pub fn handle(shard: &Rc<Shard>, msg: GameMsg) {
             }
         }
         GameMsg::List { kind, reply } => {
-            let v = games
-                .rooms
-                .borrow()
-                .values()
-                .filter(|r| kind.is_none_or(|k| r.kind() == k))
-                .take(LIST_MAX)
-                .map(Room::summary)
-                .collect();
-            let _ = reply.send(v);
+            let _ = reply.send(summaries(shard, kind));
         }
         GameMsg::CreateMatchRoom { room, reply } => {
-            let _ = reply.send(create_match_room(shard, *room));
+            let span = crate::telemetry::spans::mm_create_room(shard.id, &room.id, &room.trace);
+            let created = span.in_scope(|| create_match_room(shard, *room));
+            span.record("matchmaking.created", created);
+            let _ = reply.send(created);
         }
         GameMsg::Enqueue(req) => enqueue(shard, *req),
         GameMsg::Cancel(req) => cancel(shard, *req),
@@ -48,7 +43,31 @@ pub fn handle(shard: &Rc<Shard>, msg: GameMsg) {
             let now = now_ms();
             let _ = reply.send(games.rooms.borrow().get(&room).map(|r| r.state(now)));
         }
+        GameMsg::TakeOver { room } => {
+            let shard = shard.clone();
+            glommio::spawn_local(async move {
+                crate::cluster::games::ensure_here(&shard, &room).await;
+            })
+            .detach();
+        }
     }
+}
+
+/// The summaries of this shard's rooms (at most `LIST_MAX`), of `kind` when given.
+pub fn summaries(
+    shard: &Shard,
+    kind: Option<super::protocol::Kind>,
+) -> Vec<super::views::RoomSummary> {
+    shard
+        .app
+        .games
+        .rooms
+        .borrow()
+        .values()
+        .filter(|r| kind.is_none_or(|k| r.kind() == k))
+        .take(LIST_MAX)
+        .map(Room::summary)
+        .collect()
 }
 
 fn enqueue(shard: &Shard, req: EnqueueReq) {
@@ -135,6 +154,7 @@ fn create_match_room(shard: &Shard, m: MatchRoom) -> bool {
         room.reserved[i] = Some(u.id);
     }
     room.mode = Some(m.mode.name.to_string());
+    room.epoch = m.epoch;
     games.rooms.borrow_mut().insert(m.id, room);
     shards::stats::inc(&shard.app.stats.games_created_total);
     true

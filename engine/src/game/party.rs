@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 /// Game settings (locked once the game starts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct PartySettings {
     /// Number of slots, 2..=8.
@@ -51,6 +52,7 @@ impl PartySettings {
 
 /// Lifecycle of a party game.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     Lobby,
@@ -61,6 +63,7 @@ pub enum Phase {
 
 /// One slot of the game.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Slot {
     /// Display name (already sanitised by the protocol layer).
     pub name: Option<String>,

@@ -40,6 +40,7 @@ impl ProtoError {
 
 /// Room kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Chess,
@@ -57,6 +58,7 @@ impl Kind {
 
 /// How a client joins a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum JoinAs {
     Player,
@@ -65,11 +67,14 @@ pub enum JoinAs {
 
 /// Chess room settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct ChessSettings {
     #[serde(default = "default_initial")]
+    #[cfg_attr(test, ts(as = "Option<u64>", optional))]
     pub initial_secs: u64,
     #[serde(default = "default_increment")]
+    #[cfg_attr(test, ts(as = "Option<u64>", optional))]
     pub increment_secs: u64,
 }
 
@@ -297,26 +302,59 @@ fn default_region() -> String {
 /// Parse one text message: the echoed `seq` (if any could be read) and the
 /// message or why it was refused.
 pub fn parse(text: &[u8]) -> (Option<u64>, Result<ClientMsg, ProtoError>) {
+    let (env, msg) = parse_envelope(text);
+    (env.seq, msg)
+}
+
+/// The envelope of a message: what every message may carry besides its body.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// The `seq` replies echo.
+    pub seq: Option<u64>,
+    /// The `type`.
+    pub kind: Option<String>,
+    /// An optional W3C `traceparent` (`00-<trace id>-<span id>-<flags>`): the message's span
+    /// becomes its child. A malformed value is ignored, as the W3C specification asks.
+    pub traceparent: Option<String>,
+}
+
+/// [`parse`], with the whole envelope.
+pub fn parse_envelope(text: &[u8]) -> (Envelope, Result<ClientMsg, ProtoError>) {
+    let mut env = Envelope::default();
     let mut obj = match serde_json::from_slice::<Value>(text) {
         Ok(Value::Object(o)) => o,
-        Ok(_) => return (None, Err(ProtoError::invalid("a message is a JSON object"))),
-        Err(e) => return (None, Err(ProtoError::invalid(format!("invalid JSON: {e}")))),
+        Ok(_) => return (env, Err(ProtoError::invalid("a message is a JSON object"))),
+        Err(e) => return (env, Err(ProtoError::invalid(format!("invalid JSON: {e}")))),
     };
-    let seq = match obj.remove("seq") {
+    env.seq = match obj.remove("seq") {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64(),
         Some(_) => {
             return (
-                None,
+                env,
                 Err(ProtoError::invalid("seq must be a non-negative integer")),
+            )
+        }
+    };
+    env.traceparent = match obj.remove("traceparent") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(t)) => Some(t),
+        Some(_) => {
+            return (
+                env,
+                Err(ProtoError::invalid(
+                    "traceparent must be a W3C traceparent string",
+                )),
             )
         }
     };
     let ty = match obj.remove("type") {
         Some(Value::String(s)) => s,
-        _ => return (seq, Err(ProtoError::invalid("missing string field `type`"))),
+        _ => return (env, Err(ProtoError::invalid("missing string field `type`"))),
     };
-    (seq, parse_body(&ty, obj))
+    let msg = parse_body(&ty, obj);
+    env.kind = Some(ty);
+    (env, msg)
 }
 
 fn parse_body(ty: &str, rest: Map<String, Value>) -> Result<ClientMsg, ProtoError> {
@@ -470,6 +508,22 @@ mod tests {
             parse(long.as_bytes()).1.unwrap_err().code,
             "invalid_message"
         );
+    }
+
+    #[test]
+    fn the_envelope_carries_an_optional_traceparent() {
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let raw = format!(r#"{{"type":"move","seq":4,"move":"e2e4","traceparent":"{tp}"}}"#);
+        let (env, m) = parse_envelope(raw.as_bytes());
+        assert!(m.is_ok(), "{m:?}");
+        assert_eq!(env.seq, Some(4));
+        assert_eq!(env.kind.as_deref(), Some("move"));
+        assert_eq!(env.traceparent.as_deref(), Some(tp));
+        let (env, m) = parse_envelope(br#"{"type":"ping","seq":5,"traceparent":7}"#);
+        assert_eq!(env.seq, Some(5));
+        assert_eq!(m.unwrap_err().code, "invalid_message");
+        let (env, m) = parse_envelope(br#"{"type":"ping"}"#);
+        assert!(m.is_ok() && env.traceparent.is_none());
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub const LOG_MAX: usize = 128;
 
 /// An authenticated player.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct User {
     pub id: i64,
     pub name: String,
@@ -81,6 +82,8 @@ pub struct Room {
     pub recorded: bool,
     /// Mode name when created by the matchmaker.
     pub mode: Option<String>,
+    /// The owner epoch of this node's claim on the room (cluster fencing; 0 on one node).
+    pub epoch: i64,
 }
 
 /// The persisted form of a room.
@@ -129,6 +132,7 @@ impl Room {
             created_at: now,
             recorded: false,
             mode: None,
+            epoch: 0,
         }
     }
 

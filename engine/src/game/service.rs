@@ -1,7 +1,8 @@
 //! The game service: what the WebSocket session (`cmd`) and the HTTP API (`api::games`) both
 //! ask of the game layer, on whichever shard owns the queue or room. Every request goes
 //! through the runtime's one call path ([`ask`]); a shard that does not answer in time is
-//! `None` (callers answer `unavailable` / 503).
+//! `None` (callers answer `unavailable` / 503). In a cluster, matchmaking goes to Redis
+//! (`cluster::matchmaker`): a Redis that does not answer is `unavailable` too.
 
 use std::rc::Rc;
 
@@ -16,6 +17,8 @@ use super::{now_ms, queue_key, ticket_id, CancelReq, EnqueueReq, GameMsg};
 use crate::app::Shard;
 use crate::log;
 use crate::msg::ShardMsg;
+use crate::telemetry::{spans, SpanLink};
+use tracing::Instrument;
 
 /// Ask shard `to` (or this one) and await the reply; `None` when it did not answer in time.
 pub async fn ask<T>(
@@ -30,14 +33,29 @@ pub async fn ask<T>(
         .ok()
 }
 
-/// The rooms of every shard (at most `LIST_MAX` per shard), of `kind` when given.
+/// The rooms of every shard (at most `LIST_MAX` per shard), of `kind` when given; in a
+/// cluster, those of the other live nodes too (as they wrote them a second ago).
 pub async fn list_rooms(shard: &Rc<Shard>, kind: Option<Kind>) -> Vec<RoomSummary> {
-    shard
+    let mut rooms: Vec<RoomSummary> = shard
         .call_all(|reply| ShardMsg::Game(GameMsg::List { kind, reply }))
         .await
         .into_iter()
         .flatten()
-        .collect()
+        .collect();
+    if let Some(c) = &shard.app.cluster {
+        let mut seen: std::collections::HashSet<String> =
+            rooms.iter().map(|r| r.room.clone()).collect();
+        let cap = super::LIST_MAX * shard.shards() * 4;
+        for r in crate::cluster::lobby::others(&c.cluster).await {
+            if rooms.len() >= cap {
+                break;
+            }
+            if kind.is_none_or(|k| r.kind == k) && seen.insert(r.room.clone()) {
+                rooms.push(r);
+            }
+        }
+    }
+    rooms
 }
 
 /// The live state of room `id` from its owner: `Some(None)` when no such room runs.
@@ -49,8 +67,27 @@ pub async fn live(shard: &Rc<Shard>, id: &str) -> Option<Option<RoomState>> {
 
 /// Put `users` (one ticket) into the (mode, region) queue on its owner shard. Ratings come
 /// from storage unless `ratings` overrides them (test hooks only). Returns the queue key and
-/// the ticket id.
+/// the ticket id. Traced as `matchmaking.enqueue`; the ticket carries that span's context.
 pub async fn enqueue(
+    shard: &Rc<Shard>,
+    spec: ModeSpec,
+    region: &str,
+    users: Vec<User>,
+    notify: Notify,
+    ratings: Option<Vec<f64>>,
+) -> Result<(String, String), ProtoError> {
+    let owner = shard_for(&queue_key(spec.name, region), shard.shards());
+    let span = spans::mm_enqueue(shard.id, spec.name, region, users.len(), owner);
+    let r = enqueue_in(shard, spec, region, users, notify, ratings)
+        .instrument(span.clone())
+        .await;
+    if let Ok((_, id)) = &r {
+        span.record("matchmaking.ticket", id.as_str());
+    }
+    r
+}
+
+async fn enqueue_in(
     shard: &Rc<Shard>,
     spec: ModeSpec,
     region: &str,
@@ -93,18 +130,29 @@ pub async fn enqueue(
         members,
         enqueued_ms: now_ms(),
         notify,
+        trace: SpanLink::current(),
     };
-    let owner = shard_for(&key, shard.shards());
-    let k = key.clone();
-    let answer = ask(shard, owner, |reply| {
-        GameMsg::Enqueue(Box::new(EnqueueReq {
-            key: k,
-            mode: spec,
-            ticket,
-            reply,
-        }))
-    })
-    .await;
+    let answer = match &shard.app.cluster {
+        // In a cluster the queue lives in Redis, served by one node.
+        Some(c) => {
+            let max = shard.app.games.cfg.max_queue;
+            let lease_ms = shard.app.config.cluster.cluster_lease.as_millis() as u64;
+            crate::cluster::matchmaker::enqueue(c, &key, spec, &ticket, max, lease_ms).await
+        }
+        None => {
+            let owner = shard_for(&key, shard.shards());
+            let k = key.clone();
+            ask(shard, owner, |reply| {
+                GameMsg::Enqueue(Box::new(EnqueueReq {
+                    key: k,
+                    mode: spec,
+                    ticket,
+                    reply,
+                }))
+            })
+            .await
+        }
+    };
     match answer {
         Some(Ok(())) => Ok((key, id)),
         Some(Err(QueueError::AlreadyQueued)) => Err(ProtoError::new(
@@ -134,6 +182,10 @@ pub async fn cancel(
     ticket: Option<String>,
     user: i64,
 ) -> Option<bool> {
+    if let Some(c) = &shard.app.cluster {
+        let ttl = shard.app.games.cfg.mm_ticket_ttl_secs;
+        return crate::cluster::matchmaker::cancel(c, &key, ticket.as_deref(), user, ttl).await;
+    }
     let owner = shard_for(&key, shard.shards());
     ask(shard, owner, |reply| {
         GameMsg::Cancel(Box::new(CancelReq {
@@ -154,6 +206,9 @@ pub async fn ticket(
     id: &str,
     user: i64,
 ) -> Option<Option<TicketView>> {
+    if let Some(c) = &shard.app.cluster {
+        return crate::cluster::matchmaker::ticket(c, id, user).await;
+    }
     let owner = shard_for(key, shard.shards());
     let id = id.to_string();
     ask(shard, owner, |reply| GameMsg::Ticket { id, user, reply }).await

@@ -9,6 +9,7 @@ use std::time::Duration;
 use glommio::spawn_local;
 use shards::shard_for;
 use storage::games::GameRecord;
+use storage::StorageError;
 
 use super::chess::{Finish, Side};
 use super::events::RoomEvent;
@@ -106,32 +107,58 @@ pub fn record(shard: &Rc<Shard>, rec: GameRecord) {
     .detach();
 }
 
-/// Save the snapshot of room `id` now (awaited before acknowledging a move).
-pub async fn save_room(shard: &Rc<Shard>, id: &str) -> bool {
+/// Save the snapshot of room `id` now (awaited before acknowledging a move). `Fenced`: a newer
+/// owner saved the room (this node lost it in a cluster): the room is given up here.
+pub async fn save_room(shard: &Rc<Shard>, id: &str) -> Result<(), StorageError> {
     let now = now_ms();
     let (row, version) = {
         let rooms = shard.app.games.rooms.borrow();
         let Some(r) = rooms.get(id) else {
-            return false;
+            return Err(StorageError::Fenced { room: id.into() });
         };
         (snapshot_row(r, now), r.version)
     };
-    let Some(row) = row else { return false };
+    let Some(row) = row else {
+        return Err(StorageError::Unavailable {
+            reason: "the room snapshot cannot be encoded".into(),
+        });
+    };
     match shard.app.services.storage.save_rooms(vec![row]).await {
         Ok(()) => {
             if let Some(r) = shard.app.games.rooms.borrow_mut().get_mut(id) {
                 r.saved = r.saved.max(version);
             }
-            true
+            Ok(())
         }
         Err(e) => {
-            log!(Warn, "room snapshot failed", room = id, error = e);
-            false
+            if let StorageError::Fenced { room } = &e {
+                give_up(shard, room);
+            } else {
+                log!(Warn, "room snapshot failed", room = id, error = e);
+            }
+            Err(e)
         }
     }
 }
 
-fn snapshot_row(r: &Room, now: u64) -> Option<storage::RoomRow> {
+/// A newer owner saved room `id` (this node was cut off past its lease): drop it here and
+/// tell its members to reconnect (their tokens find the new owner).
+pub fn give_up(shard: &Shard, id: &str) {
+    let Some(room) = shard.app.games.rooms.borrow_mut().remove(id) else {
+        return;
+    };
+    log!(
+        Warn,
+        "game room owned by another node now: given up",
+        room = id
+    );
+    let close = crate::ws::close_frame(1012, "game room moved to another node; reconnect");
+    for m in &room.members {
+        m.outbox.close_with(Some(close.clone()));
+    }
+}
+
+pub(crate) fn snapshot_row(r: &Room, now: u64) -> Option<storage::RoomRow> {
     let state = serde_json::to_vec(&r.snapshot(now)).ok()?;
     Some(storage::RoomRow {
         id: r.id.clone(),
@@ -139,6 +166,7 @@ fn snapshot_row(r: &Room, now: u64) -> Option<storage::RoomRow> {
         state,
         created_at_ms: r.created_at as i64,
         updated_at_ms: now as i64,
+        epoch: r.epoch,
     })
 }
 
@@ -157,25 +185,47 @@ pub async fn snapshot_all(shard: &Rc<Shard>) -> usize {
     if rows.is_empty() {
         return 0;
     }
-    let n = rows.len();
-    match shard.app.services.storage.save_rooms(rows).await {
-        Ok(()) => {
-            let mut rooms = shard.app.games.rooms.borrow_mut();
-            for (id, v) in versions {
-                if let Some(r) = rooms.get_mut(&id) {
-                    r.saved = r.saved.max(v);
+    let (mut rows, mut versions) = (rows, versions);
+    // A room another node owns now refuses its row: give it up and save the others.
+    for _ in 0..8 {
+        let n = rows.len();
+        match shard.app.services.storage.save_rooms(rows.clone()).await {
+            Ok(()) => {
+                let mut rooms = shard.app.games.rooms.borrow_mut();
+                for (id, v) in versions {
+                    if let Some(r) = rooms.get_mut(&id) {
+                        r.saved = r.saved.max(v);
+                    }
+                }
+                return n;
+            }
+            Err(StorageError::Fenced { room }) => {
+                give_up(shard, &room);
+                let keep: Vec<bool> = rows.iter().map(|r| r.id != room).collect();
+                let mut k = keep.iter();
+                rows.retain(|_| *k.next().unwrap_or(&true));
+                let mut k = keep.iter();
+                versions.retain(|_| *k.next().unwrap_or(&true));
+                if rows.is_empty() {
+                    return 0;
                 }
             }
-            n
-        }
-        Err(e) => {
-            log!(Warn, "game snapshots failed; retrying next time", error = e);
-            0
+            Err(e) => {
+                log!(Warn, "game snapshots failed; retrying next time", error = e);
+                return 0;
+            }
         }
     }
+    0
 }
 
 pub(super) async fn restore(shard: &Rc<Shard>) {
+    // In a cluster a room belongs to one node: rooms come back on demand (a join or a
+    // reconnect: `cluster::games::ensure_here`) or when their owner leaves, never all at start.
+    if shard.app.cluster.is_some() {
+        shard.app.games.restored.set(true);
+        return;
+    }
     let games = &shard.app.games;
     for attempt in 0..100 {
         match shard.app.services.storage.load_rooms(SNAPSHOT_KIND).await {

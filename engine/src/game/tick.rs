@@ -1,24 +1,19 @@
 //! The game tick of one shard (every `GAME_TICK_MS`): chess flags, party turn timers, the
 //! end of reconnect grace, empty rooms, matchmaking on the queues this shard owns, finished
 //! tickets, and the gauges of `/metrics`. Also starts the shard's game task (restore, tick,
-//! periodic snapshots) and announces formed matches (room on its owner, `match_found` to each
-//! player).
+//! periodic snapshots) and hands formed matches to `matches`.
 
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Instant;
 
 use glommio::spawn_local;
-use shards::shard_for;
 
-use super::events::{MatchFound, MatchPlayer, RoomEvent, ServerEvent};
-use super::matchmaking::{Formed, ModeSpec, Notify};
-use super::rooms::{Game, User};
-use super::{
-    chess_finished, now_ms, record, room_id, service, snapshot_all, store, GameMsg, MatchRoom,
-};
+use super::events::RoomEvent;
+use super::matchmaking::{Formed, ModeSpec};
+use super::rooms::Game;
+use super::{chess_finished, matches, now_ms, record, snapshot_all, store};
 use crate::app::Shard;
-use crate::log;
-use crate::msg::ShardMsg;
 
 /// Start this shard's game task: restore, then tick and save snapshots periodically.
 pub fn start(shard: &Rc<Shard>) {
@@ -107,6 +102,9 @@ pub fn tick(shard: &Rc<Shard>) {
     }
     for id in gone {
         games.rooms.borrow_mut().remove(&id);
+        if let Some(c) = &shard.app.cluster {
+            c.cluster.release_room(&id);
+        }
         let storage = shard.app.services.storage.clone();
         spawn_local(async move {
             let _ = storage.delete_room(&id).await;
@@ -130,7 +128,19 @@ pub fn tick(shard: &Rc<Shard>) {
         })
         .collect();
     for (key, spec, f) in formed {
-        spawn_local(announce_match(shard.clone(), key, spec, f)).detach();
+        let shard = shard.clone();
+        spawn_local(async move {
+            if !matches::announce(&shard, spec, &f, &HashMap::new()).await {
+                // Put the tickets back; they match again on a later tick.
+                let mut qs = shard.app.games.queues.borrow_mut();
+                if let Some(q) = qs.get_mut(&key) {
+                    for t in f.teams.into_iter().flatten() {
+                        let _ = q.push(t);
+                    }
+                }
+            }
+        })
+        .detach();
     }
     games.tickets.sweep(now, games.cfg.ticket_ttl_ms());
     // Gauges of /metrics.
@@ -146,81 +156,4 @@ pub fn tick(shard: &Rc<Shard>) {
         }
     }
     games.tick_hist.observe(t0.elapsed().as_secs_f64());
-}
-
-/// Create the room of a formed match on its owner, then tell every ticket.
-async fn announce_match(shard: Rc<Shard>, key: String, spec: ModeSpec, f: Formed) {
-    let id = room_id("m", &shard, false);
-    let owner = shard_for(&id, shard.shards());
-    // Seats: chess white/black = team 0/1; party: team by team.
-    let mut seats = Vec::new();
-    let mut seat_of: Vec<(String, usize, usize)> = Vec::new();
-    for (team, tickets) in f.teams.iter().enumerate() {
-        for t in tickets {
-            for m in &t.members {
-                seat_of.push((t.id.clone(), team, seats.len()));
-                seats.push(User {
-                    id: m.user_id,
-                    name: m.name.clone(),
-                });
-            }
-        }
-    }
-    let players: Vec<MatchPlayer> = seats
-        .iter()
-        .enumerate()
-        .map(|(i, u)| MatchPlayer {
-            seat: i,
-            user_id: u.id,
-            name: u.name.clone(),
-        })
-        .collect();
-    let room = Box::new(MatchRoom {
-        id: id.clone(),
-        mode: spec,
-        seats,
-    });
-    let created = service::ask(&shard, owner, |reply| GameMsg::CreateMatchRoom {
-        room,
-        reply,
-    })
-    .await
-    .unwrap_or(false);
-    if !created {
-        // Put the tickets back; they match again on a later tick.
-        log!(Warn, "match room could not be created; requeued", room = id);
-        let mut qs = shard.app.games.queues.borrow_mut();
-        if let Some(q) = qs.get_mut(&key) {
-            for t in f.teams.into_iter().flatten() {
-                let _ = q.push(t);
-            }
-        }
-        return;
-    }
-    let now = now_ms();
-    let stats = &shard.app.stats;
-    shards::stats::inc(&stats.matches_created_total);
-    for t in f.teams.iter().flatten() {
-        stats
-            .time_to_match
-            .observe(now.saturating_sub(t.enqueued_ms) as f64 / 1000.0);
-        let mine = seat_of.iter().filter(|(tid, _, _)| *tid == t.id);
-        let found = MatchFound {
-            ticket: t.id.clone(),
-            room: id.clone(),
-            mode: spec.name,
-            kind: spec.room_kind,
-            team: mine.clone().next().map_or(0, |x| x.1),
-            seats: mine.map(|(_, _, s)| *s).collect(),
-            players: players.clone(),
-            rating_spread: f.spread,
-        };
-        shard.app.games.tickets.matched(&t.id, found.clone(), now);
-        if let Notify::Ws { shard: to, conn } = t.notify {
-            let text = ServerEvent::MatchFound(found).to_json();
-            let _ = shard
-                .send(to, ShardMsg::Game(GameMsg::Deliver { conn, text }))
-                .await;
-        }
-    }
 }

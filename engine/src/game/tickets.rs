@@ -13,6 +13,7 @@ use super::matchmaking::Member;
 
 /// Where a ticket stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum TicketStatus {
     Queued,
@@ -22,6 +23,7 @@ pub enum TicketStatus {
 
 /// A ticket as a poll answers it (`GET /api/matchmaking/tickets/{id}`).
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct TicketView {
     pub ticket: String,
     pub status: TicketStatus,
@@ -30,6 +32,7 @@ pub struct TicketView {
     pub members: Vec<Member>,
     /// The match, once formed.
     #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
     pub matched: Option<MatchFound>,
 }
 

@@ -12,15 +12,20 @@ use super::rooms::{Game, Room};
 
 /// One seat: free (maybe reserved for a matched player) or taken.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(untagged)]
 pub enum SeatView {
     Free {
         seat: usize,
+        /// Always `true` here.
+        #[cfg_attr(test, ts(type = "true"))]
         free: bool,
         reserved: bool,
     },
     Taken {
         seat: usize,
+        /// Always `false` here.
+        #[cfg_attr(test, ts(type = "false"))]
         free: bool,
         user_id: i64,
         name: String,
@@ -32,22 +37,27 @@ pub enum SeatView {
 
 /// The chess part of a room's state.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct ChessView {
     pub fen: String,
     /// The moves in SAN.
     pub moves: Vec<String>,
     pub uci: Vec<String>,
+    #[cfg_attr(test, ts(as = "Side"))]
     pub turn: &'static str,
     pub clocks: Clocks,
     pub increment_ms: u64,
     pub started: bool,
+    #[cfg_attr(test, ts(as = "Option<Side>"))]
     pub draw_offer: Option<&'static str>,
+    #[cfg_attr(test, ts(as = "Option<super::ts::GameResult>"))]
     pub result: Option<&'static str>,
     pub reason: Option<Reason>,
 }
 
 /// The party-game part of a room's state.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct PartyView {
     pub owner: i64,
     pub settings: PartySettings,
@@ -61,6 +71,7 @@ pub struct PartyView {
 
 /// The game of a room.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(untagged)]
 pub enum GameView {
     Chess(ChessView),
@@ -69,6 +80,7 @@ pub enum GameView {
 
 /// The full state of a room (`room_state`, and `state` inside `joined`/`reconnected`).
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct RoomState {
     pub room: String,
     pub name: String,
@@ -81,7 +93,8 @@ pub struct RoomState {
 }
 
 /// One line of `rooms` (`list_rooms`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct RoomSummary {
     pub room: String,
     pub name: String,
@@ -94,7 +107,10 @@ pub struct RoomSummary {
 
 /// A running game as `GET /api/games/{id}` shows it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct LiveGame {
+    /// Always `"live"`.
+    #[cfg_attr(test, ts(type = "\"live\""))]
     pub status: &'static str,
     #[serde(flatten)]
     pub state: RoomState,

@@ -58,11 +58,16 @@ pub struct Request<'a> {
     pub accept: Option<&'a str>,
     pub request_id: Option<&'a str>,
     pub forwarded_for: Option<&'a str>,
+    /// W3C Trace Context (`traceparent`, `tracestate`), when sent.
+    pub traceparent: Option<&'a str>,
+    pub tracestate: Option<&'a str>,
     pub body: &'a [u8],
 }
 
-/// Outcome of parsing the front of the buffer.
+/// Outcome of parsing the front of the buffer. A transient value, matched at once by the
+/// connection loop and never stored: boxing the request would cost an allocation per request.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Parsed<'a> {
     /// More bytes are needed.
     Partial,
@@ -169,6 +174,8 @@ pub fn parse(buf: &[u8], max_head: usize, max_body: usize) -> Result<Parsed<'_>,
         accept: None,
         request_id: None,
         forwarded_for: None,
+        traceparent: None,
+        tracestate: None,
         body: &[],
     };
     let mut content_length: Option<usize> = None;
@@ -226,6 +233,10 @@ pub fn parse(buf: &[u8], max_head: usize, max_body: usize) -> Result<Parsed<'_>,
             req.request_id = Some(v);
         } else if name.eq_ignore_ascii_case("x-forwarded-for") {
             req.forwarded_for = Some(v);
+        } else if name.eq_ignore_ascii_case("traceparent") {
+            req.traceparent = Some(v);
+        } else if name.eq_ignore_ascii_case("tracestate") {
+            req.tracestate = Some(v);
         } else if name.eq_ignore_ascii_case("expect") {
             if !v.eq_ignore_ascii_case("100-continue") {
                 return Err(HttpError::ExpectationFailed);

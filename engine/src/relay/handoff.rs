@@ -15,6 +15,7 @@ use crate::limits;
 use crate::msg::ShardMsg;
 use crate::room_id::RoomId;
 use crate::session::{self, Driver, Start};
+use crate::telemetry::spans::SessionTrace;
 
 /// A relay socket on its way to its room's owner shard (`Send`).
 #[derive(Debug)]
@@ -28,10 +29,12 @@ pub struct Moved {
     /// The `101 Switching Protocols` answer, not yet written: the owner writes it once the
     /// socket has joined its room, so a client holding its 101 is a member.
     pub handshake: Box<[u8]>,
+    /// The session's span, started by the upgrade on the shard that accepted it.
+    pub trace: SessionTrace,
 }
 
 /// Where a relay session starts. Returned once and moved straight into the connection's task
-/// (`conn::Phase`, which holds the session inline anyway), so the size difference costs
+/// (`conn::task::Phase`, which holds the session inline anyway), so the size difference costs
 /// nothing; boxing the session would cost an allocation per WebSocket.
 #[allow(clippy::large_enum_variant)]
 pub enum Started {
@@ -81,12 +84,14 @@ async fn move_to_owner(
             return give_back();
         }
     };
+    start.trace.moved(owner);
     let msg = ShardMsg::Relay(Box::new(Moved {
         socket,
         room,
         slot_ip: start.slot_ip,
         pending: start.pending.into_boxed_slice(),
         handshake: start.handshake.unwrap_or_default().into_boxed_slice(),
+        trace: start.trace,
     }));
     if let Err(e) = shard.hand_off(owner, msg).await {
         log!(Warn, "cannot hand socket to owner shard", error = e);
@@ -107,6 +112,7 @@ pub fn adopt(shard: &Rc<Shard>, m: Moved) {
         slot_ip: m.slot_ip,
         pending: m.pending.into_vec(),
         handshake: Some(m.handshake.into_vec()),
+        trace: m.trace,
     };
     let room = m.room;
     shard.adopt(m.socket, move |shard, socket, entry| {

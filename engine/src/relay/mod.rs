@@ -56,6 +56,8 @@ pub struct Relay {
     joined: Option<Joined>,
     /// Chaos latency is configured: each batch waits it out (`after_batch`).
     delay: bool,
+    /// This session's share of the node's subscription to the room's cluster channel.
+    interest: Option<crate::cluster::shard::Interest>,
 }
 
 impl Relay {
@@ -64,6 +66,7 @@ impl Relay {
             room_id,
             joined: None,
             delay: false,
+            interest: None,
         }
     }
 }
@@ -93,6 +96,15 @@ impl Handler for Relay {
             || limits::rate_check(shard, s.client, RateClass::RoomCreate, per_min)
                 .await
                 .allowed;
+        // In a cluster the node listens to the room's channel before the 101, so a client
+        // holding its 101 also gets what members on other nodes send after it.
+        if let Some(c) = &shard.app.cluster {
+            let (interest, first) = c.interest(shard, self.room_id.as_str());
+            if first {
+                interest.subscribe().await;
+            }
+            self.interest = Some(interest);
+        }
         // The 101 leads the outbox; it goes out now, and the join follows with no await in
         // between, so a client holding its 101 gets every message sent after it. A fresh
         // socket takes it at once; what it would not take, the flusher sends first.
@@ -135,12 +147,16 @@ impl Handler for Relay {
             return Flow::Stop;
         };
         if shard.app.chaos_error() {
-            log!(
-                Warn,
-                "chaos: dropped a websocket message",
-                conn = s.entry.id,
-                room = self.room_id
-            );
+            s.trace.chaos("error");
+            s.trace.span().in_scope(|| {
+                tracing::warn!(
+                    conn = s.entry.id,
+                    room = %self.room_id,
+                    chaos.injected = true,
+                    "chaos.type" = "error",
+                    "chaos: dropped a websocket message"
+                )
+            });
             s.notice("chaos_injected", "message dropped by chaos injection");
             return Flow::Continue;
         }
@@ -151,13 +167,19 @@ impl Handler for Relay {
                 panic!("test hook: panic inside a room handler");
             }
             let frame = ws::encode(OpCode::Data(op), payload);
-            joined.room.broadcast(s.entry.id, &frame, |ob| {
+            let d = joined.room.broadcast(s.entry.id, &frame, |ob| {
                 ob.set_reason(Disconnect::SlowConsumer);
                 ob.kill(Some(ws::close_frame(1008, "slow consumer")));
-            })
+            });
+            (d, frame)
         }));
         match handled {
-            Ok(d) => {
+            Ok((d, frame)) => {
+                // Other nodes' members: one publish of the same bytes, whatever their number.
+                if let Some(i) = &self.interest {
+                    i.publish(&frame);
+                }
+                s.trace.delivered(d.delivered);
                 st.ws_messages_out_total
                     .set(st.ws_messages_out_total.get() + d.delivered);
                 st.frames_out.add(FrameOut::Relay as usize, d.delivered);
@@ -167,12 +189,19 @@ impl Handler for Relay {
             }
             Err(_) => {
                 st.crashes.inc(CrashScope::Room as usize);
-                log!(
-                    Error,
-                    "panic in room handler: closing the room",
-                    room = self.room_id,
-                    conn = s.entry.id
+                crate::telemetry::report::panic_caught_in(
+                    "room",
+                    Some(self.room_id.as_str()),
+                    s.trace.span(),
                 );
+                s.trace.span().in_scope(|| {
+                    log!(
+                        Error,
+                        "panic in room handler: closing the room",
+                        room = self.room_id,
+                        conn = s.entry.id
+                    )
+                });
                 close_room(
                     shard,
                     &joined.room,
@@ -198,6 +227,7 @@ impl Handler for Relay {
 
     async fn after_batch(&mut self, s: &Session<'_>) -> Next {
         if let Some(d) = s.shard.app.chaos_delay() {
+            s.trace.chaos("latency");
             glommio::timer::sleep(d).await;
         }
         Next::Continue
@@ -205,5 +235,28 @@ impl Handler for Relay {
 
     async fn close(&mut self, _s: &Session<'_>) {
         self.joined = None;
+        self.interest = None;
     }
+}
+
+/// A frame a member on another node sent to room `room` of this shard: every local member
+/// gets it (the sender is not here).
+pub fn deliver_remote(shard: &Shard, room: &str, frame: Vec<u8>) {
+    let Some(room) = RoomId::parse(room)
+        .ok()
+        .and_then(|id| shard.app.relay.get(&id))
+    else {
+        return;
+    };
+    let frame: Frame = frame.into();
+    let d = room.broadcast(u64::MAX, &frame, |ob| {
+        ob.set_reason(Disconnect::SlowConsumer);
+        ob.kill(Some(ws::close_frame(1008, "slow consumer")));
+    });
+    let st = &shard.app.stats;
+    st.ws_messages_out_total
+        .set(st.ws_messages_out_total.get() + d.delivered);
+    st.frames_out.add(FrameOut::Relay as usize, d.delivered);
+    st.slow_consumers_total
+        .set(st.slow_consumers_total.get() + d.slow);
 }

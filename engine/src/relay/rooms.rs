@@ -126,6 +126,11 @@ impl RelayRooms {
         }
     }
 
+    /// The live room `id`.
+    pub fn get(&self, id: &RoomId) -> Option<Rc<RelayRoom>> {
+        self.rooms.borrow().get(id).cloned()
+    }
+
     /// Whether a room with this id is live.
     pub fn contains(&self, id: &RoomId) -> bool {
         self.rooms.borrow().contains_key(id)

@@ -4,8 +4,9 @@
 //! these fields (no copies of arguments, no storage of finished awaits): the connection's
 //! handles, the socket, the handler, the decoder, the rate windows and the incomplete frame.
 //! What a session does once or now and then (the handler's `open`, its `after_batch`, the
-//! close and the hand-off) runs as a boxed step that borrows nothing: it takes the handler
-//! (and, for the last steps, the socket) and gives the handler back when it is done.
+//! close and the hand-off) runs as a boxed step that borrows nothing: it takes the handler and
+//! the session's trace (and, for the last steps, the socket) and gives them back when it is
+//! done.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -22,17 +23,25 @@ use super::events::{fail, on_event};
 use super::{steps, Handler, Next, Session, Start};
 use crate::app::Shard;
 use crate::limits::WsRate;
+use crate::telemetry::spans::SessionTrace;
 use crate::ws::{Decoder, WsEvent};
 
 /// A boxed step of a session; it gives back what it took.
 pub(super) type Step<H> = Pin<Box<dyn Future<Output = Back<H>>>>;
 
+/// What a step takes and gives back: the handler and the session's span (one pointer when
+/// tracing is off).
+pub(super) struct Held<H> {
+    pub(super) h: H,
+    pub(super) trace: SessionTrace,
+}
+
 /// What a step gives back.
 pub(super) enum Back<H> {
     /// `open` ran: the handler, and whether the session goes on.
-    Opened(H, bool),
+    Opened(Held<H>, bool),
     /// `after_batch` ran.
-    Batch(H, Next),
+    Batch(Held<H>, Next),
     /// The session ended (closed, or handed to another shard).
     Done,
 }
@@ -58,8 +67,8 @@ pub struct Driver<H: Handler + Unpin + 'static> {
     outbox: Rc<Outbox>,
     /// `None` once the last step took it.
     socket: Option<Socket>,
-    /// `None` while a step holds it.
-    handler: Option<H>,
+    /// The handler and the trace; `None` while a step holds them.
+    held: Option<Held<H>>,
     decoder: Decoder,
     rate: WsRate,
     /// An incomplete frame (empty, and unallocated, between frames).
@@ -92,13 +101,11 @@ impl<H: Handler + Unpin + 'static> Driver<H> {
         *entry.session.borrow_mut() = Some(outbox.clone());
         shards::stats::inc(&shard.app.stats.websockets);
         let client = start.slot_ip.unwrap_or(entry.peer.ip());
-        let step = steps::open(
-            shard.clone(),
-            entry.clone(),
-            outbox.clone(),
-            client,
-            handler,
-        );
+        let held = Held {
+            h: handler,
+            trace: start.trace,
+        };
+        let step = steps::open(shard.clone(), entry.clone(), outbox.clone(), client, held);
         Driver {
             step: Some(step),
             decoder: Decoder::new(ws.max_message_bytes),
@@ -107,7 +114,7 @@ impl<H: Handler + Unpin + 'static> Driver<H> {
             entry,
             outbox,
             socket: Some(socket),
-            handler: None,
+            held: None,
             partial: start.pending,
             slot_ip: start.slot_ip,
             phase: Phase::Opening,
@@ -121,26 +128,23 @@ impl<H: Handler + Unpin + 'static> Driver<H> {
 
     /// Start the handler's `after_batch` if it has work.
     fn maybe_batch(&mut self) {
-        if !self.handler.as_ref().is_some_and(|h| h.has_work()) {
+        if !self.held.as_ref().is_some_and(|h| h.h.has_work()) {
             return;
         }
-        let h = self
-            .handler
-            .take()
-            .expect("the handler is here between steps");
+        let held = self.held.take().expect("the handler is here between steps");
         self.step = Some(steps::batch(
             self.shard.clone(),
             self.entry.clone(),
             self.outbox.clone(),
             self.client(),
-            h,
+            held,
         ));
     }
 
     /// The session ends here: the close step takes the handler and the socket.
     fn end(&mut self) {
         self.phase = Phase::Ending;
-        let (Some(h), Some(socket)) = (self.handler.take(), self.socket.take()) else {
+        let (Some(h), Some(socket)) = (self.held.take(), self.socket.take()) else {
             unreachable!("the close step starts once");
         };
         self.step = Some(steps::closed(
@@ -156,7 +160,7 @@ impl<H: Handler + Unpin + 'static> Driver<H> {
     /// The handler asked to move the socket to shard `owner`.
     fn move_to(&mut self, owner: usize) {
         self.phase = Phase::Ending;
-        let (Some(h), Some(socket)) = (self.handler.take(), self.socket.take()) else {
+        let (Some(h), Some(socket)) = (self.held.take(), self.socket.take()) else {
             unreachable!("the hand-off step starts once");
         };
         self.step = Some(steps::moved(
@@ -175,7 +179,7 @@ impl<H: Handler + Unpin + 'static> Driver<H> {
     /// hand-off), and messages that travelled with a hand-off, come first.
     fn opened(&mut self) {
         self.phase = Phase::Reading;
-        let work = self.handler.as_ref().is_some_and(|h| h.has_work());
+        let work = self.held.as_ref().is_some_and(|h| h.h.has_work());
         if !self.partial.is_empty() || work {
             let mut partial = std::mem::take(&mut self.partial);
             match self.decode(&mut partial, Instant::now()) {
@@ -200,19 +204,20 @@ impl<H: Handler + Unpin + 'static> Driver<H> {
             shard,
             entry,
             outbox,
-            handler,
+            held,
             decoder,
             rate,
             slot_ip,
             ..
         } = self;
+        let Held { h: handler, trace } = held.as_mut().expect("the handler is here between steps");
         let ctx = Session {
             shard,
             entry,
             outbox,
             client: slot_ip.unwrap_or(entry.peer.ip()),
+            trace,
         };
-        let handler = handler.as_mut().expect("the handler is here between steps");
         let r = decoder.decode(buf, |ev: WsEvent<'_>| {
             on_event(&ctx, handler, rate, now, ev)
         });
@@ -265,6 +270,12 @@ impl<H: Handler + Unpin + 'static> Future for Driver<H> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
+        // A typed session's reads run inside its span (its steps enter it themselves).
+        let span = match &this.held {
+            Some(held) if H::IN_SPAN => Some(held.trace.span().clone()),
+            _ => None,
+        };
+        let _entered = span.as_ref().map(tracing::Span::enter);
         loop {
             if let Some(step) = this.step.as_mut() {
                 if this.phase != Phase::Ending {
@@ -278,7 +289,7 @@ impl<H: Handler + Unpin + 'static> Future for Driver<H> {
                 this.step = None;
                 match back {
                     Back::Opened(h, ok) => {
-                        this.handler = Some(h);
+                        this.held = Some(h);
                         // Attached after `open`: the flusher writes nothing (the relay's 101
                         // included) before the handler joined its room.
                         if let Some(socket) = &this.socket {
@@ -291,7 +302,7 @@ impl<H: Handler + Unpin + 'static> Future for Driver<H> {
                         }
                     }
                     Back::Batch(h, next) => {
-                        this.handler = Some(h);
+                        this.held = Some(h);
                         if let Next::Move(owner) = next {
                             this.move_to(owner);
                         }

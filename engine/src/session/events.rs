@@ -13,14 +13,17 @@ use crate::ws::{self, Flow, WsError, WsEvent};
 /// A protocol violation: close with the codec's code.
 pub(super) fn fail(ctx: &Session<'_>, e: WsError) {
     let s = &ctx.shard.app.stats;
-    log!(
-        Debug,
-        "websocket protocol error",
-        conn = ctx.entry.id,
-        reason = e.reason()
-    );
+    ctx.trace.span().in_scope(|| {
+        log!(
+            Debug,
+            "websocket protocol error",
+            conn = ctx.entry.id,
+            reason = e.reason()
+        )
+    });
     counters::inc(&s.ws_protocol_errors_total);
     s.validation_errors.inc(Validation::Ws as usize);
+    ctx.trace.close_code(e.close_code());
     ctx.outbox.set_reason(Disconnect::ProtocolError);
     ctx.outbox
         .close_with(Some(ws::close_frame(e.close_code(), e.reason())));
@@ -49,13 +52,16 @@ fn admitted<H: Handler>(
     };
     ctx.shard.app.stats.rate_limited.inc(which as usize);
     if cfg.ws_rate_limit_close_after > 0 && rate.strikes >= cfg.ws_rate_limit_close_after {
-        log!(
-            Info,
-            "websocket closed for flooding",
-            conn = ctx.entry.id,
-            client = ctx.client
-        );
+        ctx.trace.span().in_scope(|| {
+            log!(
+                Info,
+                "websocket closed for flooding",
+                conn = ctx.entry.id,
+                client = ctx.client
+            )
+        });
         ctx.outbox.set_reason(Disconnect::RateLimited);
+        ctx.trace.close_code(1008);
         ctx.outbox
             .close_with(Some(ws::close_frame(1008, "rate limit exceeded")));
         return Err(Flow::Stop);
@@ -78,6 +84,7 @@ pub(super) fn on_event<H: Handler>(
             s.frames_in
                 .inc(if text { FrameIn::Text } else { FrameIn::Binary } as usize);
             counters::inc(&s.ws_messages_in_total);
+            ctx.trace.message_in(payload.len());
             match admitted(ctx, handler, rate, now, payload.len(), false) {
                 Ok(true) => handler.message(ctx, text, payload),
                 Ok(false) => Flow::Continue,
@@ -114,6 +121,7 @@ pub(super) fn on_event<H: Handler>(
         WsEvent::Close { code, .. } => {
             s.frames_in.inc(FrameIn::Close as usize);
             ctx.outbox.set_reason(Disconnect::ClientClose);
+            ctx.trace.close_code(code.unwrap_or(1000));
             // Echo the peer's code (1000 for an empty close), then close.
             ctx.outbox
                 .close_with(Some(ws::close_frame(code.unwrap_or(1000), "")));

@@ -9,6 +9,7 @@ use shards::{ConnEntry, MovedFd, Outbox};
 use crate::app::Shard;
 use crate::msg::ShardMsg;
 use crate::stats::FrameOut;
+use crate::telemetry::spans::SessionTrace;
 use crate::ws::{self, Flow};
 
 /// One session as its handler sees it.
@@ -19,6 +20,8 @@ pub struct Session<'a> {
     pub outbox: &'a Rc<Outbox>,
     /// The client's IP (the peer, or the forwarded one from a trusted proxy).
     pub client: IpAddr,
+    /// The session's span and its counts.
+    pub trace: &'a SessionTrace,
 }
 
 impl Session<'_> {
@@ -52,6 +55,11 @@ pub enum Next {
 /// only [`Handler::open`], [`Handler::after_batch`] and [`Handler::close`] may await.
 #[allow(async_fn_in_trait)]
 pub trait Handler {
+    /// Whether the session runs inside its span (typed protocols: the spans of their messages
+    /// are its children). A relay session does not: entering a span on every poll of the
+    /// hottest path costs; its rare log lines enter it themselves.
+    const IN_SPAN: bool = false;
+
     /// The session starts (its socket is registered; the outbox is attached to it once this
     /// returns, so nothing queued meanwhile is written before): join a room, send
     /// the 101 if it was left to the session. `false` ends the session at once.
@@ -86,12 +94,14 @@ pub trait Handler {
     /// The socket is about to move: leave what this shard holds for it.
     fn leave(&mut self, _s: &Session<'_>) {}
 
-    /// The message that carries the socket and this handler's state to the new owner.
+    /// The message that carries the socket, this handler's state and the session's span to
+    /// the new owner.
     fn moved(
         self,
         _socket: MovedFd,
         _slot_ip: Option<IpAddr>,
         _pending: Vec<u8>,
+        _trace: SessionTrace,
     ) -> Option<ShardMsg>
     where
         Self: Sized,
@@ -103,6 +113,8 @@ pub trait Handler {
 /// A boxed handler is a handler: a session whose handler state is large holds a pointer to
 /// it (the typed game protocol's), so every session's future stays small.
 impl<H: Handler> Handler for Box<H> {
+    const IN_SPAN: bool = H::IN_SPAN;
+
     async fn open(&mut self, s: &Session<'_>) -> bool {
         (**self).open(s).await
     }
@@ -131,7 +143,13 @@ impl<H: Handler> Handler for Box<H> {
         (**self).leave(s);
     }
 
-    fn moved(self, socket: MovedFd, slot_ip: Option<IpAddr>, pending: Vec<u8>) -> Option<ShardMsg> {
-        (*self).moved(socket, slot_ip, pending)
+    fn moved(
+        self,
+        socket: MovedFd,
+        slot_ip: Option<IpAddr>,
+        pending: Vec<u8>,
+        trace: SessionTrace,
+    ) -> Option<ShardMsg> {
+        (*self).moved(socket, slot_ip, pending, trace)
     }
 }

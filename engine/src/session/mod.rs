@@ -14,6 +14,11 @@
 //! session writes only what the flusher could not (a full socket: it waits for room while it
 //! goes on reading) and the final frames.
 //!
+//! Each session carries its span ([`SessionTrace`], one pointer when tracing is off), created
+//! at the upgrade, moved with the socket on a hand-off and closed with the close code. A typed
+//! session runs inside it ([`Handler::IN_SPAN`]); a relay session does not enter it on every
+//! poll (the hottest path): its rare log lines enter it themselves.
+//!
 //! Must not touch a room, a game or storage: those are the handlers'.
 
 mod driver;
@@ -35,6 +40,7 @@ pub use handler::{Handler, Next, Session};
 
 use crate::app::Shard;
 use crate::limits;
+use crate::telemetry::spans::SessionTrace;
 
 /// How a session starts on this shard.
 #[derive(Debug, Default)]
@@ -47,6 +53,8 @@ pub struct Start {
     /// The `101` answer when it is not written yet: it leads the outbox, so it goes out
     /// before anything else queued for this socket.
     pub handshake: Option<Vec<u8>>,
+    /// The session's span and counts (empty when telemetry is off); it moves with the socket.
+    pub trace: SessionTrace,
 }
 
 /// A WebSocket session with `handler` on this shard, until the socket closes or moves to
@@ -61,28 +69,47 @@ pub fn run<H: Handler + Unpin + 'static>(
     Driver::new(shard, socket, entry, start, handler)
 }
 
-/// The boxed steps of a session: each owns what it needs (handles are cheap `Rc` clones)
-/// and gives the handler back.
+/// The boxed steps of a session: each owns what it needs (handles are cheap `Rc` clones), runs
+/// inside the session's span when the handler asks for it, and gives the handler and the trace
+/// back.
 mod steps {
-    use super::driver::{Back, Step};
+    use tracing::Instrument;
+
+    use super::driver::{Back, Held, Step};
     use super::*;
+
+    /// Box `fut`, inside the session's span if the handler runs in it.
+    fn boxed<H: Handler + 'static>(
+        span: Option<tracing::Span>,
+        fut: impl std::future::Future<Output = Back<H>> + 'static,
+    ) -> Step<H> {
+        match span {
+            Some(span) => Box::pin(fut.instrument(span)),
+            None => Box::pin(fut),
+        }
+    }
+
+    fn span_of<H: Handler>(held: &Held<H>) -> Option<tracing::Span> {
+        H::IN_SPAN.then(|| held.trace.span().clone())
+    }
 
     pub(super) fn open<H: Handler + 'static>(
         shard: Rc<Shard>,
         entry: Rc<ConnEntry>,
         outbox: Rc<Outbox>,
         client: IpAddr,
-        mut h: H,
+        mut held: Held<H>,
     ) -> Step<H> {
-        Box::pin(async move {
+        boxed(span_of(&held), async move {
             let ctx = Session {
                 shard: &shard,
                 entry: &entry,
                 outbox: &outbox,
                 client,
+                trace: &held.trace,
             };
-            let ok = h.open(&ctx).await;
-            Back::Opened(h, ok)
+            let ok = held.h.open(&ctx).await;
+            Back::Opened(held, ok)
         })
     }
 
@@ -91,49 +118,49 @@ mod steps {
         entry: Rc<ConnEntry>,
         outbox: Rc<Outbox>,
         client: IpAddr,
-        mut h: H,
+        mut held: Held<H>,
     ) -> Step<H> {
-        Box::pin(async move {
+        boxed(span_of(&held), async move {
             let ctx = Session {
                 shard: &shard,
                 entry: &entry,
                 outbox: &outbox,
                 client,
+                trace: &held.trace,
             };
-            let next = h.after_batch(&ctx).await;
-            Back::Batch(h, next)
+            let next = held.h.after_batch(&ctx).await;
+            Back::Batch(held, next)
         })
     }
 
-    /// The session ends here: the handler closes, the final frames are flushed, the counts
-    /// and the WebSocket slot are given back.
+    /// The session ends here: the handler closes, the final frames are flushed, the span is
+    /// closed with the close code, the counts and the WebSocket slot are given back.
     pub(super) fn closed<H: Handler + 'static>(
         shard: Rc<Shard>,
         entry: Rc<ConnEntry>,
         outbox: Rc<Outbox>,
         socket: Socket,
-        mut h: H,
+        mut held: Held<H>,
         slot_ip: Option<IpAddr>,
     ) -> Step<H> {
-        Box::pin(async move {
+        boxed(span_of(&held), async move {
             let ctx = Session {
                 shard: &shard,
                 entry: &entry,
                 outbox: &outbox,
                 client: slot_ip.unwrap_or(entry.peer.ip()),
+                trace: &held.trace,
             };
-            h.close(&ctx).await;
+            held.h.close(&ctx).await;
             if outbox.state() == OutState::Open {
                 // The peer went away without a close frame.
                 outbox.set_reason(Disconnect::Eof);
                 outbox.kill(None);
             }
             finish(&shard, &entry, &outbox, &socket).await;
-            shard
-                .app
-                .stats
-                .disconnects
-                .inc(outbox.reason().unwrap_or(Disconnect::Eof) as usize);
+            let reason = outbox.reason().unwrap_or(Disconnect::Eof);
+            held.trace.closed(reason);
+            shard.app.stats.disconnects.inc(reason as usize);
             if let Some(ip) = slot_ip {
                 limits::release_ws_slot(&shard, ip);
             }
@@ -141,30 +168,33 @@ mod steps {
         })
     }
 
-    /// The handler asked to move: leave, flush what is queued, hand the socket over.
+    /// The handler asked to move: leave, flush what is queued, hand the socket (and the span)
+    /// over.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn moved<H: Handler + 'static>(
         shard: Rc<Shard>,
         entry: Rc<ConnEntry>,
         outbox: Rc<Outbox>,
         socket: Socket,
-        mut h: H,
+        mut held: Held<H>,
         slot_ip: Option<IpAddr>,
         owner: usize,
         pending: Vec<u8>,
     ) -> Step<H> {
-        Box::pin(async move {
+        boxed(span_of(&held), async move {
             let ctx = Session {
                 shard: &shard,
                 entry: &entry,
                 outbox: &outbox,
                 client: slot_ip.unwrap_or(entry.peer.ip()),
+                trace: &held.trace,
             };
-            h.leave(&ctx);
+            held.h.leave(&ctx);
             outbox.close_with(None);
             finish(&shard, &entry, &outbox, &socket).await;
             entry.deadline.set(None);
-            hand_off(&shard, socket, &entry, owner, slot_ip, pending, h).await;
+            held.trace.moved(owner);
+            hand_off(&shard, socket, &entry, owner, slot_ip, pending, held).await;
             Back::Done
         })
     }
@@ -222,7 +252,7 @@ async fn hand_off<H: Handler>(
     owner: usize,
     slot_ip: Option<IpAddr>,
     pending: Vec<u8>,
-    handler: H,
+    held: driver::Held<H>,
 ) {
     let give_back = || {
         if let Some(ip) = slot_ip {
@@ -236,7 +266,7 @@ async fn hand_off<H: Handler>(
             return give_back();
         }
     };
-    let Some(msg) = handler.moved(moved, slot_ip, pending) else {
+    let Some(msg) = held.h.moved(moved, slot_ip, pending, held.trace) else {
         return give_back();
     };
     if let Err(e) = shard.hand_off(owner, msg).await {

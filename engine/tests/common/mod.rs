@@ -7,6 +7,7 @@
 pub mod db;
 #[path = "../../../storage/tests/support/pg.rs"]
 pub mod pg;
+pub mod redis;
 
 pub use db::{Backend, TestDb};
 
@@ -113,7 +114,7 @@ impl Server {
             database_url,
             owned_db: None,
         };
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok((200, _)) = s.try_get("/ready") {
                 break;

@@ -28,6 +28,9 @@ pub(crate) struct PgDb {
     /// Identifies this process's notifications (its listener skips them).
     origin: u64,
     broken: Option<String>,
+    /// A command's savepoint was kept but not yet released: the next command's `SAVEPOINT`
+    /// sends `RELEASE cmd; SAVEPOINT cmd` in one message, and COMMIT releases it anyway.
+    release_pending: bool,
 }
 
 impl PgDb {
@@ -38,6 +41,7 @@ impl PgDb {
             notify: None,
             origin,
             broken: None,
+            release_pending: false,
         }
     }
 
@@ -119,12 +123,38 @@ impl Db for PgDb {
     }
 
     fn batch(&mut self, sql: &str) -> Result<(), DbError> {
+        if sql == "COMMIT" || sql == "ROLLBACK" {
+            self.release_pending = false;
+        }
         let r = self.client.batch_execute(sql);
         self.check(r)
     }
 
     fn begin(&mut self) -> Result<(), DbError> {
+        self.release_pending = false;
         self.batch("BEGIN")
+    }
+
+    fn savepoint(&mut self) -> Result<(), DbError> {
+        if std::mem::take(&mut self.release_pending) {
+            self.batch("RELEASE cmd; SAVEPOINT cmd")
+        } else {
+            self.batch("SAVEPOINT cmd")
+        }
+    }
+
+    fn release(&mut self) -> Result<(), DbError> {
+        self.release_pending = true;
+        Ok(())
+    }
+
+    fn rollback_savepoint(&mut self) {
+        self.release_pending = false;
+        let _ = self.batch("ROLLBACK TO cmd; RELEASE cmd");
+    }
+
+    fn postgres(&self) -> bool {
+        true
     }
 
     fn announce(&mut self, games: &BTreeSet<String>) -> Result<(), DbError> {

@@ -85,7 +85,13 @@ function parseRetryAfter(v, now = Date.now()) {
 }
 
 // src/protocol.ts
-var ROOM_EVENT_TYPES = [
+function isChessRoom(s) {
+  return s.kind === "chess";
+}
+function isPartyRoom(s) {
+  return s.kind === "party";
+}
+var ROOM_EVENTS = [
   "player_joined",
   "player_left",
   "player_disconnected",
@@ -98,6 +104,7 @@ var ROOM_EVENT_TYPES = [
   "game_over",
   "party"
 ];
+var ROOM_EVENT_TYPES = ROOM_EVENTS;
 
 // src/backoff.ts
 function backoffDelay(attempt, o = {}, random = Math.random) {
@@ -293,7 +300,7 @@ function detach(ws) {
   ws.onopen = null;
   ws.onmessage = null;
   ws.onclose = null;
-  ws.onerror = null;
+  ws.onerror = () => void 0;
 }
 
 // src/game.ts
@@ -1031,7 +1038,7 @@ var ChessView = class {
     return me.seat === 0 ? "white" : "black";
   }
   setState(state) {
-    if (state.kind !== "chess") return;
+    if (!isChessRoom(state)) return;
     this.state = state;
     this.game = state.game;
     this.clockAt = performance.now();
@@ -1446,7 +1453,7 @@ var PartyView = class {
   log = h("ul", { class: "party-log muted" });
   ticker;
   setState(state) {
-    if (state.kind !== "party") return;
+    if (!isPartyRoom(state)) return;
     this.state = state;
     this.game = state.game;
     this.at = performance.now();

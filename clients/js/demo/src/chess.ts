@@ -3,7 +3,8 @@
 // the board changes only when the server's `move` event comes, and a refused move is shown
 // as refused (the server is the referee, the page knows no rules).
 
-import type { ChessGameState, ChessRoomState, RoomEvent, RoomState, Side } from "../../src/index.js";
+import type { ChessGameState, ChessRoomState, RoomEventMessage, RoomState, Side } from "../../src/index.js";
+import { isChessRoom } from "../../src/index.js";
 import { ProtocolError } from "../../src/index.js";
 import { button, errText, fmtClock, h, unescapeName } from "./dom.js";
 import type { Ctx, RoomView } from "./main.js";
@@ -92,7 +93,7 @@ export class ChessView implements RoomView {
   }
 
   setState(state: RoomState): void {
-    if (state.kind !== "chess") return;
+    if (!isChessRoom(state)) return;
     this.state = state;
     this.game = state.game;
     this.clockAt = performance.now();
@@ -109,11 +110,12 @@ export class ChessView implements RoomView {
     this.render();
   }
 
-  onEvent(ev: RoomEvent): void {
+  onEvent(ev: RoomEventMessage): void {
     const g = this.game;
     switch (ev.type) {
       case "game_started":
-        this.game = ev.game;
+        // A chess room's game is a ChessView (the server types it as either kind's view).
+        this.game = ev.game as ChessGameState;
         this.state.seats = this.state.seats.map((s, i) => {
           const u = i === 0 ? ev.white : ev.black;
           return u && s.free ? { seat: i, free: false, user_id: u.id, name: u.name, connected: true, held_ms: null } : s;

@@ -2,7 +2,7 @@
 // the @roomcore/client library. Room changes arrive as `sync` (a full state: joined, resynced)
 // and as events; a dropped socket is resumed by the library, a reload by the stored seat.
 
-import { Client, ROOM_EVENT_TYPES, type GameSession, type RoomEvent, type RoomState, type StateChange } from "../../src/index.js";
+import { Client, ROOM_EVENT_TYPES, type GameSession, type RoomEventMessage, type RoomState, type StateChange } from "../../src/index.js";
 import { ChatPanel } from "./chat.js";
 import { ChessView } from "./chess.js";
 import { button, errText, h, unescapeName } from "./dom.js";
@@ -27,7 +27,7 @@ export interface RoomView {
   readonly room: string;
   readonly el: HTMLElement;
   setState(state: RoomState): void;
-  onEvent(ev: RoomEvent, replayed: boolean): void;
+  onEvent(ev: RoomEventMessage, replayed: boolean): void;
   destroy(): void;
 }
 
@@ -106,7 +106,7 @@ function start(): void {
   s.on("reconnected", (r) => openRoom(ctx, r.state));
   s.on("message", (m, meta) => {
     if (!(ROOM_EVENT_TYPES as readonly string[]).includes(m.type)) return;
-    const ev = m as RoomEvent;
+    const ev = m as RoomEventMessage;
     if (current && current.view.room === ev.room) current.view.onEvent(ev, meta.replayed);
   });
   s.on("match_found", (m) => {

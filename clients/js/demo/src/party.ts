@@ -2,7 +2,8 @@
 // player of the active slot ends the turn ("switch"); the server moves the turn on when the
 // timer runs out. Every change arrives as a `party` event carrying the whole game.
 
-import type { PartyGameState, PartyRoomState, RoomEvent, RoomState } from "../../src/index.js";
+import type { PartyGameState, PartyRoomState, RoomEventMessage, RoomState } from "../../src/index.js";
+import { isPartyRoom } from "../../src/index.js";
 import { button, errText, fmtClock, h, unescapeName } from "./dom.js";
 import type { Ctx, RoomView } from "./main.js";
 
@@ -41,14 +42,14 @@ export class PartyView implements RoomView {
   }
 
   setState(state: RoomState): void {
-    if (state.kind !== "party") return;
+    if (!isPartyRoom(state)) return;
     this.state = state;
     this.game = state.game;
     this.at = performance.now();
     this.render();
   }
 
-  onEvent(ev: RoomEvent): void {
+  onEvent(ev: RoomEventMessage): void {
     if (ev.type === "party") {
       this.game = ev.game;
       this.at = performance.now();

@@ -1,10 +1,11 @@
 // Typed errors from the real server: HTTP `{"error"}` bodies and game-protocol `error` codes.
 
 import assert from "node:assert/strict";
+import { createServer, type Socket } from "node:net";
 import { after, before, test } from "node:test";
 import { Client, HttpError, ProtocolError, memoryStore } from "../../src/index.js";
 import { closeAll, guest, NodeWs, session } from "../support/clients.js";
-import { removeDir, startServer, type Server } from "../support/server.js";
+import { removeDir, sleep, startServer, until, type Server } from "../support/server.js";
 
 let srv: Server;
 before(async () => {
@@ -82,4 +83,27 @@ test("a bad token is refused at hello and the session closes", async () => {
   const e = await s.connect().then(() => assert.fail("connected"), (x: unknown) => x);
   assert.ok(e instanceof ProtocolError && e.code === "unauthenticated", String(e));
   assert.equal(s.state, "closed");
+});
+
+test("close() while the socket is still connecting ends the session quietly", async () => {
+  // A listener that accepts and never answers the upgrade: the socket stays CONNECTING.
+  const held: Socket[] = [];
+  const hold = createServer((sock) => void held.push(sock));
+  await new Promise<void>((r) => hold.listen(0, "127.0.0.1", r));
+  const addr = hold.address();
+  const port = typeof addr === "object" && addr ? addr.port : 0;
+  const c = await guest(srv.url);
+  c.setUrl(`http://127.0.0.1:${port}`);
+  const s = c.game({ keepaliveMs: 0 });
+  const done = s.connect().then(
+    () => "connected",
+    (e: unknown) => (e as Error).name,
+  );
+  await until(() => held.length > 0, 3000, "connection accepted");
+  s.close();
+  assert.equal(await done, "ClosedError");
+  // The `ws` package reports the aborted handshake on the next tick: nothing may throw.
+  await sleep(100);
+  for (const x of held) x.destroy();
+  await new Promise<void>((r) => hold.close(() => r()));
 });

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import type { MoveEvent, RoomEvent } from "../../src/index.js";
+import { isPartyRoom, type MoveEvent, type RoomEventMessage } from "../../src/index.js";
 import { closeAll, guest, session } from "../support/clients.js";
 import { Proxy } from "../support/proxy.js";
 import { removeDir, startServer, until, type Server } from "../support/server.js";
@@ -80,7 +80,7 @@ test("more missed events than the room log holds: the full state is taken (misse
   const owner = await session(await guest(srv.url));
   const p = await session(await guest(viaProxy));
   const syncs: { reason: string; seq: number; phase: string }[] = [];
-  p.s.on("sync", (x) => syncs.push({ reason: x.reason, seq: x.state.room_seq, phase: x.state.kind === "party" ? x.state.game.phase : "" }));
+  p.s.on("sync", (x) => syncs.push({ reason: x.reason, seq: x.state.room_seq, phase: isPartyRoom(x.state) ? x.state.game.phase : "" }));
   const j = await owner.s.createRoom({ type: "create_room", kind: "party", name: "many", settings: { slots: 2, turn_secs: 600 } });
   await owner.s.request({ type: "claim_slot", slot: 0 });
   await p.s.joinRoom(j.room);
@@ -150,7 +150,7 @@ test("play now: two queued players get match_found and sit in the matched room",
   const ja = await a.s.joinRoom(found[0] as string);
   const jb = await b.s.joinRoom(found[0] as string);
   assert.deepEqual([ja.seat, jb.seat].sort(), [0, 1]);
-  await until(() => a.events.some((e: { ev: RoomEvent }) => e.ev.type === "game_started"), 3000, "started");
+  await until(() => a.events.some((e: { ev: RoomEventMessage }) => e.ev.type === "game_started"), 3000, "started");
   a.s.close();
   b.s.close();
 });

@@ -1,7 +1,7 @@
 // Clients for the integration tests: Node's fetch, the `ws` package as WebSocket, memory storage.
 
 import WebSocket from "ws";
-import { Client, memoryStore, ROOM_EVENT_TYPES, type GameSession, type KeyValueStore, type RoomEvent, type WebSocketCtor } from "../../src/index.js";
+import { Client, memoryStore, ROOM_EVENT_TYPES, type GameSession, type KeyValueStore, type RoomEventMessage, type WebSocketCtor } from "../../src/index.js";
 
 export const NodeWs = WebSocket as unknown as WebSocketCtor;
 
@@ -13,8 +13,8 @@ export function closeAll(): void {
   open.clear();
 }
 
-export async function guest(url: string, storage: KeyValueStore = memoryStore()): Promise<Client> {
-  const c = new Client(url, { WebSocket: NodeWs, storage, timeoutMs: 5000, backoff: { initialMs: 50, maxMs: 400 } });
+export async function guest(url: string, storage: KeyValueStore = memoryStore(), ws: WebSocketCtor = NodeWs): Promise<Client> {
+  const c = new Client(url, { WebSocket: ws, storage, timeoutMs: 5000, backoff: { initialMs: 50, maxMs: 400 } });
   await c.guest();
   const game = c.game.bind(c);
   const relay = c.relay.bind(c);
@@ -32,13 +32,13 @@ export async function guest(url: string, storage: KeyValueStore = memoryStore())
 }
 
 /** A connected game session that records every room event it applies. */
-export async function session(c: Client): Promise<{ s: GameSession; events: { ev: RoomEvent; replayed: boolean }[]; states: string[] }> {
+export async function session(c: Client): Promise<{ s: GameSession; events: { ev: RoomEventMessage; replayed: boolean }[]; states: string[] }> {
   const s = c.game({ keepaliveMs: 0 });
-  const events: { ev: RoomEvent; replayed: boolean }[] = [];
+  const events: { ev: RoomEventMessage; replayed: boolean }[] = [];
   const states: string[] = [];
   s.onState((x) => states.push(x.state));
   s.on("message", (m, meta) => {
-    if ((ROOM_EVENT_TYPES as readonly string[]).includes(m.type)) events.push({ ev: m as RoomEvent, replayed: meta.replayed });
+    if ((ROOM_EVENT_TYPES as readonly string[]).includes(m.type)) events.push({ ev: m as RoomEventMessage, replayed: meta.replayed });
   });
   await s.connect();
   return { s, events, states };

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { beforeEach, test } from "node:test";
-import { Client, ClosedError, ProtocolError, TimeoutError, memoryStore, type RoomEvent, type StateChange } from "../../src/index.js";
+import { Client, ClosedError, ProtocolError, TimeoutError, memoryStore, type RoomEventMessage, type StateChange } from "../../src/index.js";
 import { FakeWs } from "../support/fake-ws.js";
 
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
@@ -84,7 +84,7 @@ test("events apply once, out-of-order numbers included, and the watermark is con
   const x = await connected();
   const seen: number[] = [];
   x.s.on("message", (m) => {
-    if ("room_seq" in m && m.type !== "room_state") seen.push((m as RoomEvent).room_seq);
+    if ("room_seq" in m && m.type !== "room_state") seen.push((m as RoomEventMessage).room_seq);
   });
   await joined(x, 3);
   assert.equal(x.s.lastSeq, 3);
@@ -120,7 +120,7 @@ test("a dropped socket resumes with the reconnect token and the watermark; misse
   assert.equal(rc["last_seq"], 4, "5 never arrived: resume after 4");
   const replayed: [number, boolean][] = [];
   x.s.on("message", (m, meta) => {
-    if ("room_seq" in m && m.type !== "room_state") replayed.push([(m as RoomEvent).room_seq, meta.replayed]);
+    if ("room_seq" in m && m.type !== "room_state") replayed.push([(m as RoomEventMessage).room_seq, meta.replayed]);
   });
   let syncs = 0;
   x.s.on("sync", () => syncs++);

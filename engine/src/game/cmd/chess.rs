@@ -1,11 +1,15 @@
 //! Chess actions: `move` (answered only once the room's snapshot holding it is durable),
 //! `resign`, `offer_draw`, `accept_draw`, `decline_draw`.
 
+use storage::StorageError;
+
 use crate::game::chess::{ChessError, Side};
 use crate::game::events::{Clocks, Done, RoomEvent};
 use crate::game::protocol::{ClientMsg, ProtoError};
 use crate::game::rooms::{Game, Room};
 use crate::game::{chess_finished, now_ms, record, save_room};
+use crate::telemetry::spans;
+use tracing::Instrument;
 
 use super::Cmd;
 
@@ -36,8 +40,10 @@ pub async fn play(c: &mut Cmd<'_>, seq: Option<u64>, mv: &str) -> Result<(), Pro
             records.extend(chess_finished(room, f, now));
             return Err(ProtoError::new("game_over", "your flag fell"));
         }
-        let p = g.play(side, mv, now).map_err(|e| {
+        let validate = spans::game_validate(mv);
+        let p = validate.in_scope(|| g.play(side, mv, now)).map_err(|e| {
             shards::stats::inc(&shard.app.stats.move_validation_errors_total);
+            validate.record("error.type", e.code());
             cerr(e)
         })?;
         let event = RoomEvent::Move {
@@ -59,7 +65,22 @@ pub async fn play(c: &mut Cmd<'_>, seq: Option<u64>, mv: &str) -> Result<(), Pro
     }
     let (id, room_seq, event, finish) = staged?;
     // Durable before anyone hears of it: the snapshot holds the move.
-    let saved = save_room(&shard, &id).await;
+    let saved = match save_room(&shard, &id)
+        .instrument(spans::game_save(&id, room_seq))
+        .await
+    {
+        Ok(()) => true,
+        // Another node owns the room now (this one was cut off past its lease): the move is
+        // refused, and the room's members reconnect to the new owner.
+        Err(StorageError::Fenced { .. }) => {
+            *c.room = None;
+            return Err(ProtoError::new(
+                "room_moved",
+                "this room moved to another node; reconnect with your token",
+            ));
+        }
+        Err(_) => false,
+    };
     let now = now_ms();
     if let Some(room) = shard.app.games.rooms.borrow_mut().get_mut(&id) {
         room.emit_at(room_seq, event);

@@ -21,11 +21,13 @@ pub mod reconnect;
 pub mod rooms;
 pub mod session;
 
+use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use shards::shard_for;
 use shards::stats::Disconnect;
+use shards::Outbox;
 
 use super::events::{Done, ServerEvent};
 use super::protocol::{self, ClientMsg, ProtoError};
@@ -33,46 +35,93 @@ use super::reconnect as tokens;
 use super::rooms::{Member, Room, User};
 use super::{now_ms, SessionState};
 use crate::app::Shard;
+use crate::cluster::games::{self, Route};
 use crate::room_id::RoomId;
 use crate::session::Session;
 use crate::stats::Validation;
+use crate::telemetry::spans::{self, SessionTrace};
 
 /// What the session does after a message.
 pub enum Next {
     Continue,
     /// Move to this shard (the message is handled there).
     Migrate(usize),
+    /// The room is owned by another node: forward this message and the session's room
+    /// messages there.
+    Remote {
+        room: String,
+        node: String,
+    },
 }
 
-/// One session's command context: where it runs and what it holds.
+/// One session's command context: where it runs and what it holds. The session is a
+/// socket of this shard, or (in a cluster) a socket of another node whose room this shard
+/// owns: `remote`.
 pub struct Cmd<'a> {
-    pub s: &'a Session<'a>,
+    pub shard: &'a Rc<Shard>,
+    /// The session's connection id (unique on this shard).
+    pub conn: u64,
+    /// The client's IP.
+    pub ip: IpAddr,
+    /// Where the session's frames go.
+    pub outbox: &'a Rc<Outbox>,
     pub state: &'a mut SessionState,
     /// The room (owned by this shard) this socket is in.
     pub room: &'a mut Option<String>,
+    /// The socket is on another node (its messages were forwarded here).
+    pub remote: bool,
+    /// The session's span (none for a socket of another node).
+    pub trace: &'a SessionTrace,
 }
 
 impl Cmd<'_> {
+    /// The command context of a socket of this shard.
+    pub fn local<'a>(
+        s: &'a Session<'a>,
+        state: &'a mut SessionState,
+        room: &'a mut Option<String>,
+    ) -> Cmd<'a> {
+        Cmd {
+            shard: s.shard,
+            conn: s.entry.id,
+            ip: s.entry.peer.ip(),
+            outbox: s.outbox,
+            state,
+            room,
+            remote: false,
+            trace: s.trace,
+        }
+    }
+
     pub fn shard(&self) -> &Rc<Shard> {
-        self.s.shard
+        self.shard
     }
 
     /// This socket's connection id.
     pub fn conn(&self) -> u64 {
-        self.s.entry.id
+        self.conn
+    }
+
+    /// The public URL of this node, in a cluster (sent in `joined`).
+    pub fn owner_url(&self) -> Option<String> {
+        self.shard
+            .app
+            .cluster
+            .as_ref()
+            .map(|c| c.cluster.public_url().to_string())
     }
 
     /// Send an event to this socket; a full outbox is a slow consumer.
     pub fn send(&self, e: ServerEvent) {
-        if self.s.outbox.push(e.frame()).is_err() {
-            self.s.outbox.set_reason(Disconnect::SlowConsumer);
-            self.s.outbox.kill(None);
+        if self.outbox.push(e.frame()).is_err() {
+            self.outbox.set_reason(Disconnect::SlowConsumer);
+            self.outbox.kill(None);
         }
     }
 
     /// Refuse a message (a control frame: it passes a full data bound by the headroom).
     pub fn error(&self, seq: Option<u64>, e: &ProtoError) {
-        let _ = self.s.outbox.push_control(
+        let _ = self.outbox.push_control(
             ServerEvent::Error {
                 code: e.code,
                 message: e.message.clone(),
@@ -101,7 +150,7 @@ impl Cmd<'_> {
         Member {
             conn: self.conn(),
             user: user.clone(),
-            outbox: self.s.outbox.clone(),
+            outbox: self.outbox.clone(),
         }
     }
 
@@ -131,10 +180,19 @@ pub fn not_in_room() -> ProtoError {
 
 /// Handle one text message: parse, dispatch, answer a refusal with a typed error.
 pub async fn handle(c: &mut Cmd<'_>, raw: &[u8]) -> Next {
-    let (seq, parsed) = protocol::parse(raw);
+    let (env, parsed) = protocol::parse_envelope(raw);
+    let seq = env.seq;
+    spans::game_parsed(
+        c.trace.span(),
+        env.kind.as_deref(),
+        parsed.is_ok(),
+        seq,
+        env.traceparent.as_deref(),
+    );
     let msg = match parsed {
         Ok(m) => m,
         Err(e) => {
+            spans::game_refused(e.code);
             c.shard()
                 .app
                 .stats
@@ -147,14 +205,15 @@ pub async fn handle(c: &mut Cmd<'_>, raw: &[u8]) -> Next {
     match dispatch(c, seq, msg).await {
         Ok(n) => n,
         Err(e) => {
+            spans::game_refused(e.code);
             c.error(seq, &e);
             Next::Continue
         }
     }
 }
 
-/// The shard a room-bound message must run on, when it is not this one.
-fn owner_elsewhere(c: &Cmd<'_>, msg: &ClientMsg) -> Result<Option<usize>, ProtoError> {
+/// The room a room-bound message names, checked (`None`: the message is not room-bound).
+fn bound_room<'m>(c: &Cmd<'_>, msg: &'m ClientMsg) -> Result<Option<&'m str>, ProtoError> {
     let Some(room) = msg.room_bound() else {
         return Ok(None);
     };
@@ -170,8 +229,7 @@ fn owner_elsewhere(c: &Cmd<'_>, msg: &ClientMsg) -> Result<Option<usize>, ProtoE
             "leave your room before joining another",
         ));
     }
-    let owner = shard_for(room, c.shard().shards());
-    Ok((owner != c.shard().id).then_some(owner))
+    Ok(Some(room))
 }
 
 async fn dispatch(c: &mut Cmd<'_>, seq: Option<u64>, msg: ClientMsg) -> Result<Next, ProtoError> {
@@ -186,13 +244,25 @@ async fn dispatch(c: &mut Cmd<'_>, seq: Option<u64>, msg: ClientMsg) -> Result<N
         _ => {}
     }
     let user = c.user()?;
-    // Messages handled by the room's owner shard.
-    if msg.room_bound().is_some() {
-        if let Some(owner) = owner_elsewhere(c, &msg)? {
+    // Messages handled by the room's owner: in a cluster its node first, then its shard.
+    if let Some(room) = bound_room(c, &msg)? {
+        let room = room.to_string();
+        let cluster = c.shard().app.cluster.as_ref();
+        if let (Some(cl), false) = (cluster, c.remote) {
+            if let Route::Node(node) = games::route(cl, &room).await {
+                queue::withdraw(c).await;
+                return Ok(Next::Remote { room, node });
+            }
+        }
+        let owner = shard_for(&room, c.shard().shards());
+        if owner != c.shard().id {
             queue::withdraw(c).await;
             return Ok(Next::Migrate(owner));
         }
         c.wait_restored().await;
+        if cluster.is_some() {
+            games::ensure_here(c.shard(), &room).await;
+        }
     }
     match msg {
         ClientMsg::Hello { .. } | ClientMsg::Ping => unreachable!("handled above"),

@@ -73,6 +73,7 @@ pub fn reconnect(
         state: room.state(now),
         missed,
         missed_complete,
+        owner_url: c.owner_url(),
     });
     room.emit(RoomEvent::PlayerReconnected {
         seat: i,

@@ -46,7 +46,7 @@ pub async fn create(
     }
     let per_min = shard.app.config.limits.max_room_creates_per_ip_per_min;
     if per_min > 0 {
-        let ip = c.s.entry.peer.ip();
+        let ip = c.ip;
         let d = limits::rate_check(&shard, ip, RateClass::RoomCreate, per_min).await;
         if !d.allowed {
             return Err(ProtoError::new(
@@ -64,9 +64,17 @@ pub async fn create(
         Settings::Chess(s) => ("c", Game::Chess(ChessGame::new(s.time_control()?))),
         Settings::Party(p) => ("p", Game::Party(PartyGame::new(user.id, p).map_err(perr)?)),
     };
-    let id = room_id(prefix, &shard, true);
+    let (id, epoch) = match &shard.app.cluster {
+        Some(cl) => {
+            let id = crate::cluster::games::local_room_id(cl, prefix, &shard);
+            let epoch = crate::cluster::games::claim_new(cl, &id).await;
+            (id, epoch)
+        }
+        None => (room_id(prefix, &shard, true), 0),
+    };
     shards::stats::inc(&shard.app.stats.games_created_total);
     let mut room = Room::new(id.clone(), name, game, now);
+    room.epoch = epoch;
     room.members.push(c.member(user));
     let (seat, token) = match room.game {
         Game::Chess(_) => (Some(0), Some(room.take_seat(0, user, c.conn()))),
@@ -82,6 +90,7 @@ pub async fn create(
         seat,
         reconnect_token: token,
         state,
+        owner_url: c.owner_url(),
     });
     Ok(())
 }
@@ -149,6 +158,7 @@ pub fn join(
             seat,
             reconnect_token: token,
             state: room.state(now),
+            owner_url: c.owner_url(),
         });
         room.emit(RoomEvent::PlayerJoined {
             user_id: user.id,

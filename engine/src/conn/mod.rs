@@ -2,26 +2,35 @@
 //! answered in order, limits and timeouts, per-IP rate limits on `/api/*`,
 //! request ids, metrics, chaos injection, and the upgrade to a WebSocket session
 //! (relay room, typed game protocol or test echo; see [`crate::session`]).
+//!
+//! - [`task`]: the connection's task ([`Conn`]): the boxed HTTP phase, then the session the
+//!   upgrade starts, inline.
+//!
+//! Must not touch a room, a game or a session's frames: an upgrade ends here with the socket,
+//! the bytes read after the handshake and the session's span handed to [`crate::session`].
+
+mod task;
+
+pub use task::{serve, Conn};
 
 use std::cell::Cell;
-use std::future::Future;
 use std::net::IpAddr;
-use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
 use std::time::Instant;
 
 use shards::{ConnEntry, Socket};
+use tracing::Instrument;
 
 use crate::app::Shard;
 use crate::http::{self, Method, Parsed, Response};
 use crate::limits::{self, RateClass, RateDecision};
 use crate::room_id::RoomId;
 use crate::router::{self, Action, Routed};
-use crate::session::{self, Start};
 use crate::stats::{Limit, Reject, Validation};
+use crate::telemetry::spans::{self, SessionTrace};
+use crate::telemetry::{context, report};
 use crate::ws::handshake;
-use crate::{api, echo, game, health, log, metrics, relay, security};
+use crate::{api, health, log, metrics, security};
 
 /// Which WebSocket session an upgrade starts.
 enum Upgrade {
@@ -43,6 +52,8 @@ enum HttpEnd {
         client: IpAddr,
         pending: Vec<u8>,
         handshake: Option<Vec<u8>>,
+        /// The session's span (a child of the upgrade request's).
+        trace: SessionTrace,
     },
 }
 
@@ -88,89 +99,6 @@ impl RequestIds {
     }
 }
 
-/// Serve one accepted connection until it closes (the runtime catches a panic in it).
-pub fn serve(shard: Rc<Shard>, socket: Socket, entry: Rc<ConnEntry>) -> Conn {
-    Conn(Phase::Http(Box::pin(async move {
-        let end = http_loop(&shard, &socket, &entry).await;
-        (end, socket, shard, entry)
-    })))
-}
-
-/// What the HTTP phase gives back.
-type HttpDone = (HttpEnd, Socket, Rc<Shard>, Rc<ConnEntry>);
-
-/// One connection's task. The HTTP phase is boxed (its state is freed when the connection
-/// upgrades), and a WebSocket session runs inline, so an idle WebSocket holds one allocation
-/// for its task: the session's [`session::Driver`] and little else.
-pub struct Conn(Phase);
-
-enum Phase {
-    Http(Pin<Box<dyn Future<Output = HttpDone>>>),
-    Relay(session::Driver<relay::Relay>),
-    /// The game handler's state is boxed: the task stays relay-sized.
-    Game(session::Driver<Box<game::session::Game>>),
-    Echo(session::Driver<echo::Echo>),
-    /// A socket on its way to another shard.
-    Moving(Pin<Box<dyn Future<Output = ()>>>),
-    Done,
-}
-
-impl Phase {
-    /// The session an upgrade starts (or nothing when the connection closed).
-    fn upgraded(done: HttpDone) -> Phase {
-        let (end, socket, shard, entry) = done;
-        let HttpEnd::Upgrade {
-            kind,
-            client,
-            pending,
-            handshake,
-        } = end
-        else {
-            return Phase::Done;
-        };
-        let start = Start {
-            slot_ip: Some(client),
-            pending,
-            handshake,
-        };
-        match kind {
-            Upgrade::Relay(room) => match relay::start(shard, socket, entry, room, start) {
-                relay::Started::Here(d) => Phase::Relay(d),
-                relay::Started::Moving(f) => Phase::Moving(f),
-            },
-            Upgrade::Game => {
-                let game = Box::new(game::session::Game::default());
-                Phase::Game(session::run(shard, socket, entry, start, game))
-            }
-            Upgrade::Echo => Phase::Echo(session::run(shard, socket, entry, start, echo::Echo)),
-        }
-    }
-}
-
-impl Future for Conn {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = &mut self.get_mut().0;
-        loop {
-            return match this {
-                Phase::Http(f) => match f.as_mut().poll(cx) {
-                    Poll::Ready(done) => {
-                        *this = Phase::upgraded(done);
-                        continue;
-                    }
-                    Poll::Pending => Poll::Pending,
-                },
-                Phase::Relay(d) => Pin::new(d).poll(cx),
-                Phase::Game(d) => Pin::new(d).poll(cx),
-                Phase::Echo(d) => Pin::new(d).poll(cx),
-                Phase::Moving(f) => f.as_mut().poll(cx),
-                Phase::Done => Poll::Ready(()),
-            };
-        }
-    }
-}
-
 /// Request metadata copied out of the buffer before any await.
 struct Meta {
     head_only: bool,
@@ -180,6 +108,8 @@ struct Meta {
     origin: Option<String>,
     request_id: String,
     method: Method,
+    /// The request's span (`Span::none()` when telemetry is off).
+    span: tracing::Span,
 }
 
 fn valid_request_id(id: &str) -> bool {
@@ -187,6 +117,14 @@ fn valid_request_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// The `error` text of a JSON error answer (the cause of a 5xx).
+fn error_text(resp: &Response) -> String {
+    serde_json::from_slice::<serde_json::Value>(&resp.body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+        .unwrap_or_else(|| format!("HTTP {}", resp.status))
 }
 
 /// draft-7 RateLimit headers for `d`.
@@ -262,6 +200,13 @@ async fn accept_upgrade(
     match limits::acquire_ws_slot(shard, client).await {
         Ok(()) => {
             handshake::accept(key, shard.id, out);
+            // The 101 names the upgrade's trace too (the request span is the current one).
+            if let Some(tr) = context::traceparent_of(&tracing::Span::current()) {
+                out.truncate(out.len() - 2);
+                out.extend_from_slice(b"traceresponse: ");
+                out.extend_from_slice(tr.as_bytes());
+                out.extend_from_slice(b"\r\n\r\n");
+            }
             shard
                 .app
                 .stats
@@ -293,7 +238,7 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Socket, entry: &ConnEntry) -> Htt
         // Answer every complete request in the buffer, in order.
         let mut consumed = 0;
         let mut close = false;
-        let mut upgraded: Option<(Upgrade, IpAddr, Option<Vec<u8>>)> = None;
+        let mut upgraded: Option<(Upgrade, IpAddr, Option<Vec<u8>>, SessionTrace)> = None;
         loop {
             let started = now;
             let step = match http::parse(
@@ -312,16 +257,27 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Socket, entry: &ConnEntry) -> Htt
                 }
                 Ok(Parsed::Complete { req, len }) => {
                     continued = false;
+                    let request_id = req
+                        .request_id
+                        .filter(|id| valid_request_id(id))
+                        .map_or_else(|| shard.app.requests.next(), str::to_string);
+                    let span = spans::http_request(
+                        shard.id,
+                        req.method,
+                        req.path,
+                        entry.peer.ip(),
+                        &request_id,
+                        req.traceparent,
+                        req.tracestate,
+                    );
                     let meta = Meta {
                         head_only: req.method == Method::Head,
                         close: req.close,
                         http10: req.http10,
                         origin: req.origin.map(str::to_string),
-                        request_id: req
-                            .request_id
-                            .filter(|id| valid_request_id(id))
-                            .map_or_else(|| shard.app.requests.next(), str::to_string),
+                        request_id,
                         method: req.method,
+                        span,
                     };
                     let path = req.path.to_string();
                     Some(Ok((
@@ -348,9 +304,21 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Socket, entry: &ConnEntry) -> Htt
                         status,
                         started.elapsed().as_secs_f64(),
                     );
+                    let request_id = shard.app.requests.next();
+                    let span = spans::http_request(
+                        shard.id,
+                        Method::Other,
+                        "",
+                        entry.peer.ip(),
+                        &request_id,
+                        None,
+                        None,
+                    );
+                    spans::http_routed(&span, Method::Other, "invalid", entry.peer.ip());
+                    spans::http_status(&span, status);
                     Response::error(status, msg)
                         .closing()
-                        .with_header("X-Request-Id", shard.app.requests.next())
+                        .with_header("X-Request-Id", request_id)
                         .encode(&mut out, false);
                     close = true;
                     break;
@@ -362,45 +330,67 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Socket, entry: &ConnEntry) -> Htt
                 action,
                 client,
             } = routed;
+            let sp = &meta.span;
+            spans::http_routed(sp, meta.method, route, client);
             let mut rate = None;
             let resp = if !router::is_probe(route) && shard.app.chaos_error() {
-                log!(
-                    Warn,
-                    "chaos: injected error",
-                    request_id = meta.request_id,
-                    path = path
-                );
+                spans::chaos(sp, "error");
+                sp.in_scope(|| {
+                    tracing::warn!(
+                        request_id = %meta.request_id,
+                        path = %path,
+                        chaos.injected = true,
+                        "chaos.type" = "error",
+                        "chaos: injected error"
+                    )
+                });
                 Response::error(500, "chaos: injected failure").with_header("X-Chaos", "error")
             } else {
                 if !router::is_probe(route) {
                     if let Some(d) = shard.app.chaos_delay() {
-                        log!(
-                            Debug,
-                            "chaos: injected latency",
-                            request_id = meta.request_id,
-                            ms = d.as_millis()
-                        );
+                        spans::chaos(sp, "latency");
+                        sp.in_scope(|| {
+                            tracing::debug!(
+                                request_id = %meta.request_id,
+                                ms = %d.as_millis(),
+                                chaos.injected = true,
+                                "chaos.type" = "latency",
+                                "chaos: injected latency"
+                            )
+                        });
                         glommio::timer::sleep(d).await;
                     }
                 }
                 match action {
                     Action::Respond(r) => r,
-                    Action::Health => health::health(shard).await,
+                    Action::Health => health::health(shard).instrument(sp.clone()).await,
                     Action::Metrics { json } => {
-                        metrics::metrics(shard, json.then_some("application/json")).await
+                        metrics::metrics(shard, json.then_some("application/json"))
+                            .instrument(sp.clone())
+                            .await
                     }
-                    Action::Api(r) => match api_limits(shard, &path, client).await {
+                    Action::Api(r) => match api_limits(shard, &path, client)
+                        .instrument(sp.clone())
+                        .await
+                    {
                         Ok(d) => {
                             rate = d;
-                            api::handle(shard, r).await
+                            api::handle(shard, r).instrument(sp.clone()).await
                         }
                         Err(resp) => resp,
                     },
                     Action::UpgradeGame { key, echo } => {
                         let kind = if echo { Upgrade::Echo } else { Upgrade::Game };
-                        match accept_upgrade(shard, client, &key, route, started, &mut out).await {
+                        match accept_upgrade(shard, client, &key, route, started, &mut out)
+                            .instrument(sp.clone())
+                            .await
+                        {
                             Ok(()) => {
-                                upgraded = Some((kind, client, None));
+                                spans::http_status(sp, 101);
+                                let endpoint = spans::route_template(route);
+                                let trace =
+                                    SessionTrace::start(sp, shard.id, endpoint, client, None);
+                                upgraded = Some((kind, client, None, trace));
                                 break;
                             }
                             Err(resp) => resp,
@@ -409,10 +399,20 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Socket, entry: &ConnEntry) -> Htt
                     Action::UpgradeRelay { room, key } => {
                         let mut handshake = Vec::new();
                         match accept_upgrade(shard, client, &key, route, started, &mut handshake)
+                            .instrument(sp.clone())
                             .await
                         {
                             Ok(()) => {
-                                upgraded = Some((Upgrade::Relay(room), client, Some(handshake)));
+                                spans::http_status(sp, 101);
+                                let trace = SessionTrace::start(
+                                    sp,
+                                    shard.id,
+                                    spans::route_template(route),
+                                    client,
+                                    Some(room.as_str()),
+                                );
+                                upgraded =
+                                    Some((Upgrade::Relay(room), client, Some(handshake), trace));
                                 break;
                             }
                             Err(resp) => resp,
@@ -424,8 +424,11 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Socket, entry: &ConnEntry) -> Htt
                 Some(d) => rate_headers(resp, d),
                 None => resp,
             };
-            let resp = security::with_cors(&cfg, meta.origin.as_deref(), resp)
+            let mut resp = security::with_cors(&cfg, meta.origin.as_deref(), resp)
                 .with_header("X-Request-Id", meta.request_id.clone());
+            if let Some(tr) = context::traceparent_of(sp) {
+                resp = resp.with_header("traceresponse", tr);
+            }
             let close_now = meta.close || resp.close || shard.draining();
             let resp = if close_now && !resp.close {
                 resp.closing()
@@ -439,16 +442,22 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Socket, entry: &ConnEntry) -> Htt
                 now = Instant::now();
                 now.duration_since(started).as_secs_f64()
             });
+            spans::http_status(sp, resp.status);
             if resp.status >= 500 {
-                log!(
-                    Warn,
-                    "request failed",
-                    request_id = meta.request_id,
-                    method = format!("{:?}", meta.method),
-                    path = path,
-                    status = resp.status,
-                    client = client
-                );
+                let cause = error_text(&resp);
+                sp.in_scope(|| {
+                    log!(
+                        Warn,
+                        "request failed",
+                        request_id = meta.request_id,
+                        method = format!("{:?}", meta.method),
+                        path = path,
+                        status = resp.status,
+                        client = client,
+                        error = cause
+                    )
+                });
+                report::server_error(sp, resp.status, &cause);
             } else {
                 log!(
                     Debug,
@@ -474,13 +483,13 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Socket, entry: &ConnEntry) -> Htt
                 out = Vec::new();
             }
             if r.is_err() {
-                if let Some((_, client, _)) = upgraded {
+                if let Some((_, client, _, _)) = upgraded {
                     limits::release_ws_slot(shard, client);
                 }
                 return HttpEnd::Closed;
             }
         }
-        if let Some((kind, client, handshake)) = upgraded {
+        if let Some((kind, client, handshake, trace)) = upgraded {
             entry.idle.set(false);
             entry.deadline.set(None);
             return HttpEnd::Upgrade {
@@ -488,6 +497,7 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Socket, entry: &ConnEntry) -> Htt
                 client,
                 pending: buf,
                 handshake,
+                trace,
             };
         }
         if close {

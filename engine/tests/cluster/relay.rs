@@ -1,0 +1,167 @@
+//! Relay rooms spanning nodes: every message reaches every member once, in per-sender order,
+//! whichever node each member is on; a node that loses Redis keeps its local members going.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tungstenite::Message;
+
+use crate::common::Ws;
+use crate::support::Cluster;
+
+fn read_timeout(ws: &Ws, d: Duration) {
+    if let tungstenite::stream::MaybeTlsStream::Plain(t) = ws.get_ref() {
+        t.set_read_timeout(Some(d)).unwrap();
+    }
+}
+
+/// Read text messages until `n` arrived (or the 10 s read timeout fails the test).
+fn read_n(ws: &mut Ws, n: usize, c: &Cluster) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    while out.len() < n {
+        let r = ws.read();
+        if r.is_err() {
+            let _ = c;
+            let mut per: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+            for g in &out {
+                let (f, k) = g.split_once(':').unwrap();
+                per.entry(f.to_string()).or_default().push(k.to_string());
+            }
+            let summary: Vec<String> = per
+                .iter()
+                .map(|(f, ks)| {
+                    format!(
+                        "{f}: {} first {:?} last {:?}",
+                        ks.len(),
+                        ks.first(),
+                        ks.last()
+                    )
+                })
+                .collect();
+            panic!("after {} of {n}: {r:?}; {summary:?}", out.len());
+        }
+        match r.unwrap() {
+            Message::Text(t) => out.push(t.to_string()),
+            Message::Close(c) => panic!("closed: {c:?}"),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn a_room_with_members_on_three_nodes_gets_every_message_once_in_per_sender_order() {
+    let c = Cluster::start(3, false);
+    // Two members on each node.
+    let mut members: Vec<(usize, Ws)> = Vec::new();
+    for (i, node) in c.nodes.iter().enumerate() {
+        for _ in 0..2 {
+            let ws = node.ws("/ws/relay/span");
+            read_timeout(&ws, Duration::from_secs(10));
+            members.push((i, ws));
+        }
+    }
+    const PER: usize = 50;
+    // Every member sends PER numbered messages, interleaved.
+    for k in 0..PER {
+        for (m, (_, ws)) in members.iter_mut().enumerate() {
+            ws.send(Message::text(format!("{m}:{k}"))).unwrap();
+        }
+    }
+    let total = members.len();
+    for (me, (node, ws)) in members.iter_mut().enumerate() {
+        let got = read_n(ws, (total - 1) * PER, &c);
+        let mut next: HashMap<usize, usize> = HashMap::new();
+        for g in &got {
+            let (from, k) = g.split_once(':').unwrap();
+            let (from, k): (usize, usize) = (from.parse().unwrap(), k.parse().unwrap());
+            assert_ne!(from, me, "member {me} (node {node}) got its own message");
+            let want = next.entry(from).or_insert(0);
+            assert_eq!(
+                k, *want,
+                "member {me} (node {node}): {from}'s messages out of order"
+            );
+            *want += 1;
+        }
+        assert_eq!(next.len(), total - 1);
+        assert!(next.values().all(|&n| n == PER), "{next:?}");
+        // And nothing more: no duplicate arrives.
+        read_timeout(ws, Duration::from_millis(300));
+        if let Ok(Message::Text(t)) = ws.read() {
+            panic!("member {me} got an extra message {t}");
+        }
+    }
+    // One publish per message per node, not per recipient: 6 members x 50 messages.
+    let published: u64 = c
+        .nodes
+        .iter()
+        .map(|n| n.health()["cluster"]["published_total"].as_u64().unwrap())
+        .sum();
+    let relayed = (total * PER) as u64;
+    assert!(
+        published >= relayed && published < relayed + 200,
+        "published {published} for {relayed} messages"
+    );
+}
+
+/// The next text message within the socket's read timeout, if any.
+fn next_text(ws: &mut Ws) -> Option<String> {
+    match ws.read() {
+        Ok(Message::Text(t)) => Some(t.to_string()),
+        _ => None,
+    }
+}
+
+#[test]
+fn redis_killed_local_rooms_go_on_and_cross_node_traffic_resumes_once_it_is_back() {
+    let mut c = Cluster::start(3, false);
+    let mut a = c.nodes[0].ws("/ws/relay/outage");
+    let mut b = c.nodes[0].ws("/ws/relay/outage");
+    let mut far = c.nodes[1].ws("/ws/relay/outage");
+    for ws in [&a, &b, &far] {
+        read_timeout(ws, Duration::from_secs(5));
+    }
+    a.send(Message::text("before")).unwrap();
+    assert_eq!(next_text(&mut b).as_deref(), Some("before"));
+    assert_eq!(next_text(&mut far).as_deref(), Some("before"));
+
+    c.redis.kill();
+    for n in &c.nodes {
+        crate::support::wait_for(Duration::from_secs(10), || {
+            (n.health()["redis"] == false).then_some(())
+        })
+        .unwrap_or_else(|| panic!("{} still says redis is up", n.addr));
+    }
+    // Local members keep talking; the HTTP API keeps answering.
+    a.send(Message::text("during")).unwrap();
+    assert_eq!(next_text(&mut b).as_deref(), Some("during"));
+    read_timeout(&far, Duration::from_millis(500));
+    assert_eq!(
+        next_text(&mut far),
+        None,
+        "nothing crosses nodes without Redis"
+    );
+    assert_eq!(c.nodes[1].get("/live").0, 200);
+    let (_, m) = c.nodes[0].get("/metrics");
+    assert!(m.contains("roomcore_cluster_redis_up 0"), "{m}");
+
+    // Redis back (empty): the nodes register again, resubscribe, and traffic crosses again.
+    c.redis.restart();
+    c.wait_members(3);
+    read_timeout(&far, Duration::from_secs(5));
+    let mut seen = false;
+    for k in 0..50 {
+        a.send(Message::text(format!("after {k}"))).unwrap();
+        assert!(next_text(&mut b).is_some());
+        read_timeout(&far, Duration::from_millis(100));
+        if let Some(t) = next_text(&mut far) {
+            assert!(t.starts_with("after"), "{t}");
+            seen = true;
+            break;
+        }
+    }
+    assert!(seen, "cross-node traffic did not resume");
+    let h = c.nodes[0].health();
+    assert_eq!(h["redis"], true, "{h}");
+    assert!(h["cluster"]["dropped_total"].as_u64().unwrap() >= 1, "{h}");
+}

@@ -1,0 +1,93 @@
+//! A collector that is down, refusing or too slow: the server serves on at full speed, drops
+//! the spans it cannot export, counts them in `roomcore_trace_spans_dropped_total` and says so
+//! in its log at most once per 10 s.
+
+use std::time::{Duration, Instant};
+
+use crate::collector::{Collector, Mode};
+use crate::{json_lines, with_log};
+
+/// A loopback port nothing listens on.
+fn closed_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = l.local_addr().unwrap();
+    drop(l);
+    format!("http://{a}")
+}
+
+fn dropped(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("roomcore_trace_spans_dropped_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no drop counter in\n{metrics}"))
+}
+
+#[test]
+fn a_collector_down_refusing_or_hanging_costs_only_dropped_spans() {
+    let refusing = Collector::start(Mode::Refuse);
+    let hanging = Collector::start(Mode::Hang);
+    let cases = [
+        ("down", closed_port()),
+        ("refusing", refusing.endpoint()),
+        ("hanging", hanging.endpoint()),
+    ];
+    for (what, endpoint) in cases {
+        let (s, log) = with_log(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_BSP_SCHEDULE_DELAY", "50"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "64"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "16"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2000"),
+        ]);
+        let mut c = s.client();
+        let t0 = Instant::now();
+        let mut slowest = Duration::ZERO;
+        for i in 0..400 {
+            let t = Instant::now();
+            let r = c
+                .send("GET", "/api/leaderboard?game=chess&limit=1", &[], b"")
+                .unwrap_or_else(|e| panic!("{what}: request {i}: {e}"));
+            assert_eq!(r.status, 200, "{what}: {}", r.body);
+            slowest = slowest.max(t.elapsed());
+        }
+        let took = t0.elapsed();
+        // A shard that waited for an export would hold a request for up to the 2 s timeout.
+        assert!(
+            slowest < Duration::from_secs(1),
+            "{what}: a request took {slowest:?} (400 in {took:?})"
+        );
+        // The drops are counted (the hanging collector holds one batch in flight and the
+        // queue of 64 fills up behind it).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let n = loop {
+            let n = dropped(&c.send("GET", "/metrics", &[], b"").unwrap().body);
+            if n > 0 || Instant::now() > deadline {
+                break n;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert!(n > 0, "{what}: no span counted as dropped");
+        // ...and said in the log, at most one line per 10 s.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut lines: Vec<serde_json::Value> = Vec::new();
+        while lines.is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            lines.extend(
+                json_lines(&log)
+                    .into_iter()
+                    .filter(|l| l["msg"] == "trace spans dropped"),
+            );
+        }
+        assert!(!lines.is_empty(), "{what}: no log line about the drops");
+        let ts: Vec<f64> = lines.iter().map(|l| l["ts"].as_f64().unwrap()).collect();
+        assert!(
+            ts.windows(2).all(|w| w[1] - w[0] >= 9.9),
+            "{what}: more than one line per 10 s: {lines:?}"
+        );
+        assert_eq!(lines[0]["endpoint"], format!("{endpoint}/v1/traces"));
+        assert!(lines[0]["reason"].as_str().is_some_and(|r| !r.is_empty()));
+        assert_eq!(s.get("/health").0, 200, "{what}");
+    }
+    assert!(refusing.requests() > 0, "the refusing collector was asked");
+}
