@@ -11,9 +11,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use glommio::net::TcpStream;
 use shards::stats::Disconnect;
-use shards::{App, ConnEntry};
+use shards::{App, ConnEntry, Socket};
 
 use crate::api::Services;
 use crate::chaos::Rng;
@@ -121,10 +120,10 @@ impl App for Engine {
 
     fn serve(
         shard: Rc<Shard>,
-        stream: TcpStream,
+        socket: Socket,
         entry: Rc<ConnEntry>,
     ) -> impl std::future::Future<Output = ()> + 'static {
-        conn::serve(shard, stream, entry)
+        conn::serve(shard, socket, entry)
     }
 
     fn handle(shard: &Rc<Shard>, msg: ShardMsg) {

@@ -5,7 +5,7 @@
 //! It exists so a conformance suite (Autobahn|Testsuite cases 1–7 and 10, run by
 //! `engine/tests/autobahn`) exercises the session driver every endpoint shares
 //! ([`crate::session`]: decoder, limits, UTF-8, fragmentation, control frames, the close
-//! handshake, rates, outbox and writer). The session lives on the shard that accepted it
+//! handshake, rates, outbox and flusher). The session lives on the shard that accepted it
 //! (no room, no hand-off).
 
 use shards::stats::{self, Disconnect};
@@ -24,6 +24,8 @@ pub const PATH: &str = "/ws/_test/echo";
 pub struct Echo;
 
 impl Handler for Echo {
+    const IN_SPAN: bool = true;
+
     fn message(&mut self, s: &Session<'_>, text: bool, payload: &[u8]) -> Flow {
         let st = &s.shard.app.stats;
         let op = if text { Data::Text } else { Data::Binary };

@@ -9,9 +9,8 @@ use std::future::Future;
 use std::rc::Rc;
 use std::time::Instant;
 
-use glommio::net::TcpStream;
-
 use crate::conn::ConnEntry;
+use crate::io::Socket;
 use crate::shard::Shard;
 
 /// An application of the runtime (one value per shard, not `Send`).
@@ -25,7 +24,7 @@ pub trait App: Sized + 'static {
     /// entry leaves the table.
     fn serve(
         shard: Rc<Shard<Self>>,
-        stream: TcpStream,
+        socket: Socket,
         entry: Rc<ConnEntry>,
     ) -> impl Future<Output = ()> + 'static;
 

@@ -10,17 +10,16 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::rc::Rc;
 
-use glommio::net::TcpStream;
 use glommio::spawn_local;
 
 use crate::app::App;
 use crate::conn::ConnEntry;
-use crate::io::Stream;
+use crate::io::Socket;
 use crate::mesh::MeshError;
-use crate::shard::Shard;
+use crate::shard::{Guarded, Shard};
 use crate::stats;
 
 /// A socket on its way to another shard (`Send`).
@@ -31,14 +30,12 @@ pub struct MovedFd {
 }
 
 impl<A: App> Shard<A> {
-    /// Give up this shard's handle on `stream`: the returned descriptor is the only one left.
-    /// `stream` must be the last handle (the writer task has ended).
-    pub fn release(&self, stream: Rc<Stream>, peer: SocketAddr) -> io::Result<MovedFd> {
-        let fd = stream.borrow().as_raw_fd();
+    /// Give up this shard's handle on `socket`: the returned descriptor is the only one left.
+    pub fn release(&self, socket: Socket, peer: SocketAddr) -> io::Result<MovedFd> {
         // SAFETY: dup of a socket we own; the copy is owned by `OwnedFd` and the original is
-        // closed when `stream` drops (close, not shutdown).
-        let dup = unsafe { libc::dup(fd) };
-        drop(stream);
+        // closed when `socket` drops (close, not shutdown).
+        let dup = unsafe { libc::dup(socket.fd()) };
+        drop(socket);
         if dup < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -58,22 +55,13 @@ impl<A: App> Shard<A> {
     /// crash isolation in a task of its own.
     pub fn adopt<F, W>(self: &Rc<Self>, moved: MovedFd, work: W)
     where
-        W: FnOnce(Rc<Shard<A>>, Rc<Stream>, Rc<ConnEntry>) -> F + 'static,
+        W: FnOnce(Rc<Shard<A>>, Socket, Rc<ConnEntry>) -> F + 'static,
         F: Future<Output = ()> + 'static,
     {
-        // SAFETY: the fd was dup'ed for us by the sending shard and is owned by `moved.fd`;
-        // ownership passes to the new stream.
-        let stream = unsafe { TcpStream::from_raw_fd(moved.fd.into_raw_fd()) };
-        let entry = self.register(&stream, moved.peer);
-        let shard = self.clone();
-        spawn_local(async move {
-            let fut = work(
-                shard.clone(),
-                Rc::new(std::cell::RefCell::new(stream)),
-                entry.clone(),
-            );
-            shard.guarded(&entry, fut).await;
-        })
-        .detach();
+        // The fd was dup'ed for us by the sending shard; ownership passes to the new socket.
+        let socket = Socket::new(moved.fd);
+        let entry = self.register(&socket, moved.peer);
+        let fut = work(self.clone(), socket, entry.clone());
+        spawn_local(Guarded::new(self.clone(), entry, fut)).detach();
     }
 }

@@ -1,57 +1,147 @@
-//! Socket I/O for connection tasks: readiness-based reads into the shard's shared
-//! scratch buffer, whole writes, vectored writes of an outbox, and the outbox
-//! writer task. No protocol knowledge: bytes in, bytes out.
+//! Socket I/O for connection tasks: a connection's [`Socket`] (its descriptor and one
+//! readiness slot in the reactor), reads into the shard's shared scratch buffer, whole
+//! writes, and vectored writes of an outbox. No protocol knowledge: bytes in, bytes out.
 //!
-//! glommio's non-buffered `TcpStream` reads with a non-blocking `recv` and only
-//! waits on readiness, so the buffer is borrowed just for the duration of one
-//! poll: an idle connection holds no read buffer of its own.
+//! A socket is read with a non-blocking `recv` while data may be waiting and otherwise waits
+//! for its multishot readiness poll (glommio patch 7, `vendor/README.md`), so the scratch
+//! buffer is borrowed only for the duration of one poll: an idle connection holds no read
+//! buffer, no glommio stream and no `Source`, only a 32-byte slot in the reactor.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::io;
-use std::os::fd::RawFd;
-use std::pin::Pin;
-use std::task::Poll;
-
-use futures_lite::{AsyncRead, AsyncWrite};
-use glommio::net::TcpStream;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use glommio::net::{SocketReady, HANGUP, READABLE, WRITABLE};
 
 use crate::outbox::{OutState, Outbox};
 
-/// Shared handle to one connection's socket (reader and writer tasks).
-pub type Stream = RefCell<TcpStream>;
-
-/// Read once into `scratch`; `Ok(0)` is end of stream.
-pub async fn read_some(stream: &Stream, scratch: &RefCell<Vec<u8>>) -> io::Result<usize> {
-    poll_fn(|cx| {
-        let mut s = stream.borrow_mut();
-        let mut buf = scratch.borrow_mut();
-        Pin::new(&mut *s).poll_read(cx, &mut buf[..])
-    })
-    .await
+/// One connection's socket: the descriptor (closed on drop) and its readiness.
+#[derive(Debug)]
+pub struct Socket {
+    /// Dropped first: its polls are cancelled before the descriptor closes.
+    ready: SocketReady,
+    fd: OwnedFd,
+    /// Data may be waiting: try `recv` before waiting for the poll.
+    rx_maybe: Cell<bool>,
+    /// The poll reported the peer's shutdown, a hang-up or an error. A short read does not
+    /// consume those and no new completion will come for them, so from then on every read
+    /// tries `recv` until it reports the end (or the error).
+    rx_end: Cell<bool>,
 }
 
-/// Write all of `data`.
-pub async fn write_all(stream: &Stream, mut data: &[u8]) -> io::Result<()> {
-    while !data.is_empty() {
-        let n = poll_fn(|cx| Pin::new(&mut *stream.borrow_mut()).poll_write(cx, data)).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
+impl Socket {
+    /// Take ownership of a connected, non-blocking TCP socket and register it with this
+    /// shard's reactor.
+    pub fn new(fd: OwnedFd) -> Socket {
+        Socket {
+            ready: SocketReady::new(fd.as_raw_fd()),
+            fd,
+            rx_maybe: Cell::new(true),
+            rx_end: Cell::new(false),
         }
-        data = &data[n..];
     }
-    Ok(())
+
+    /// The descriptor.
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Read once into `buf`; `Ok(0)` is end of stream.
+    pub fn poll_read(&self, cx: &Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let fd = self.fd();
+        loop {
+            if self.rx_maybe.get() || self.rx_end.get() {
+                // SAFETY: `buf` is valid for `buf.len()` bytes; `fd` is our socket.
+                let r = unsafe {
+                    libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT)
+                };
+                if r >= 0 {
+                    let n = r as usize;
+                    // A short read drained the socket; a full one may have left more.
+                    self.rx_maybe.set(n == 0 || n == buf.len());
+                    return Poll::Ready(Ok(n));
+                }
+                let e = io::Error::last_os_error();
+                match e.kind() {
+                    io::ErrorKind::WouldBlock => self.rx_maybe.set(false),
+                    io::ErrorKind::Interrupted => continue,
+                    _ => return Poll::Ready(Err(e)),
+                }
+            }
+            match self.ready.poll(fd, READABLE, cx) {
+                Poll::Ready(ev) => {
+                    if ev & HANGUP != 0 {
+                        self.rx_end.set(true);
+                    }
+                    self.rx_maybe.set(true);
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// Ready once the socket may take more bytes (or reported a hang-up or an error).
+    pub fn poll_writable(&self, cx: &Context<'_>) -> Poll<()> {
+        self.ready.poll(self.fd(), WRITABLE, cx).map(|ev| {
+            // The slot reports a hang-up once, to whichever interest asks first: the reads
+            // must still learn of it (a peer's FIN is not reported again).
+            if ev & HANGUP != 0 {
+                self.rx_end.set(true);
+            }
+        })
+    }
+
+    /// Read once into `scratch`; `Ok(0)` is end of stream.
+    pub async fn read_some(&self, scratch: &RefCell<Vec<u8>>) -> io::Result<usize> {
+        poll_fn(|cx| self.poll_read(cx, &mut scratch.borrow_mut()[..])).await
+    }
+
+    /// Write all of `data`.
+    pub async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            match send(self.fd(), data)? {
+                Some(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Some(n) => data = &data[n..],
+                None => poll_fn(|cx| self.poll_writable(cx)).await,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One non-blocking `send`; `Ok(None)` = would block.
+fn send(fd: RawFd, data: &[u8]) -> io::Result<Option<usize>> {
+    loop {
+        // SAFETY: `data` is valid for its length; `fd` is the caller's socket.
+        let r = unsafe {
+            libc::send(
+                fd,
+                data.as_ptr().cast(),
+                data.len(),
+                libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+            )
+        };
+        if r >= 0 {
+            return Ok(Some(r as usize));
+        }
+        let e = io::Error::last_os_error();
+        match e.kind() {
+            io::ErrorKind::Interrupted => continue,
+            io::ErrorKind::WouldBlock => return Ok(None),
+            _ => return Err(e),
+        }
+    }
 }
 
 const IOV_BATCH: usize = 64;
 
 /// One non-blocking vectored send of the outbox's head; `Ok(None)` = would block.
 pub fn try_send_outbox(fd: RawFd, outbox: &Outbox) -> io::Result<Option<usize>> {
-    let mut iov = [libc::iovec {
-        iov_base: std::ptr::null_mut(),
-        iov_len: 0,
-    }; IOV_BATCH];
+    let mut iov = [MaybeUninit::<libc::iovec>::uninit(); IOV_BATCH];
     let n = outbox.fill_iovecs(&mut iov);
     if n == 0 {
         return Ok(Some(0));
@@ -59,7 +149,7 @@ pub fn try_send_outbox(fd: RawFd, outbox: &Outbox) -> io::Result<Option<usize>> 
     // SAFETY: msghdr is plain data; iov points at `n` initialised entries whose
     // buffers the outbox keeps alive until `advance` (after this call).
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = iov.as_mut_ptr();
+    msg.msg_iov = iov.as_mut_ptr().cast();
     msg.msg_iovlen = n as _;
     loop {
         // SAFETY: fd is a socket owned by the caller's connection; msg is valid.
@@ -77,64 +167,15 @@ pub fn try_send_outbox(fd: RawFd, outbox: &Outbox) -> io::Result<Option<usize>> 
     }
 }
 
-/// Write everything queued in `outbox` (coalesced with `sendmsg`), waiting for
-/// writability when the socket is full.
-pub async fn flush_outbox(stream: &Stream, fd: RawFd, outbox: &Outbox) -> io::Result<()> {
+/// Write what `outbox` holds until it is empty (`Ok(true)`) or the socket is full
+/// (`Ok(false)`).
+pub fn send_outbox(fd: RawFd, outbox: &Outbox) -> io::Result<bool> {
     while !outbox.is_empty() {
-        if try_send_outbox(fd, outbox)?.is_some() {
-            continue;
-        }
-        // Full socket: let glommio wait for writability (it writes the head if
-        // the socket became writable in between). A kill (slow consumer,
-        // shutdown deadline) ends the wait at once: the peer is not reading.
-        let n = poll_fn(|cx| {
-            if outbox.state() == OutState::Dead {
-                return Poll::Ready(Err(io::ErrorKind::ConnectionAborted.into()));
-            }
-            let mut s = stream.borrow_mut();
-            let p = match outbox.with_head(|head| Pin::new(&mut *s).poll_write(cx, head)) {
-                Some(p) => p,
-                None => Poll::Ready(Ok(0)),
-            };
-            if p.is_pending() {
-                outbox.wake_on_kill(cx);
-            }
-            p
-        })
-        .await?;
-        outbox.advance(n);
-    }
-    Ok(())
-}
-
-/// A WebSocket's writer task: drain `outbox` into the socket until the session
-/// closes. `Closing` flushes the final frames and leaves the socket to the
-/// reader (or its deadline); `Dead` makes one non-blocking attempt and shuts
-/// the socket down.
-pub async fn run_writer(stream: Rc<Stream>, fd: RawFd, outbox: Rc<Outbox>) {
-    loop {
-        std::future::poll_fn(|cx| outbox.poll_ready(cx)).await;
-        match outbox.state() {
-            OutState::Open => {
-                if flush_outbox(&stream, fd, &outbox).await.is_err() {
-                    outbox.kill(None);
-                    shutdown(fd);
-                    return;
-                }
-            }
-            OutState::Closing => {
-                if flush_outbox(&stream, fd, &outbox).await.is_err() {
-                    shutdown(fd);
-                }
-                return;
-            }
-            OutState::Dead => {
-                let _ = try_send_outbox(fd, &outbox);
-                shutdown(fd);
-                return;
-            }
+        if try_send_outbox(fd, outbox)?.is_none() {
+            return Ok(false);
         }
     }
+    Ok(true)
 }
 
 /// Shut a socket down in both directions: wakes any task waiting on it.
@@ -142,5 +183,76 @@ pub fn shutdown(fd: RawFd) {
     // SAFETY: shutdown on a possibly stale fd number only returns an error.
     unsafe {
         libc::shutdown(fd, libc::SHUT_RDWR);
+    }
+}
+
+thread_local! {
+    /// The outboxes to write at the flusher's next run, and the flusher's waker.
+    static FLUSH: Flush = Flush::default();
+}
+
+#[derive(Default)]
+struct Flush {
+    listed: RefCell<Vec<Rc<Outbox>>>,
+    waker: Cell<Option<Waker>>,
+}
+
+/// Put `outbox` on this shard's flush list (the outbox calls it once until it is written)
+/// and wake the flusher if the list was empty.
+pub(crate) fn list_for_flush(outbox: Rc<Outbox>) {
+    FLUSH.with(|f| {
+        let mut listed = f.listed.borrow_mut();
+        listed.push(outbox);
+        if listed.len() == 1 {
+            if let Some(w) = f.waker.take() {
+                w.wake();
+            }
+        }
+    });
+}
+
+/// The shard's flusher: writes every outbox pushed to since its last run, one `sendmsg` of
+/// all its queued frames each. It runs after the tasks that were already queued when the
+/// first push woke it (the readers of the same turn of the event loop), so frames pushed by
+/// several readers in one turn go out together, and a broadcast wakes one task instead of
+/// one per recipient. A socket that does not take everything is handed to its owner
+/// ([`Outbox::set_blocked`]), which waits for room.
+pub async fn run_flusher() {
+    let mut batch: Vec<Rc<Outbox>> = Vec::new();
+    loop {
+        poll_fn(|cx| {
+            FLUSH.with(|f| {
+                let mut listed = f.listed.borrow_mut();
+                if listed.is_empty() {
+                    f.waker.set(Some(cx.waker().clone()));
+                    return Poll::Pending;
+                }
+                std::mem::swap(&mut *listed, &mut batch);
+                Poll::Ready(())
+            })
+        })
+        .await;
+        for ob in batch.drain(..) {
+            flush_listed(&ob);
+        }
+        if batch.capacity() > 4096 {
+            batch = Vec::new();
+        }
+    }
+}
+
+fn flush_listed(ob: &Outbox) {
+    ob.unlist();
+    let Some(fd) = ob.fd() else { return };
+    if ob.is_blocked() || ob.state() == OutState::Dead {
+        return;
+    }
+    match send_outbox(fd, ob) {
+        Ok(true) => {}
+        Ok(false) => ob.set_blocked(true),
+        Err(_) => {
+            ob.kill(None);
+            shutdown(fd);
+        }
     }
 }

@@ -16,7 +16,8 @@
 //! - [`housekeeping`]: the tick (deadlines, heartbeats, loop lag, drain).
 //! - [`call`]: the one way to ask another shard ([`Shard::call`]), with one timeout policy.
 //! - [`handoff`]: moving a socket to the shard that owns its work.
-//! - [`conn`]: the connection table; [`io`]: socket reads and writes, the outbox writer.
+//! - [`conn`]: the connection table; [`io`]: a connection's socket, reads and writes, the
+//!   shard's flusher of outboxes.
 //! - [`outbox`]: a connection's bounded queue of encoded frames.
 //! - [`mesh`]: the channels between shards; [`routing`]: which shard owns a key.
 //! - [`lifecycle`]: process-wide listening/draining flags.
@@ -42,9 +43,9 @@ pub use app::App;
 pub use call::{CallError, Reply, CALL_TIMEOUT};
 pub use conn::{ConnEntry, ConnTable};
 pub use handoff::MovedFd;
-pub use io::Stream;
+pub use io::Socket;
 pub use lifecycle::Lifecycle;
 pub use mesh::{Mesh, MeshError};
 pub use outbox::{Frame, Outbox, PushError};
 pub use routing::shard_for;
-pub use shard::{Heartbeat, Settings, Shard};
+pub use shard::{Guarded, Heartbeat, Settings, Shard};

@@ -1,12 +1,21 @@
-//! A connection's outbound queue: encoded frames waiting for its writer task.
+//! A connection's outbound queue: encoded frames waiting to be written, and the shard's
+//! flush list.
 //!
-//! Owns the queue, its byte bound and the waker of the writer. Frames are
-//! `Rc<[u8]>` so one encoded broadcast frame is shared by every recipient on the
-//! shard. It never touches a socket: the writer task (engine) drains it with
-//! [`Outbox::fill_iovecs`] + [`Outbox::advance`].
+//! Owns the queue, its byte bound, the lifecycle state and the waker of the task that owns
+//! the connection. Frames are `Rc<[u8]>` so one encoded broadcast frame is shared by every
+//! recipient on the shard. It never touches a socket itself: a push puts the outbox on the
+//! shard's flush list (once, however many frames follow), and the shard's one flusher task
+//! ([`crate::io::run_flusher`]) writes every listed outbox after the tasks that ran before it
+//! in the same turn of the event loop, one `sendmsg` each. The owning task is woken only when
+//! it must act: the socket is full (it waits for room and writes the rest itself), or the
+//! outbox is closing or dead. An outbox with no socket (the application's session of a socket
+//! that lives elsewhere) is drained by a consumer task of its own, which
+//! [`Outbox::poll_ready`] wakes on every push.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::mem::MaybeUninit;
+use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
@@ -38,12 +47,8 @@ pub enum OutState {
 #[derive(Debug)]
 struct Inner {
     queue: VecDeque<Frame>,
-    /// Bytes of `queue[0]` already written.
-    head_offset: usize,
+    /// The task that owns the connection.
     waker: Option<Waker>,
-    /// A writer blocked on a full socket: woken only by a kill, not by every push (it could not
-    /// write the new frame anyway).
-    kill_waker: Option<Waker>,
 }
 
 /// How far control frames (pongs, pings, notices, error replies) may go past the data bound:
@@ -51,17 +56,33 @@ struct Inner {
 /// pings or bad messages and never reads to grow the queue without end.
 pub const CONTROL_HEADROOM: usize = 64 * 1024;
 
-/// Bounded queue of frames for one connection.
+/// On the shard's flush list.
+const LISTED: u8 = 1;
+/// The socket did not take everything: the owner waits for room and writes the rest.
+const BLOCKED: u8 = 2;
+/// No socket: a consumer task drains the queue itself and is woken by every push
+/// ([`Outbox::poll_ready`]).
+const WATCHED: u8 = 4;
+
+/// Bounded queue of frames for one connection (96 bytes with its `Rc`).
 #[derive(Debug)]
 pub struct Outbox {
     inner: RefCell<Inner>,
+    /// Bytes of the head frame already written.
+    head_offset: Cell<u32>,
     /// Bytes queued and not yet written (bounded by `limit` for data frames).
-    queued: Cell<usize>,
-    limit: usize,
+    queued: Cell<u32>,
+    limit: u32,
+    /// The socket the flusher writes to; -1 while no session is attached.
+    fd: Cell<RawFd>,
     state: Cell<OutState>,
     /// Why the connection is ending, once someone decided (for metrics).
     reason: Cell<Option<Disconnect>>,
+    flags: Cell<u8>,
 }
+
+/// The largest bound an outbox keeps (queued bytes are counted in 32 bits).
+const MAX_LIMIT: usize = u32::MAX as usize - 2 * CONTROL_HEADROOM;
 
 impl Outbox {
     /// An empty outbox that refuses data frames past `limit` queued bytes.
@@ -69,14 +90,15 @@ impl Outbox {
         Rc::new(Outbox {
             inner: RefCell::new(Inner {
                 queue: VecDeque::new(),
-                head_offset: 0,
                 waker: None,
-                kill_waker: None,
             }),
+            head_offset: Cell::new(0),
             queued: Cell::new(0),
-            limit,
+            limit: limit.min(MAX_LIMIT) as u32,
+            fd: Cell::new(-1),
             state: Cell::new(OutState::Open),
             reason: Cell::new(None),
+            flags: Cell::new(0),
         })
     }
 
@@ -99,40 +121,43 @@ impl Outbox {
 
     /// Bytes waiting to be written.
     pub fn queued_bytes(&self) -> usize {
-        self.queued.get()
+        self.queued.get() as usize
     }
 
     /// Queue a data frame, refusing it past the byte bound.
-    pub fn push(&self, frame: Frame) -> Result<(), PushError> {
+    pub fn push(self: &Rc<Self>, frame: Frame) -> Result<(), PushError> {
         if self.state.get() != OutState::Open {
             return Err(PushError::Closed);
         }
-        if self.queued.get() + frame.len() > self.limit {
+        if self.queued_bytes() + frame.len() > self.limit as usize {
             return Err(PushError::Full);
         }
         self.enqueue(frame);
+        self.list();
         Ok(())
     }
 
     /// Queue a control frame (pong, ping, notice, error reply): it may pass the data bound by
     /// [`CONTROL_HEADROOM`]. Past that the peer is not reading what its own frames cause: it is
     /// a slow consumer, and the queue is dropped as by [`Outbox::kill`] (`Full`).
-    pub fn push_control(&self, frame: Frame) -> Result<(), PushError> {
+    pub fn push_control(self: &Rc<Self>, frame: Frame) -> Result<(), PushError> {
         if self.state.get() != OutState::Open {
             return Err(PushError::Closed);
         }
-        if self.queued.get() + frame.len() > self.limit.saturating_add(CONTROL_HEADROOM) {
+        if self.queued_bytes() + frame.len() > self.limit as usize + CONTROL_HEADROOM {
             self.set_reason(Disconnect::SlowConsumer);
             self.kill(None);
             return Err(PushError::Full);
         }
         self.enqueue(frame);
+        self.list();
         Ok(())
     }
 
-    /// Queue `last` (if any) as the final frame and stop accepting more. The
-    /// writer flushes what is queued and then closes the socket.
-    pub fn close_with(&self, last: Option<Frame>) {
+    /// Queue `last` (if any) as the final frame and stop accepting more. The flusher writes
+    /// what is queued; the owner is woken, and closes the socket once the peer answered (or
+    /// its deadline passed).
+    pub fn close_with(self: &Rc<Self>, last: Option<Frame>) {
         if self.state.get() != OutState::Open {
             return;
         }
@@ -140,6 +165,9 @@ impl Outbox {
             self.enqueue(f);
         }
         self.state.set(OutState::Closing);
+        if !self.is_empty() {
+            self.list();
+        }
         self.wake();
     }
 
@@ -151,28 +179,37 @@ impl Outbox {
         }
         {
             let mut inner = self.inner.borrow_mut();
-            inner.queue.clear();
-            inner.head_offset = 0;
+            inner.queue = VecDeque::new();
+            self.head_offset.set(0);
             self.queued.set(0);
             if let Some(f) = last {
-                self.queued.set(f.len());
+                self.queued.set(f.len() as u32);
                 inner.queue.push_back(f);
             }
         }
         self.state.set(OutState::Dead);
         self.wake();
-        if let Some(w) = self.inner.borrow_mut().kill_waker.take() {
-            w.wake();
-        }
     }
 
     fn enqueue(&self, frame: Frame) {
-        self.queued.set(self.queued.get() + frame.len());
-        let mut inner = self.inner.borrow_mut();
-        inner.queue.push_back(frame);
-        if let Some(w) = inner.waker.take() {
-            w.wake();
+        self.queued
+            .set(self.queued.get().saturating_add(frame.len() as u32));
+        self.inner.borrow_mut().queue.push_back(frame);
+    }
+
+    /// Put this outbox on the shard's flush list unless it is there already, is blocked (its
+    /// owner writes it) or has no socket; an outbox drained by a consumer task wakes it.
+    fn list(self: &Rc<Self>) {
+        let flags = self.flags.get();
+        if flags & WATCHED != 0 {
+            self.wake();
+            return;
         }
+        if flags & (LISTED | BLOCKED) != 0 || self.fd.get() < 0 {
+            return;
+        }
+        self.flags.set(self.flags.get() | LISTED);
+        crate::io::list_for_flush(self.clone());
     }
 
     fn wake(&self) {
@@ -181,26 +218,76 @@ impl Outbox {
         }
     }
 
-    /// Wake `cx` when the outbox is killed (a writer blocked on a full socket); pushes do not.
-    pub fn wake_on_kill(&self, cx: &Context<'_>) {
+    /// The owning task is woken (once) by the next kill, close, or a full socket.
+    pub fn register(&self, cx: &Context<'_>) {
         let mut inner = self.inner.borrow_mut();
-        match &inner.kill_waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => inner.kill_waker = Some(cx.waker().clone()),
-        }
-    }
-
-    /// Ready when there is something to write or the state left `Open`.
-    pub fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
-        let mut inner = self.inner.borrow_mut();
-        if !inner.queue.is_empty() || self.state.get() != OutState::Open {
-            return Poll::Ready(());
-        }
         match &inner.waker {
             Some(w) if w.will_wake(cx.waker()) => {}
             _ => inner.waker = Some(cx.waker().clone()),
         }
+    }
+
+    /// Ready when the state left `Open` (registering the owner otherwise).
+    pub fn poll_closed(&self, cx: &Context<'_>) -> Poll<OutState> {
+        match self.state.get() {
+            OutState::Open => {
+                self.register(cx);
+                Poll::Pending
+            }
+            s => Poll::Ready(s),
+        }
+    }
+
+    /// For an outbox with no socket, drained by a consumer task of its own (a session whose
+    /// socket is on another node): ready when something is queued or the state left `Open`;
+    /// otherwise the task is woken by the next push, close or kill.
+    pub fn poll_ready(&self, cx: &Context<'_>) -> Poll<()> {
+        self.flags.set(self.flags.get() | WATCHED);
+        if !self.is_empty() || self.state.get() != OutState::Open {
+            return Poll::Ready(());
+        }
+        self.register(cx);
         Poll::Pending
+    }
+
+    /// The session's socket: from now on pushes are written by the shard's flusher.
+    pub fn attach(self: &Rc<Self>, fd: RawFd) {
+        self.fd.set(fd);
+        if !self.is_empty() {
+            self.list();
+        }
+    }
+
+    /// The session ends or its socket moves: nothing writes to `fd` through this outbox any
+    /// more (the flusher may still hold it on its list; it then finds no socket).
+    pub fn detach(&self) {
+        self.fd.set(-1);
+    }
+
+    /// The socket `fd` the flusher writes to, if attached.
+    pub fn fd(&self) -> Option<RawFd> {
+        Some(self.fd.get()).filter(|&fd| fd >= 0)
+    }
+
+    /// Whether the socket did not take everything and the owner writes the rest.
+    pub fn is_blocked(&self) -> bool {
+        self.flags.get() & BLOCKED != 0
+    }
+
+    /// The socket is full (`true`: the owner is woken to wait for room) or took everything.
+    pub fn set_blocked(&self, blocked: bool) {
+        let f = self.flags.get();
+        if blocked {
+            self.flags.set(f | BLOCKED);
+            self.wake();
+        } else {
+            self.flags.set(f & !BLOCKED);
+        }
+    }
+
+    /// Taken off the flush list (by the flusher).
+    pub(crate) fn unlist(&self) {
+        self.flags.set(self.flags.get() & !LISTED);
     }
 
     /// Whether nothing is left to write.
@@ -210,7 +297,7 @@ impl Outbox {
 
     /// Point `iov` at the queued bytes (head first); returns how many entries
     /// were filled. The pointers stay valid until the next mutation.
-    pub fn fill_iovecs(&self, iov: &mut [libc::iovec]) -> usize {
+    pub fn fill_iovecs(&self, iov: &mut [MaybeUninit<libc::iovec>]) -> usize {
         let inner = self.inner.borrow();
         let mut n = 0;
         for (i, frame) in inner.queue.iter().enumerate() {
@@ -218,44 +305,51 @@ impl Outbox {
                 break;
             }
             let bytes: &[u8] = if i == 0 {
-                &frame[inner.head_offset..]
+                &frame[self.head_offset.get() as usize..]
             } else {
                 frame
             };
-            iov[n] = libc::iovec {
+            iov[n].write(libc::iovec {
                 iov_base: bytes.as_ptr() as *mut libc::c_void,
                 iov_len: bytes.len(),
-            };
+            });
             n += 1;
         }
         n
     }
 
-    /// The unwritten part of the head frame, copied (for the readiness path).
+    /// The unwritten part of the head frame.
     pub fn with_head<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
         let inner = self.inner.borrow();
-        inner.queue.front().map(|fr| f(&fr[inner.head_offset..]))
+        inner
+            .queue
+            .front()
+            .map(|fr| f(&fr[self.head_offset.get() as usize..]))
     }
 
     /// Mark `written` bytes as sent, popping finished frames.
     pub fn advance(&self, mut written: usize) {
-        self.queued.set(self.queued.get().saturating_sub(written));
+        self.queued
+            .set(self.queued.get().saturating_sub(written as u32));
         let mut inner = self.inner.borrow_mut();
+        let mut offset = self.head_offset.get() as usize;
         while written > 0 {
             let Some(front_len) = inner.queue.front().map(|f| f.len()) else {
                 break;
             };
-            let left = front_len - inner.head_offset;
+            let left = front_len - offset;
             if written >= left {
                 written -= left;
                 inner.queue.pop_front();
-                inner.head_offset = 0;
+                offset = 0;
             } else {
-                inner.head_offset += written;
+                offset += written;
                 written = 0;
             }
         }
-        if inner.queue.is_empty() && inner.queue.capacity() > 64 {
+        self.head_offset.set(offset as u32);
+        // An idle connection keeps no queue buffer.
+        if inner.queue.is_empty() && inner.queue.capacity() > 0 {
             inner.queue = VecDeque::new();
         }
     }
@@ -296,7 +390,7 @@ mod tests {
     }
 
     #[test]
-    fn a_writer_blocked_on_the_socket_wakes_on_kill_not_on_push() {
+    fn the_owner_wakes_on_kill_and_close_not_on_push() {
         use std::sync::atomic::{AtomicUsize, Ordering};
         use std::sync::Arc;
         struct Count(AtomicUsize);
@@ -309,12 +403,41 @@ mod tests {
         let waker = Waker::from(count.clone());
         let cx = Context::from_waker(&waker);
         let o = Outbox::new(100);
-        o.wake_on_kill(&cx);
+        o.register(&cx);
         o.push(frame(5)).unwrap();
         o.push_control(frame(5)).unwrap();
         assert_eq!(count.0.load(Ordering::SeqCst), 0, "pushes do not wake it");
         o.kill(None);
         assert_eq!(count.0.load(Ordering::SeqCst), 1, "the kill does");
+        let o = Outbox::new(100);
+        o.register(&cx);
+        o.close_with(None);
+        assert_eq!(count.0.load(Ordering::SeqCst), 2, "so does a close");
+    }
+
+    #[test]
+    fn a_consumer_without_socket_is_woken_by_every_push() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        struct Count(AtomicUsize);
+        impl std::task::Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let cx = Context::from_waker(&waker);
+        let o = Outbox::new(100);
+        assert!(o.poll_ready(&cx).is_pending());
+        o.push(frame(5)).unwrap();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert!(o.poll_ready(&cx).is_ready());
+        o.advance(5);
+        assert!(o.poll_ready(&cx).is_pending());
+        o.close_with(None);
+        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+        assert!(o.poll_ready(&cx).is_ready());
     }
 
     #[test]
@@ -323,13 +446,12 @@ mod tests {
         o.push(frame(5)).unwrap();
         o.push(frame(5)).unwrap();
         o.advance(3);
-        let mut iov = [libc::iovec {
-            iov_base: std::ptr::null_mut(),
-            iov_len: 0,
-        }; 4];
+        let mut iov = [MaybeUninit::<libc::iovec>::uninit(); 4];
         assert_eq!(o.fill_iovecs(&mut iov), 2);
-        assert_eq!(iov[0].iov_len, 2);
-        assert_eq!(iov[1].iov_len, 5);
+        // SAFETY: the first two entries were filled.
+        let (a, b) = unsafe { (iov[0].assume_init(), iov[1].assume_init()) };
+        assert_eq!(a.iov_len, 2);
+        assert_eq!(b.iov_len, 5);
         o.advance(7);
         assert!(o.is_empty());
         assert_eq!(o.queued_bytes(), 0);

@@ -7,20 +7,25 @@
 //! [`Lifecycle`].
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use futures_lite::future::CatchUnwind;
 use futures_lite::FutureExt;
 use glommio::channels::shared_channel::ConnectedReceiver;
-use glommio::net::{TcpListener, TcpStream};
+use glommio::net::TcpListener;
 use glommio::spawn_local;
 
 use crate::app::App;
 use crate::conn::{ConnEntry, ConnTable};
+use crate::io::Socket;
 use crate::lifecycle::Lifecycle;
 use crate::mesh::{Mesh, MeshEnds};
 use crate::metrics::Histogram;
@@ -102,31 +107,70 @@ impl<A: App> Shard<A> {
     }
 
     /// Add a connection to the table.
-    pub fn register(&self, stream: &TcpStream, peer: SocketAddr) -> Rc<ConnEntry> {
-        self.conns
-            .register(stream.as_raw_fd(), peer, &self.counters)
+    pub fn register(&self, socket: &Socket, peer: SocketAddr) -> Rc<ConnEntry> {
+        self.conns.register(socket.fd(), peer, &self.counters)
     }
 
-    /// Run a registered connection's `work` to its end; a panic inside it is caught,
-    /// logged and counted, the application closes the session ([`App::crashed`]) and the
-    /// socket is shut down. Only this connection ends. The entry leaves the table after.
-    pub async fn guarded(&self, entry: &ConnEntry, work: impl std::future::Future<Output = ()>) {
-        if let Err(panic) = AssertUnwindSafe(work).catch_unwind().await {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            stats::inc(&self.counters.crashes_total);
-            tracing::error!(conn = entry.id, client = %entry.peer, panic = %what,
-                "panic in connection handler");
-            A::crashed(self, entry);
-            if let Some(ob) = entry.session.borrow_mut().take() {
-                ob.kill(None);
-            }
-            crate::io::shutdown(entry.fd);
+    /// Clean up after a panic caught in the task of `entry`: log, count, let the application
+    /// close the session ([`App::crashed`]), shut the socket down.
+    fn crashed(&self, entry: &ConnEntry, panic: &(dyn std::any::Any + Send)) {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        stats::inc(&self.counters.crashes_total);
+        tracing::error!(conn = entry.id, client = %entry.peer, panic = %what,
+            "panic in connection handler");
+        A::crashed(self, entry);
+        if let Some(ob) = entry.session.borrow_mut().take() {
+            ob.kill(None);
         }
-        self.conns.deregister(entry, &self.counters);
+        crate::io::shutdown(entry.fd);
+    }
+}
+
+/// A registered connection's `work` run to its end under crash isolation: a panic inside it
+/// is caught, logged and counted, the application closes the session ([`App::crashed`]) and
+/// the socket is shut down; only this connection ends. The entry leaves the table after.
+///
+/// A hand-written future, not an `async fn`, so the task stores `work` once (an `async fn`
+/// taking `work` as an argument would hold both the argument and its `CatchUnwind` copy).
+pub struct Guarded<A: App, F> {
+    shard: Rc<Shard<A>>,
+    entry: Rc<ConnEntry>,
+    work: CatchUnwind<AssertUnwindSafe<F>>,
+}
+
+impl<A: App, F: Future<Output = ()>> Guarded<A, F> {
+    /// Guard `work`, the task of the registered connection `entry`.
+    pub fn new(shard: Rc<Shard<A>>, entry: Rc<ConnEntry>, work: F) -> Self {
+        Guarded {
+            shard,
+            entry,
+            work: AssertUnwindSafe(work).catch_unwind(),
+        }
+    }
+}
+
+impl<A: App, F: Future<Output = ()>> Future for Guarded<A, F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: `work` is structurally pinned: it is never moved out of `self`, and `self`
+        // is never moved while pinned; the other fields are not pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        let work = unsafe { Pin::new_unchecked(&mut this.work) };
+        let Poll::Ready(result) = work.poll(cx) else {
+            return Poll::Pending;
+        };
+        if let Err(panic) = result {
+            this.shard.crashed(&this.entry, &*panic);
+        }
+        this.shard
+            .conns
+            .deregister(&this.entry, &this.shard.counters);
+        Poll::Ready(())
     }
 }
 
@@ -163,6 +207,7 @@ pub async fn run<A: App>(
     // SAFETY: the socket is a bound, listening TCP socket we own.
     let listener = unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) };
     A::start(&shard);
+    spawn_local(crate::io::run_flusher()).detach();
     let acceptor = spawn_local(accept_loop(shard.clone(), listener));
     shard.lifecycle.shard_listening();
     crate::housekeeping::run(shard.clone(), acceptor).await;
@@ -178,16 +223,19 @@ async fn accept_loop<A: App>(shard: Rc<Shard<A>>, listener: TcpListener) {
     let mut last_log: Option<Instant> = None;
     let mut suppressed = 0u64;
     loop {
-        match listener.accept().await {
-            Ok(stream) => {
+        match listener.shared_accept().await {
+            Ok(accepted) => {
+                // `accepted_fd` closes the descriptor when the peer is already gone.
+                let Ok((fd, peer)) = glommio::net::accepted_fd(accepted) else {
+                    continue;
+                };
+                // SAFETY: `fd` is the accepted socket, ours alone from here on (closed on drop).
+                let fd = unsafe { OwnedFd::from_raw_fd(fd) };
                 if shard.draining() {
                     continue;
                 }
-                let _ = stream.set_nodelay(true);
-                let Ok(peer) = stream.peer_addr() else {
-                    continue;
-                };
-                spawn_local(serve(shard.clone(), stream, peer)).detach();
+                let _ = socket2::SockRef::from(&fd).set_tcp_nodelay(true);
+                spawn_local(serve(shard.clone(), Socket::new(fd), peer)).detach();
             }
             Err(e) => {
                 stats::inc(&shard.counters.accept_errors_total);
@@ -207,10 +255,14 @@ async fn accept_loop<A: App>(shard: Rc<Shard<A>>, listener: TcpListener) {
     }
 }
 
-async fn serve<A: App>(shard: Rc<Shard<A>>, stream: TcpStream, peer: SocketAddr) {
-    let entry = shard.register(&stream, peer);
-    let work = A::serve(shard.clone(), stream, entry.clone());
-    shard.guarded(&entry, work).await;
+fn serve<A: App>(
+    shard: Rc<Shard<A>>,
+    socket: Socket,
+    peer: SocketAddr,
+) -> impl Future<Output = ()> {
+    let entry = shard.register(&socket, peer);
+    let work = A::serve(shard.clone(), socket, entry.clone());
+    Guarded::new(shard, entry, work)
 }
 
 async fn mesh_loop<A: App>(shard: Rc<Shard<A>>, rx: ConnectedReceiver<A::Msg>) {

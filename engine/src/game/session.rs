@@ -113,21 +113,21 @@ pub fn adopt(shard: &Rc<Shard>, m: Moving) {
         }
         return;
     }
-    let span = trace.span().clone();
     let start = Start {
         slot_ip,
         pending,
         handshake: None,
         trace,
     };
-    shard.adopt(socket, move |shard, stream, entry| async move {
-        session::run(&shard, stream, &entry, start, Game::resume(state, inbox))
-            .instrument(span)
-            .await;
+    // The session runs inside its span (`Handler::IN_SPAN`), here as on the first shard.
+    shard.adopt(socket, move |shard, socket, entry| {
+        session::run(shard, socket, entry, start, Game::resume(state, inbox))
     });
 }
 
 impl Handler for Game {
+    const IN_SPAN: bool = true;
+
     fn message(&mut self, s: &Session<'_>, is_text: bool, payload: &[u8]) -> Flow {
         if is_text {
             self.inbox.push_back(payload.to_vec());

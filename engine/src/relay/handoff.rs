@@ -2,17 +2,19 @@
 //! up this shard's handle and sends the socket (with the bytes read after its handshake and its
 //! unwritten 101) to the owner as [`ShardMsg::Relay`]; [`adopt`] runs it there.
 
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::rc::Rc;
 
-use shards::{ConnEntry, MovedFd, Stream};
+use shards::{ConnEntry, MovedFd, Socket};
 
 use super::Relay;
 use crate::app::Shard;
 use crate::limits;
 use crate::msg::ShardMsg;
 use crate::room_id::RoomId;
-use crate::session::{self, Start};
+use crate::session::{self, Driver, Start};
 use crate::telemetry::spans::SessionTrace;
 
 /// A relay socket on its way to its room's owner shard (`Send`).
@@ -31,25 +33,51 @@ pub struct Moved {
     pub trace: SessionTrace,
 }
 
+/// Where a relay session starts. Returned once and moved straight into the connection's task
+/// (`conn::task::Phase`, which holds the session inline anyway), so the size difference costs
+/// nothing; boxing the session would cost an allocation per WebSocket.
+#[allow(clippy::large_enum_variant)]
+pub enum Started {
+    /// This shard owns the room: the session.
+    Here(Driver<Relay>),
+    /// Another shard does: the hand-off (short-lived, boxed).
+    Moving(Pin<Box<dyn Future<Output = ()>>>),
+}
+
 /// Start the relay session of an upgraded socket: here when this shard owns the room,
 /// otherwise on the owner. `start.handshake` holds the unwritten 101.
-pub async fn start(
+pub fn start(
+    shard: Rc<Shard>,
+    socket: Socket,
+    entry: Rc<ConnEntry>,
+    room: RoomId,
+    start: Start,
+) -> Started {
+    let owner = shards::shard_for(room.as_str(), shard.shards());
+    if owner == shard.id {
+        Started::Here(session::run(shard, socket, entry, start, Relay::new(room)))
+    } else {
+        Started::Moving(Box::pin(async move {
+            move_to_owner(&shard, socket, &entry, owner, room, start).await;
+        }))
+    }
+}
+
+/// Give up this shard's handle and send the socket to the room's owner.
+async fn move_to_owner(
     shard: &Rc<Shard>,
-    stream: Rc<Stream>,
-    entry: &Rc<ConnEntry>,
+    socket: Socket,
+    entry: &ConnEntry,
+    owner: usize,
     room: RoomId,
     start: Start,
 ) {
-    let owner = shards::shard_for(room.as_str(), shard.shards());
-    if owner == shard.id {
-        return session::run(shard, stream, entry, start, Relay::new(room)).await;
-    }
     let give_back = || {
         if let Some(ip) = start.slot_ip {
             limits::release_ws_slot(shard, ip);
         }
     };
-    let socket = match shard.release(stream, entry.peer) {
+    let socket = match shard.release(socket, entry.peer) {
         Ok(s) => s,
         Err(e) => {
             log!(Warn, "cannot hand socket to owner shard", error = e);
@@ -87,7 +115,7 @@ pub fn adopt(shard: &Rc<Shard>, m: Moved) {
         trace: m.trace,
     };
     let room = m.room;
-    shard.adopt(m.socket, move |shard, stream, entry| async move {
-        session::run(&shard, stream, &entry, start, Relay::new(room)).await;
+    shard.adopt(m.socket, move |shard, socket, entry| {
+        session::run(shard, socket, entry, start, Relay::new(room))
     });
 }

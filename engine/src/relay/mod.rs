@@ -15,7 +15,7 @@
 pub mod handoff;
 pub mod rooms;
 
-pub use handoff::{adopt, start, Moved};
+pub use handoff::{adopt, start, Moved, Started};
 
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
@@ -51,9 +51,11 @@ impl Drop for Joined {
 }
 
 /// The relay handler of one session.
-pub(super) struct Relay {
+pub struct Relay {
     room_id: RoomId,
     joined: Option<Joined>,
+    /// Chaos latency is configured: each batch waits it out (`after_batch`).
+    delay: bool,
     /// This session's share of the node's subscription to the room's cluster channel.
     interest: Option<crate::cluster::shard::Interest>,
 }
@@ -63,6 +65,7 @@ impl Relay {
         Relay {
             room_id,
             joined: None,
+            delay: false,
             interest: None,
         }
     }
@@ -85,6 +88,7 @@ impl Handler for Relay {
     async fn open(&mut self, s: &Session<'_>) -> bool {
         let shard = s.shard;
         let cfg = &shard.app.config;
+        self.delay = !cfg.observability.chaos_latency.is_zero();
         // Creating a room counts against the creator's per-minute allowance.
         let per_min = cfg.limits.max_room_creates_per_ip_per_min;
         let allowed = shard.app.relay.contains(&self.room_id)
@@ -103,7 +107,7 @@ impl Handler for Relay {
         }
         // The 101 leads the outbox; it goes out now, and the join follows with no await in
         // between, so a client holding its 101 gets every message sent after it. A fresh
-        // socket takes it at once; what it would not take, the writer sends first.
+        // socket takes it at once; what it would not take, the flusher sends first.
         if io::try_send_outbox(s.entry.fd, s.outbox).is_err() {
             s.outbox.kill(None);
             return false;
@@ -215,6 +219,10 @@ impl Handler for Relay {
                 "message rate limit exceeded; message dropped",
             );
         }
+    }
+
+    fn has_work(&self) -> bool {
+        self.delay
     }
 
     async fn after_batch(&mut self, s: &Session<'_>) -> Next {

@@ -55,7 +55,13 @@ pub enum Next {
 /// only [`Handler::open`], [`Handler::after_batch`] and [`Handler::close`] may await.
 #[allow(async_fn_in_trait)]
 pub trait Handler {
-    /// The session starts (its socket is registered, its writer runs): join a room, send
+    /// Whether the session runs inside its span (typed protocols: the spans of their messages
+    /// are its children). A relay session does not: entering a span on every poll of the
+    /// hottest path costs; its rare log lines enter it themselves.
+    const IN_SPAN: bool = false;
+
+    /// The session starts (its socket is registered; the outbox is attached to it once this
+    /// returns, so nothing queued meanwhile is written before): join a room, send
     /// the 101 if it was left to the session. `false` ends the session at once.
     async fn open(&mut self, _s: &Session<'_>) -> bool {
         true
@@ -69,14 +75,15 @@ pub trait Handler {
     /// `strikes` refusals in a row so far.
     fn rate_limited(&mut self, _s: &Session<'_>, _ping: bool, _strikes: u32) {}
 
-    /// Whether work is queued before anything is read (messages that travelled with a
-    /// hand-off): [`Handler::after_batch`] then runs before the first read.
+    /// Whether [`Handler::after_batch`] has work: checked after every batch, and before the
+    /// first read (messages that travelled with a hand-off).
     fn has_work(&self) -> bool {
         false
     }
 
-    /// After each batch of frames read together: work that awaits (storage, other shards)
-    /// on what [`Handler::message`] queued. May ask to move the socket.
+    /// After a batch of frames read together, when [`Handler::has_work`] says so: work that
+    /// awaits (storage, other shards) on what [`Handler::message`] queued. May ask to move
+    /// the socket.
     async fn after_batch(&mut self, _s: &Session<'_>) -> Next {
         Next::Continue
     }
@@ -100,5 +107,49 @@ pub trait Handler {
         Self: Sized,
     {
         None
+    }
+}
+
+/// A boxed handler is a handler: a session whose handler state is large holds a pointer to
+/// it (the typed game protocol's), so every session's future stays small.
+impl<H: Handler> Handler for Box<H> {
+    const IN_SPAN: bool = H::IN_SPAN;
+
+    async fn open(&mut self, s: &Session<'_>) -> bool {
+        (**self).open(s).await
+    }
+
+    fn message(&mut self, s: &Session<'_>, text: bool, payload: &[u8]) -> Flow {
+        (**self).message(s, text, payload)
+    }
+
+    fn rate_limited(&mut self, s: &Session<'_>, ping: bool, strikes: u32) {
+        (**self).rate_limited(s, ping, strikes);
+    }
+
+    fn has_work(&self) -> bool {
+        (**self).has_work()
+    }
+
+    async fn after_batch(&mut self, s: &Session<'_>) -> Next {
+        (**self).after_batch(s).await
+    }
+
+    async fn close(&mut self, s: &Session<'_>) {
+        (**self).close(s).await;
+    }
+
+    fn leave(&mut self, s: &Session<'_>) {
+        (**self).leave(s);
+    }
+
+    fn moved(
+        self,
+        socket: MovedFd,
+        slot_ip: Option<IpAddr>,
+        pending: Vec<u8>,
+        trace: SessionTrace,
+    ) -> Option<ShardMsg> {
+        (*self).moved(socket, slot_ip, pending, trace)
     }
 }

@@ -1,35 +1,46 @@
 //! The one WebSocket session driver, generic over a [`Handler`].
 //!
-//! Owns everything a WebSocket session does whatever its endpoint: the outbox and its
-//! writer task, reading into the shard's scratch buffer and decoding frames in place (only
-//! an incomplete frame is copied out), the per-socket message rates, control frames (ping →
-//! pong, pong, the close handshake echoing the peer's code), protocol errors (close with the
-//! codec's code), the end of the session (flush, count, give the WebSocket slot back) and
-//! the hand-off of the socket to another shard when the handler asks for it. A handler
-//! (relay room, typed game protocol, test echo) only says what a data message means.
+//! Owns everything a WebSocket session does whatever its endpoint: the outbox, reading into
+//! the shard's scratch buffer and decoding frames in place (only an incomplete frame is
+//! copied out), the per-socket message rates, control frames (ping → pong, pong, the close
+//! handshake echoing the peer's code), protocol errors (close with the codec's code), the end
+//! of the session (flush, count, give the WebSocket slot back) and the hand-off of the socket
+//! to another shard when the handler asks for it. A handler (relay room, typed game protocol,
+//! test echo) only says what a data message means.
+//!
+//! One task per connection: the session ([`Driver`], a hand-written future) runs in the
+//! connection's task and owns its socket. Frames pushed to its outbox are written by the
+//! shard's flusher (`shards::io::run_flusher`), not by a writer task of the session; the
+//! session writes only what the flusher could not (a full socket: it waits for room while it
+//! goes on reading) and the final frames.
+//!
+//! Each session carries its span ([`SessionTrace`], one pointer when tracing is off), created
+//! at the upgrade, moved with the socket on a hand-off and closed with the close code. A typed
+//! session runs inside it ([`Handler::IN_SPAN`]); a relay session does not enter it on every
+//! poll (the hottest path): its rare log lines enter it themselves.
 //!
 //! Must not touch a room, a game or storage: those are the handlers'.
 
+mod driver;
+mod events;
 mod handler;
 
-use std::cell::Cell;
+use std::future::poll_fn;
 use std::net::IpAddr;
 use std::rc::Rc;
+use std::task::Poll;
 use std::time::Instant;
 
-use glommio::spawn_local;
 use shards::outbox::OutState;
 use shards::stats::{self as counters, Disconnect};
-use shards::{io, ConnEntry, Outbox, Stream};
-use tungstenite::protocol::frame::coding::{Control, OpCode};
+use shards::{io, ConnEntry, Outbox, Socket};
 
+pub use driver::Driver;
 pub use handler::{Handler, Next, Session};
 
 use crate::app::Shard;
-use crate::limits::{self, Admit, WsRate};
-use crate::stats::{FrameIn, FrameOut, Limit, Validation};
+use crate::limits;
 use crate::telemetry::spans::SessionTrace;
-use crate::ws::{self, Decoder, Flow, WsError, WsEvent};
 
 /// How a session starts on this shard.
 #[derive(Debug, Default)]
@@ -46,329 +57,220 @@ pub struct Start {
     pub trace: SessionTrace,
 }
 
-/// How the read loop ended.
-enum End {
-    /// The socket closed (or the session ended it).
-    Closed,
-    /// The handler asked to move to shard `owner`; `pending` is what was not decoded yet.
-    Moved { owner: usize, pending: Vec<u8> },
+/// A WebSocket session with `handler` on this shard, until the socket closes or moves to
+/// another shard: the future the connection's task runs.
+pub fn run<H: Handler + Unpin + 'static>(
+    shard: Rc<Shard>,
+    socket: Socket,
+    entry: Rc<ConnEntry>,
+    start: Start,
+    handler: H,
+) -> Driver<H> {
+    Driver::new(shard, socket, entry, start, handler)
 }
 
-/// Run a WebSocket session with `handler` until the socket closes or moves to another shard.
-pub async fn run<H: Handler>(
-    shard: &Rc<Shard>,
-    stream: Rc<Stream>,
-    entry: &Rc<ConnEntry>,
-    start: Start,
-    mut handler: H,
-) {
-    let cfg = &shard.app.config;
-    let outbox = Outbox::new(cfg.ws.max_buffered_bytes);
-    if let Some(h) = start.handshake {
-        let _ = outbox.push_control(h.into());
+/// The boxed steps of a session: each owns what it needs (handles are cheap `Rc` clones), runs
+/// inside the session's span when the handler asks for it, and gives the handler and the trace
+/// back.
+mod steps {
+    use tracing::Instrument;
+
+    use super::driver::{Back, Held, Step};
+    use super::*;
+
+    /// Box `fut`, inside the session's span if the handler runs in it.
+    fn boxed<H: Handler + 'static>(
+        span: Option<tracing::Span>,
+        fut: impl std::future::Future<Output = Back<H>> + 'static,
+    ) -> Step<H> {
+        match span {
+            Some(span) => Box::pin(fut.instrument(span)),
+            None => Box::pin(fut),
+        }
     }
-    entry.last_ping.set(Instant::now());
-    *entry.session.borrow_mut() = Some(outbox.clone());
-    counters::inc(&shard.app.stats.websockets);
-    let trace = start.trace;
-    let ctx = Session {
-        shard,
-        entry,
-        outbox: &outbox,
-        client: start.slot_ip.unwrap_or(entry.peer.ip()),
-        trace: &trace,
-    };
-    // The writer starts only once the handler is open: an unwritten 101 must not reach the
-    // client while `open` waits (a relay socket joins its room right after sending it).
-    let opened = handler.open(&ctx).await;
-    let writer = spawn_local(io::run_writer(stream.clone(), entry.fd, outbox.clone()));
-    let end = if opened {
-        read_loop(&ctx, &stream, &mut handler, start.pending).await
-    } else {
-        End::Closed
-    };
-    match end {
-        End::Closed => {
-            handler.close(&ctx).await;
+
+    fn span_of<H: Handler>(held: &Held<H>) -> Option<tracing::Span> {
+        H::IN_SPAN.then(|| held.trace.span().clone())
+    }
+
+    pub(super) fn open<H: Handler + 'static>(
+        shard: Rc<Shard>,
+        entry: Rc<ConnEntry>,
+        outbox: Rc<Outbox>,
+        client: IpAddr,
+        mut held: Held<H>,
+    ) -> Step<H> {
+        boxed(span_of(&held), async move {
+            let ctx = Session {
+                shard: &shard,
+                entry: &entry,
+                outbox: &outbox,
+                client,
+                trace: &held.trace,
+            };
+            let ok = held.h.open(&ctx).await;
+            Back::Opened(held, ok)
+        })
+    }
+
+    pub(super) fn batch<H: Handler + 'static>(
+        shard: Rc<Shard>,
+        entry: Rc<ConnEntry>,
+        outbox: Rc<Outbox>,
+        client: IpAddr,
+        mut held: Held<H>,
+    ) -> Step<H> {
+        boxed(span_of(&held), async move {
+            let ctx = Session {
+                shard: &shard,
+                entry: &entry,
+                outbox: &outbox,
+                client,
+                trace: &held.trace,
+            };
+            let next = held.h.after_batch(&ctx).await;
+            Back::Batch(held, next)
+        })
+    }
+
+    /// The session ends here: the handler closes, the final frames are flushed, the span is
+    /// closed with the close code, the counts and the WebSocket slot are given back.
+    pub(super) fn closed<H: Handler + 'static>(
+        shard: Rc<Shard>,
+        entry: Rc<ConnEntry>,
+        outbox: Rc<Outbox>,
+        socket: Socket,
+        mut held: Held<H>,
+        slot_ip: Option<IpAddr>,
+    ) -> Step<H> {
+        boxed(span_of(&held), async move {
+            let ctx = Session {
+                shard: &shard,
+                entry: &entry,
+                outbox: &outbox,
+                client: slot_ip.unwrap_or(entry.peer.ip()),
+                trace: &held.trace,
+            };
+            held.h.close(&ctx).await;
             if outbox.state() == OutState::Open {
                 // The peer went away without a close frame.
                 outbox.set_reason(Disconnect::Eof);
                 outbox.kill(None);
             }
-            finish(shard, entry, &outbox, writer).await;
+            finish(&shard, &entry, &outbox, &socket).await;
             let reason = outbox.reason().unwrap_or(Disconnect::Eof);
-            trace.closed(reason);
+            held.trace.closed(reason);
             shard.app.stats.disconnects.inc(reason as usize);
-            if let Some(ip) = start.slot_ip {
-                limits::release_ws_slot(shard, ip);
+            if let Some(ip) = slot_ip {
+                limits::release_ws_slot(&shard, ip);
             }
-        }
-        End::Moved { owner, pending } => {
-            handler.leave(&ctx);
-            // Flush what is queued, then hand the socket over.
+            Back::Done
+        })
+    }
+
+    /// The handler asked to move: leave, flush what is queued, hand the socket (and the span)
+    /// over.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn moved<H: Handler + 'static>(
+        shard: Rc<Shard>,
+        entry: Rc<ConnEntry>,
+        outbox: Rc<Outbox>,
+        socket: Socket,
+        mut held: Held<H>,
+        slot_ip: Option<IpAddr>,
+        owner: usize,
+        pending: Vec<u8>,
+    ) -> Step<H> {
+        boxed(span_of(&held), async move {
+            let ctx = Session {
+                shard: &shard,
+                entry: &entry,
+                outbox: &outbox,
+                client: slot_ip.unwrap_or(entry.peer.ip()),
+                trace: &held.trace,
+            };
+            held.h.leave(&ctx);
             outbox.close_with(None);
-            finish(shard, entry, &outbox, writer).await;
+            finish(&shard, &entry, &outbox, &socket).await;
             entry.deadline.set(None);
-            trace.moved(owner);
-            hand_off(
-                shard,
-                stream,
-                entry,
-                owner,
-                start.slot_ip,
-                pending,
-                handler,
-                trace,
-            )
-            .await;
-        }
+            held.trace.moved(owner);
+            hand_off(&shard, socket, &entry, owner, slot_ip, pending, held).await;
+            Back::Done
+        })
     }
 }
 
-/// Bound the time the writer may take to flush the final frames, wait for it, and take the
-/// session out of the connection table's view.
-async fn finish(shard: &Shard, entry: &ConnEntry, outbox: &Outbox, writer: glommio::Task<()>) {
+/// Write the final frames within `WS_CLOSE_TIMEOUT` (the housekeeping tick shuts the socket
+/// down past it) and take the session out of the connection table's view. A closing outbox
+/// is flushed; a dead one gets one non-blocking attempt, then the socket is shut down.
+async fn finish(shard: &Shard, entry: &ConnEntry, outbox: &Outbox, socket: &Socket) {
     if outbox.state() == OutState::Open {
         outbox.kill(None);
     }
     entry
         .deadline
         .set(Some(Instant::now() + shard.app.config.ws.close_timeout));
-    writer.await;
+    let fd = socket.fd();
+    if outbox.state() == OutState::Closing {
+        loop {
+            match io::send_outbox(fd, outbox) {
+                Ok(true) => break,
+                Ok(false) => {
+                    // Wait for room; a kill (slow consumer, deadline) ends the wait.
+                    poll_fn(|cx| {
+                        if outbox.state() == OutState::Dead {
+                            return Poll::Ready(());
+                        }
+                        outbox.register(cx);
+                        socket.poll_writable(cx)
+                    })
+                    .await;
+                    if outbox.state() == OutState::Dead {
+                        io::shutdown(fd);
+                        break;
+                    }
+                }
+                Err(_) => {
+                    io::shutdown(fd);
+                    break;
+                }
+            }
+        }
+    } else {
+        let _ = io::try_send_outbox(fd, outbox);
+        io::shutdown(fd);
+    }
+    outbox.detach();
     counters::dec(&shard.app.stats.websockets);
     *entry.session.borrow_mut() = None;
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn hand_off<H: Handler>(
     shard: &Rc<Shard>,
-    stream: Rc<Stream>,
+    socket: Socket,
     entry: &ConnEntry,
     owner: usize,
     slot_ip: Option<IpAddr>,
     pending: Vec<u8>,
-    handler: H,
-    trace: SessionTrace,
+    held: driver::Held<H>,
 ) {
     let give_back = || {
         if let Some(ip) = slot_ip {
             limits::release_ws_slot(shard, ip);
         }
     };
-    let moved = match shard.release(stream, entry.peer) {
+    let moved = match shard.release(socket, entry.peer) {
         Ok(m) => m,
         Err(e) => {
             log!(Warn, "cannot hand socket to owner shard", error = e);
             return give_back();
         }
     };
-    let Some(msg) = handler.moved(moved, slot_ip, pending, trace) else {
+    let Some(msg) = held.h.moved(moved, slot_ip, pending, held.trace) else {
         return give_back();
     };
     if let Err(e) = shard.hand_off(owner, msg).await {
         log!(Warn, "cannot hand socket to owner shard", error = e);
         give_back();
-    }
-}
-
-/// Decode, check and hand over every frame until the socket closes, the session closes it,
-/// or the handler moves it.
-async fn read_loop<H: Handler>(
-    ctx: &Session<'_>,
-    stream: &Stream,
-    handler: &mut H,
-    mut partial: Vec<u8>,
-) -> End {
-    let shard = ctx.shard;
-    let s = &shard.app.stats;
-    let mut decoder = Decoder::new(shard.app.config.ws.max_message_bytes);
-    let mut rate = WsRate::new(Instant::now());
-    // One clock read per batch of frames read together, not one per message.
-    let batch_now = Cell::new(Instant::now());
-    let mut done = false;
-    // Bytes that arrived with the handshake (or the hand-off), and messages that travelled
-    // with a hand-off, come first.
-    if !partial.is_empty() || handler.has_work() {
-        let r = decoder.decode(&mut partial, |ev| {
-            on_event(ctx, handler, &mut rate, batch_now.get(), ev)
-        });
-        match r {
-            Ok(n) => {
-                partial.drain(..n);
-            }
-            Err(e) => {
-                fail(ctx, e);
-                done = true;
-            }
-        }
-        if let Next::Move(owner) = handler.after_batch(ctx).await {
-            return End::Moved {
-                owner,
-                pending: partial,
-            };
-        }
-    }
-    while !done && ctx.outbox.state() == OutState::Open {
-        let n = match io::read_some(stream, &shard.scratch).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        let started = Instant::now();
-        batch_now.set(started);
-        let mut on = |ev: WsEvent<'_>| on_event(ctx, handler, &mut rate, started, ev);
-        let result = if partial.is_empty() {
-            // The common case: decode in the scratch buffer, keep only an incomplete frame.
-            let mut buf = shard.scratch.borrow_mut();
-            let r = decoder.decode(&mut buf[..n], &mut on);
-            if let Ok(used) = r {
-                if used < n {
-                    partial.extend_from_slice(&buf[used..n]);
-                }
-            }
-            r.map(|_| ())
-        } else {
-            partial.extend_from_slice(&shard.scratch.borrow()[..n]);
-            let r = decoder.decode(&mut partial, &mut on);
-            if let Ok(used) = r {
-                partial.drain(..used);
-                if partial.is_empty() {
-                    partial = Vec::new();
-                }
-            }
-            r.map(|_| ())
-        };
-        s.ws_handle_latency.observe(started.elapsed().as_secs_f64());
-        if let Err(e) = result {
-            fail(ctx, e);
-            done = true;
-        }
-        if let Next::Move(owner) = handler.after_batch(ctx).await {
-            return End::Moved {
-                owner,
-                pending: partial,
-            };
-        }
-    }
-    End::Closed
-}
-
-/// A protocol violation: close with the codec's code.
-fn fail(ctx: &Session<'_>, e: WsError) {
-    let s = &ctx.shard.app.stats;
-    ctx.trace.span().in_scope(|| {
-        log!(
-            Debug,
-            "websocket protocol error",
-            conn = ctx.entry.id,
-            reason = e.reason()
-        )
-    });
-    counters::inc(&s.ws_protocol_errors_total);
-    s.validation_errors.inc(Validation::Ws as usize);
-    ctx.trace.close_code(e.close_code());
-    ctx.outbox.set_reason(Disconnect::ProtocolError);
-    ctx.outbox
-        .close_with(Some(ws::close_frame(e.close_code(), e.reason())));
-    s.frames_out.inc(FrameOut::Close as usize);
-}
-
-/// Count a data message or ping against the socket's rates; `false` = refused (the handler
-/// was told, and past `WS_RATE_LIMIT_CLOSE_AFTER` refusals in a row the socket closes 1008).
-fn admitted<H: Handler>(
-    ctx: &Session<'_>,
-    handler: &mut H,
-    rate: &mut WsRate,
-    now: Instant,
-    len: usize,
-    ping: bool,
-) -> Result<bool, Flow> {
-    let cfg = &ctx.shard.app.config.limits;
-    let verdict = rate.admit(cfg, len, now);
-    if verdict == Admit::Ok {
-        return Ok(true);
-    }
-    let which = if verdict == Admit::Bytes {
-        Limit::WsBytes
-    } else {
-        Limit::WsMessages
-    };
-    ctx.shard.app.stats.rate_limited.inc(which as usize);
-    if cfg.ws_rate_limit_close_after > 0 && rate.strikes >= cfg.ws_rate_limit_close_after {
-        ctx.trace.span().in_scope(|| {
-            log!(
-                Info,
-                "websocket closed for flooding",
-                conn = ctx.entry.id,
-                client = ctx.client
-            )
-        });
-        ctx.outbox.set_reason(Disconnect::RateLimited);
-        ctx.trace.close_code(1008);
-        ctx.outbox
-            .close_with(Some(ws::close_frame(1008, "rate limit exceeded")));
-        return Err(Flow::Stop);
-    }
-    handler.rate_limited(ctx, ping, rate.strikes);
-    Ok(false)
-}
-
-/// One decoded event.
-fn on_event<H: Handler>(
-    ctx: &Session<'_>,
-    handler: &mut H,
-    rate: &mut WsRate,
-    now: Instant,
-    ev: WsEvent<'_>,
-) -> Flow {
-    let s = &ctx.shard.app.stats;
-    match ev {
-        WsEvent::Message { text, payload } => {
-            s.frames_in
-                .inc(if text { FrameIn::Text } else { FrameIn::Binary } as usize);
-            counters::inc(&s.ws_messages_in_total);
-            ctx.trace.message_in(payload.len());
-            match admitted(ctx, handler, rate, now, payload.len(), false) {
-                Ok(true) => handler.message(ctx, text, payload),
-                Ok(false) => Flow::Continue,
-                Err(stop) => stop,
-            }
-        }
-        WsEvent::Ping(p) => {
-            s.frames_in.inc(FrameIn::Ping as usize);
-            // Pings count against the message rate (a ping costs a pong); a refused one
-            // gets no pong.
-            match admitted(ctx, handler, rate, now, p.len(), true) {
-                Ok(true) => {}
-                Ok(false) => return Flow::Continue,
-                Err(stop) => return stop,
-            }
-            // Refused only when the peer lets control frames pile up unread: the outbox then
-            // treats it as a slow consumer and stops.
-            match ctx
-                .outbox
-                .push_control(ws::encode(OpCode::Control(Control::Pong), p))
-            {
-                Ok(()) => {
-                    s.frames_out.inc(FrameOut::Pong as usize);
-                    Flow::Continue
-                }
-                Err(_) => Flow::Stop,
-            }
-        }
-        WsEvent::Pong(_) => {
-            s.frames_in.inc(FrameIn::Pong as usize);
-            ctx.entry.pong();
-            Flow::Continue
-        }
-        WsEvent::Close { code, .. } => {
-            s.frames_in.inc(FrameIn::Close as usize);
-            ctx.outbox.set_reason(Disconnect::ClientClose);
-            ctx.trace.close_code(code.unwrap_or(1000));
-            // Echo the peer's code (1000 for an empty close), then close.
-            ctx.outbox
-                .close_with(Some(ws::close_frame(code.unwrap_or(1000), "")));
-            s.frames_out.inc(FrameOut::Close as usize);
-            Flow::Stop
-        }
     }
 }

@@ -2204,6 +2204,19 @@ impl ExecutorProxy {
         }
     }
 
+    /// roomcore patch 7: this thread's reactor, if an executor runs here (for destructors that
+    /// may run after it stopped).
+    #[inline(always)]
+    pub(crate) fn try_reactor(&self) -> Option<Rc<reactor::Reactor>> {
+        #[cfg(not(feature = "native-tls"))]
+        return LOCAL_EX
+            .is_set()
+            .then(|| LOCAL_EX.with(|local_ex| local_ex.get_reactor()));
+
+        #[cfg(feature = "native-tls")]
+        return unsafe { LOCAL_EX.as_ref() }.map(|local_ex| local_ex.get_reactor());
+    }
+
     #[inline(always)]
     pub(crate) fn reactor(&self) -> Rc<reactor::Reactor> {
         #[cfg(not(feature = "native-tls"))]

@@ -107,11 +107,13 @@ fn yolo_sendmsg(
 }
 
 mod datagram;
-mod stream;
+mod ready;
+pub(crate) mod stream;
 mod tcp_socket;
 mod udp_socket;
 mod unix;
 pub use self::{
+    ready::{accepted_fd, SocketReady, HANGUP, READABLE, WRITABLE},
     stream::{Buffered, Preallocated},
     tcp_socket::{AcceptedTcpStream, TcpListener, TcpStream},
     udp_socket::UdpSocket,

@@ -218,11 +218,11 @@ impl Timeout {
 
 /// roomcore patch: set once a multishot poll was refused with EINVAL; reads
 /// then arm one-shot polls.
-static MULTISHOT_POLL_UNSUPPORTED: AtomicBool = AtomicBool::new(false);
+pub(crate) static MULTISHOT_POLL_UNSUPPORTED: AtomicBool = AtomicBool::new(false);
 
 /// Whether reads arm one-shot polls: after an EINVAL from the kernel, or when
 /// `GLOMMIO_NO_MULTISHOT=1` asks for it (A/B measurements).
-fn one_shot_polls() -> bool {
+pub(crate) fn one_shot_polls() -> bool {
     static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *OFF.get_or_init(|| std::env::var_os("GLOMMIO_NO_MULTISHOT").is_some_and(|v| v == "1"))
         || MULTISHOT_POLL_UNSUPPORTED.load(Ordering::Relaxed)

@@ -309,6 +309,11 @@ pub struct AcceptedTcpStream {
 }
 
 impl AcceptedTcpStream {
+    /// roomcore patch 7: give the descriptor up (see `net::ready`).
+    pub(crate) fn take_fd(self) -> RawFd {
+        self.fd
+    }
+
     /// Returns the socket address of the remote peer
     pub fn peer_addr(&self) -> Result<SocketAddr> {
         let socket = unsafe { Socket::from_raw_fd(self.fd) };

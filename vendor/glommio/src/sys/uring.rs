@@ -26,6 +26,7 @@ use std::{
     ptr,
     rc::Rc,
     sync::Arc,
+    task::{Context, Poll, Waker},
     time::{Duration, Instant},
 };
 
@@ -37,8 +38,10 @@ use crate::{
         self,
         blocking::{BlockingThreadOp, BlockingThreadPool},
         dma_buffer::{BufferStorage, DmaBuffer},
-        membarrier, DirectIo, EnqueuedSource, EnqueuedStatus, InnerSource, IoBuffer,
-        PollableStatus, Source, SourceType, Statx, TimeSpec64,
+        membarrier,
+        ready::{Arm, ReadyTable},
+        DirectIo, EnqueuedSource, EnqueuedStatus, InnerSource, IoBuffer, PollableStatus, Source,
+        SourceType, Statx, TimeSpec64,
     },
     uring_sys::{self, IoRingOp},
     GlommioError, IoRequirements, IoStats, ReactorErrorKind, RingIoStats, TaskQueueHandle,
@@ -512,12 +515,17 @@ fn peek_one_chain(queue: &VecDeque<UringDescriptor>, ring_size: usize) -> Option
 // The chain be empty if the sources were cancelled
 fn extract_one_chain(
     source_map: &mut SourceMap,
+    ready: Option<&RefCell<ReadyTable>>,
     queue: &mut VecDeque<UringDescriptor>,
     chain: Range<usize>,
 ) -> SmallVec<[UringDescriptor; 1]> {
     queue
         .drain(chain)
         .filter(move |op| {
+            // roomcore patch 7: a readiness request is still wanted only while its slot lives.
+            if ReadyTable::is_ready(op.user_data) {
+                return ready.is_some_and(|r| r.borrow_mut().submit(op.user_data));
+            }
             if op.user_data > 0 {
                 let id = from_user_data(op.user_data);
                 let status = source_map.peek_source_mut(from_user_data(op.user_data), |mut x| {
@@ -906,7 +914,7 @@ impl UringCommon for PollRing {
 
         while let Some(chain) = peek_one_chain(queue, self.size) {
             return if let Some(sqes) = self.ring.sq().prepare_sqes(chain.len() as u32) {
-                let ops = extract_one_chain(source_map, queue, chain);
+                let ops = extract_one_chain(source_map, None, queue, chain);
                 if ops.is_empty() {
                     // all the sources in the ring were cancelled
                     continue;
@@ -942,6 +950,8 @@ struct SleepableRing {
     in_kernel: usize,
     /// roomcore patch: created with `IORING_SETUP_DEFER_TASKRUN`.
     deferred: bool,
+    /// roomcore patch 7: socket readiness slots (used on the main ring).
+    ready: Rc<RefCell<ReadyTable>>,
 }
 
 /// roomcore patch: create sleepable rings with IORING_SETUP_COOP_TASKRUN so that
@@ -1026,6 +1036,7 @@ impl SleepableRing {
             task_queue_stats: AHashMap::new(),
             source_map,
             in_kernel: 0,
+            ready: Rc::new(RefCell::new(ReadyTable::default())),
         })
     }
 
@@ -1324,6 +1335,17 @@ impl UringCommon for SleepableRing {
         let more = cqe
             .as_ref()
             .is_some_and(|c| c.flags().contains(iou::cqe::CompletionFlags::MORE));
+        // roomcore patch 7: a readiness completion goes to its slot, not to a source.
+        if let Some(c) = cqe.as_ref().filter(|c| ReadyTable::is_ready(c.user_data())) {
+            let waker = self
+                .ready
+                .borrow_mut()
+                .complete(c.user_data(), c.raw_result(), more);
+            if !more {
+                self.in_kernel -= 1;
+            }
+            return Some(waker.map(Waker::wake).is_some());
+        }
         process_one_event(
             cqe,
             |source| match source.source_type {
@@ -1352,7 +1374,7 @@ impl UringCommon for SleepableRing {
 
         while let Some(chain) = peek_one_chain(queue, self.size) {
             return if let Some(sqes) = self.ring.sq().prepare_sqes(chain.len() as u32) {
-                let ops = extract_one_chain(source_map, queue, chain);
+                let ops = extract_one_chain(source_map, Some(&self.ready), queue, chain);
                 if ops.is_empty() {
                     // all the sources in the ring were cancelled
                     continue;
@@ -1618,6 +1640,60 @@ impl Reactor {
             op,
             &mut self.source_map.borrow_mut(),
         );
+    }
+
+    /// roomcore patch 7: a readiness slot for socket `fd`, its read poll armed at once.
+    pub(crate) fn ready_new(&self, fd: RawFd) -> (u32, u32) {
+        let ring = self.main_ring.borrow();
+        let mut table = ring.ready.borrow_mut();
+        let (idx, gen) = table.alloc();
+        if let Some(ud) = table.arm_read(idx, gen) {
+            ready_queue(&ring.submission_queue, fd, ud, false);
+        }
+        (idx, gen)
+    }
+
+    /// roomcore patch 7: take the events of `want` (`sys::ready::{READABLE, WRITABLE}`) seen
+    /// since the last call, or wait for them.
+    pub(crate) fn ready_poll(
+        &self,
+        idx: u32,
+        gen: u32,
+        fd: RawFd,
+        want: u8,
+        cx: &Context<'_>,
+    ) -> Poll<u8> {
+        let ring = self.main_ring.borrow();
+        let (got, arm) = ring.ready.borrow_mut().poll(idx, gen, want, cx.waker());
+        if got != 0 {
+            return Poll::Ready(got);
+        }
+        let q = &ring.submission_queue;
+        match arm {
+            Arm::None => {}
+            Arm::Read(r) => ready_queue(q, fd, r, false),
+            Arm::Write(w) => ready_queue(q, fd, w, true),
+            Arm::Both(r, w) => {
+                ready_queue(q, fd, r, false);
+                ready_queue(q, fd, w, true);
+            }
+        }
+        Poll::Pending
+    }
+
+    /// roomcore patch 7: the owner gives its slot up; its polls are cancelled.
+    pub(crate) fn ready_drop(&self, idx: u32, gen: u32) {
+        let ring = self.main_ring.borrow();
+        let (read, write) = ring.ready.borrow_mut().release(idx, gen);
+        let mut q = ring.submission_queue.borrow_mut();
+        for ud in [read, write].into_iter().flatten() {
+            q.cancellations.push_back(UringDescriptor {
+                args: UringOpDescriptor::Cancel(ud),
+                fd: -1,
+                flags: SubmissionFlags::empty(),
+                user_data: 0,
+            });
+        }
     }
 
     /// roomcore patch: a multishot readiness poll (one completion per wake-up
@@ -2220,6 +2296,28 @@ impl Reactor {
             ))
         }
     }
+}
+
+/// roomcore patch 7: queue a readiness poll of slot `ud` on socket `fd`: multishot for
+/// reading (it also asks for `POLLRDHUP`, so a completion tells when the peer shut its side
+/// down), one-shot for writing.
+fn ready_queue(q: &ReactorQueue, fd: RawFd, ud: u64, write: bool) {
+    let read = common_flags() | read_flags() | PollFlags::from_bits_retain(libc::POLLRDHUP);
+    let args = if write {
+        UringOpDescriptor::PollAdd(common_flags() | PollFlags::POLLOUT)
+    } else if crate::net::stream::one_shot_polls() {
+        // `GLOMMIO_NO_MULTISHOT=1`, or a kernel without multishot polls: re-armed after each
+        // completion (the slot's read poll ends with it).
+        UringOpDescriptor::PollAdd(read)
+    } else {
+        UringOpDescriptor::PollAddMulti(read)
+    };
+    q.borrow_mut().submissions.push_back(UringDescriptor {
+        args,
+        fd,
+        flags: SubmissionFlags::empty(),
+        user_data: ud,
+    });
 }
 
 fn queue_request_into_ring(

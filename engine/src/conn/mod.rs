@@ -2,16 +2,23 @@
 //! answered in order, limits and timeouts, per-IP rate limits on `/api/*`,
 //! request ids, metrics, chaos injection, and the upgrade to a WebSocket session
 //! (relay room, typed game protocol or test echo; see [`crate::session`]).
+//!
+//! - [`task`]: the connection's task ([`Conn`]): the boxed HTTP phase, then the session the
+//!   upgrade starts, inline.
+//!
+//! Must not touch a room, a game or a session's frames: an upgrade ends here with the socket,
+//! the bytes read after the handshake and the session's span handed to [`crate::session`].
 
-use std::cell::{Cell, RefCell};
-use std::future::Future;
+mod task;
+
+pub use task::{serve, Conn};
+
+use std::cell::Cell;
 use std::net::IpAddr;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Instant;
 
-use glommio::net::TcpStream;
-use shards::{io, ConnEntry, Stream};
+use shards::{ConnEntry, Socket};
 use tracing::Instrument;
 
 use crate::app::Shard;
@@ -19,12 +26,11 @@ use crate::http::{self, Method, Parsed, Response};
 use crate::limits::{self, RateClass, RateDecision};
 use crate::room_id::RoomId;
 use crate::router::{self, Action, Routed};
-use crate::session::{self, Start};
 use crate::stats::{Limit, Reject, Validation};
 use crate::telemetry::spans::{self, SessionTrace};
 use crate::telemetry::{context, report};
 use crate::ws::handshake;
-use crate::{api, echo, game, health, log, metrics, relay, security};
+use crate::{api, health, log, metrics, security};
 
 /// Which WebSocket session an upgrade starts.
 enum Upgrade {
@@ -90,55 +96,6 @@ impl RequestIds {
             id.push(HEX[(n >> (i * 4)) as usize & 15] as char);
         }
         id
-    }
-}
-
-/// Serve one accepted connection until it closes (the runtime catches a panic in it).
-pub async fn serve(shard: Rc<Shard>, stream: TcpStream, entry: Rc<ConnEntry>) {
-    let stream: Rc<Stream> = Rc::new(RefCell::new(stream));
-    // Each phase is boxed so a long-lived WebSocket does not keep the HTTP
-    // phase's state allocated (idle memory per connection).
-    let end = Box::pin(http_loop(&shard, &stream, &entry)).await;
-    if let HttpEnd::Upgrade {
-        kind,
-        client,
-        pending,
-        handshake,
-        trace,
-    } = end
-    {
-        let start = Start {
-            slot_ip: Some(client),
-            pending,
-            handshake,
-            trace,
-        };
-        session_phase(&shard, stream, &entry, kind, start).await;
-    }
-}
-
-/// The WebSocket phase of an upgraded socket. Boxed, and built outside any `async fn`, so
-/// the connection's task holds one pointer while the session lives (idle memory per
-/// WebSocket), not the state of any session. Typed sessions run inside their session span
-/// (their messages' spans are its children); a relay session does not enter its span on
-/// every poll (the hottest path): its rare log lines enter it themselves.
-fn session_phase<'a>(
-    shard: &'a Rc<Shard>,
-    stream: Rc<Stream>,
-    entry: &'a Rc<ConnEntry>,
-    kind: Upgrade,
-    start: Start,
-) -> Pin<Box<dyn Future<Output = ()> + 'a>> {
-    let span = start.trace.span().clone();
-    match kind {
-        Upgrade::Relay(room) => Box::pin(relay::start(shard, stream, entry, room, start)),
-        Upgrade::Game => Box::pin(
-            session::run(shard, stream, entry, start, game::session::Game::default())
-                .instrument(span),
-        ),
-        Upgrade::Echo => {
-            Box::pin(session::run(shard, stream, entry, start, echo::Echo).instrument(span))
-        }
     }
 }
 
@@ -267,7 +224,7 @@ async fn accept_upgrade(
     }
 }
 
-async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> HttpEnd {
+async fn http_loop(shard: &Rc<Shard>, stream: &Socket, entry: &ConnEntry) -> HttpEnd {
     let cfg = shard.app.config.clone();
     let mut buf: Vec<u8> = Vec::new();
     let mut out: Vec<u8> = Vec::new();
@@ -520,7 +477,7 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
         }
         buf.drain(..consumed.min(buf.len()));
         if !out.is_empty() {
-            let r = io::write_all(stream, &out).await;
+            let r = stream.write_all(&out).await;
             out.clear();
             if out.capacity() > 64 * 1024 {
                 out = Vec::new();
@@ -558,7 +515,7 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Stream, entry: &ConnEntry) -> Htt
             entry.idle.set(false);
             entry.deadline.set(Some(now + cfg.http.head_timeout));
         }
-        let n = match io::read_some(stream, &shard.scratch).await {
+        let n = match stream.read_some(&shard.scratch).await {
             Ok(0) | Err(_) => return HttpEnd::Closed,
             Ok(n) => n,
         };
