@@ -189,6 +189,51 @@ const MIGRATIONS: &[Step] = &[
         sqlite: "ALTER TABLE rooms ADD COLUMN owner_epoch INTEGER NOT NULL DEFAULT 0;",
         postgres: "ALTER TABLE rooms ADD COLUMN owner_epoch BIGINT NOT NULL DEFAULT 0;",
     },
+    // 6 (PostgreSQL only): the score writes of a round in one call. Each write runs in its own
+    // EXCEPTION block, i.e. its own subtransaction: the savepoint of a command, without a round
+    // trip per write. A write that fails answers its SQLSTATE and message instead of a score id
+    // and leaves the others (and the transaction) intact; the same three statements as
+    // `scores::ADD_PG`, in the same order.
+    Step {
+        sqlite: "-- PostgreSQL only: roomcore_add_scores, the batched score write.",
+        postgres: "CREATE FUNCTION roomcore_add_scores(
+            p_users BIGINT[], p_games TEXT[], p_points BIGINT[], p_now BIGINT, p_day BIGINT)
+        RETURNS TABLE (score_id BIGINT, improved BOOLEAN, failed TEXT, detail TEXT)
+        LANGUAGE plpgsql AS $fn$
+        DECLARE
+            i INT;
+            changed BIGINT;
+        BEGIN
+            FOR i IN 1 .. COALESCE(array_length(p_users, 1), 0) LOOP
+                BEGIN
+                    INSERT INTO scores (user_id, game, score, created_at)
+                        VALUES (p_users[i], p_games[i], p_points[i], p_now)
+                        RETURNING id INTO score_id;
+                    INSERT INTO best_alltime (game, user_id, score, at)
+                        VALUES (p_games[i], p_users[i], p_points[i], p_now)
+                        ON CONFLICT (game, user_id) DO UPDATE
+                        SET score = excluded.score, at = excluded.at
+                        WHERE excluded.score > best_alltime.score;
+                    GET DIAGNOSTICS changed = ROW_COUNT;
+                    improved := changed > 0;
+                    INSERT INTO best_daily (game, day, user_id, score, at)
+                        VALUES (p_games[i], p_day, p_users[i], p_points[i], p_now)
+                        ON CONFLICT (game, day, user_id) DO UPDATE
+                        SET score = excluded.score, at = excluded.at
+                        WHERE excluded.score > best_daily.score;
+                    failed := NULL;
+                    detail := NULL;
+                EXCEPTION WHEN OTHERS THEN
+                    score_id := NULL;
+                    improved := false;
+                    failed := SQLSTATE;
+                    detail := SQLERRM;
+                END;
+                RETURN NEXT;
+            END LOOP;
+        END
+        $fn$;",
+    },
 ];
 
 /// The schema version this build writes.

@@ -47,6 +47,14 @@ const ADD_PG: Q = Q::both(
      )
      SELECT (SELECT id FROM ins), (SELECT count(*) FROM best)",
 );
+/// PostgreSQL: a run of score writes in one call of `roomcore_add_scores` (migration 6).
+/// Arguments: user ids, games, scores (arrays, one element per write), now, day. One row per
+/// write, in order: the score's id and whether the all-time best improved, or the SQLSTATE and
+/// message it failed with.
+const ADD_MANY_PG: Q = Q::both(
+    "insert scores",
+    "SELECT score_id, improved, failed, detail FROM roomcore_add_scores($1, $2, $3, $4, $5)",
+);
 const GAMES: Q = Q::both(
     "list games",
     "SELECT DISTINCT game FROM best_alltime ORDER BY game LIMIT ?1",
@@ -225,6 +233,76 @@ fn add_pg<D: Db + ?Sized>(
         at_ms: now_ms,
         personal_best: r.int(1)? > 0,
     })
+}
+
+/// One score write of a run ([`add_many_in`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NewScore<'a> {
+    pub user_id: i64,
+    pub game: &'a str,
+    pub score: i64,
+}
+
+/// Several score writes of one round, in order, each all or nothing on its own (one failing
+/// leaves the others). On PostgreSQL they are ONE round trip: a call of `roomcore_add_scores`,
+/// whose per-write `EXCEPTION` block is the command's savepoint. A write that failed with a
+/// state other than an unknown account or a transient conflict is run again alone, so its
+/// error is the driver's own; so is every write when the call itself failed. On SQLite each
+/// write has its own savepoint (it costs no round trip there).
+pub(crate) fn add_many_in<D: Db + ?Sized>(
+    db: &mut D,
+    writes: &[NewScore<'_>],
+    now_ms: i64,
+) -> Vec<Result<ScoreAck, StorageError>> {
+    let alone = |db: &mut D, w: &NewScore<'_>| {
+        crate::sql::atomically(db, |d| add_in(d, w.user_id, w.game, w.score, now_ms))
+    };
+    if !db.postgres() || writes.len() < 2 {
+        return writes.iter().map(|w| alone(db, w)).collect();
+    }
+    let users: Vec<i64> = writes.iter().map(|w| w.user_id).collect();
+    let games: Vec<&str> = writes.iter().map(|w| w.game).collect();
+    let points: Vec<i64> = writes.iter().map(|w| w.score).collect();
+    let args = [
+        Arg::Ints(&users),
+        Arg::Texts(&games),
+        Arg::Ints(&points),
+        Arg::Int(now_ms),
+        Arg::Int(day_of(now_ms)),
+    ];
+    let rows = crate::sql::atomically(db, |d| {
+        d.query(&ADD_MANY_PG, &args)
+            .map_err(|e| e.into_storage(ADD_MANY_PG.op))
+    });
+    let rows = match rows {
+        Ok(rows) if rows.len() == writes.len() => rows,
+        // The call failed as a whole (or answered the wrong number of rows): one at a time.
+        _ => return writes.iter().map(|w| alone(db, w)).collect(),
+    };
+    writes
+        .iter()
+        .zip(rows)
+        .map(|(w, r)| {
+            let ack = |id: i64, improved: bool| ScoreAck {
+                id,
+                game: w.game.to_string(),
+                score: w.score,
+                at_ms: now_ms,
+                personal_best: improved,
+            };
+            match r.opt_text(2)? {
+                None => Ok(ack(r.int(0)?, r.bool(1)?)),
+                Some(state) => match state.as_str() {
+                    "23503" => Err(StorageError::UnknownAccount),
+                    // deadlock_detected, serialization_failure, lock_not_available
+                    "40P01" | "40001" | "55P03" => Err(StorageError::Retry {
+                        reason: format!("{}: {}", ADD_MANY_PG.op, r.opt_text(3)?.unwrap_or(state)),
+                    }),
+                    _ => alone(db, w),
+                },
+            }
+        })
+        .collect()
 }
 
 pub(crate) fn games_in<D: Db + ?Sized>(

@@ -70,6 +70,10 @@ pub(crate) enum Arg<'a> {
     OptText(Option<&'a str>),
     Blob(&'a [u8]),
     Bool(bool),
+    /// PostgreSQL only: a `BIGINT[]`.
+    Ints(&'a [i64]),
+    /// PostgreSQL only: a `TEXT[]`.
+    Texts(&'a [&'a str]),
 }
 
 impl rusqlite::ToSql for Arg<'_> {
@@ -80,6 +84,11 @@ impl rusqlite::ToSql for Arg<'_> {
             Arg::OptText(None) => ToSqlOutput::from(rusqlite::types::Null),
             Arg::Blob(b) => ToSqlOutput::from(b),
             Arg::Bool(b) => ToSqlOutput::from(b),
+            Arg::Ints(_) | Arg::Texts(_) => {
+                return Err(rusqlite::Error::ToSqlConversionFailure(
+                    "SQLite has no array parameters".into(),
+                ))
+            }
         })
     }
 }
@@ -94,6 +103,8 @@ impl PgToSql for Arg<'_> {
             Arg::OptText(s) => s.to_sql(ty, out),
             Arg::Blob(b) => b.to_sql(ty, out),
             Arg::Bool(b) => b.to_sql(ty, out),
+            Arg::Ints(v) => v.to_sql(ty, out),
+            Arg::Texts(v) => v.to_sql(ty, out),
         }
     }
 
@@ -109,6 +120,8 @@ impl PgToSql for Arg<'_> {
             Arg::OptText(s) => s.to_sql_checked(ty, out),
             Arg::Blob(b) => b.to_sql_checked(ty, out),
             Arg::Bool(b) => b.to_sql_checked(ty, out),
+            Arg::Ints(v) => v.to_sql_checked(ty, out),
+            Arg::Texts(v) => v.to_sql_checked(ty, out),
         }
     }
 }

@@ -176,9 +176,19 @@ impl Core {
             round.record("error.type", "begin_failed");
             return refuse_all(batch, &failure);
         }
-        for cmd in batch {
+        let mut cmds = batch.into_iter().peekable();
+        while let Some(cmd) = cmds.next() {
             match cmd {
                 Cmd::Shutdown => stop = true,
+                // Consecutive score writes go to the database together (one round trip on
+                // PostgreSQL), still in order and each under its own savepoint.
+                cmd @ Cmd::AddScore { .. } if matches!(cmds.peek(), Some(Cmd::AddScore { .. })) => {
+                    let mut run = vec![cmd];
+                    while let Some(next) = cmds.next_if(|c| matches!(c, Cmd::AddScore { .. })) {
+                        run.push(next);
+                    }
+                    self.add_scores(db, run, now, &mut touched, &mut done);
+                }
                 cmd => done.push(self.exec(db, cmd, now, &mut touched)),
             }
         }
@@ -312,6 +322,63 @@ impl Core {
             }
             Cmd::Shutdown => Box::new(|_| {}),
         }
+    }
+
+    /// A run of `Cmd::AddScore`s ([`scores::add_many_in`]); pushes one answer per command.
+    fn add_scores<D: Db + ?Sized>(
+        &mut self,
+        db: &mut D,
+        run: Vec<Cmd>,
+        now: i64,
+        touched: &mut BTreeSet<String>,
+        done: &mut Vec<Finish>,
+    ) {
+        // Admit each write as `exec` would: a new game only while there is room for one.
+        let mut admitted = Vec::with_capacity(run.len());
+        let mut refused = Vec::new();
+        let mut new_games: HashSet<String> = HashSet::new();
+        for cmd in run {
+            let Cmd::AddScore {
+                user_id,
+                game,
+                score,
+                reply,
+            } = cmd
+            else {
+                unreachable!("a run holds score writes only");
+            };
+            let known = self.games.contains(&game) || new_games.contains(&game);
+            if !known && self.games.len() + new_games.len() >= self.cfg.max_games {
+                refused.push(finish(
+                    reply,
+                    Err(StorageError::TooManyGames {
+                        limit: self.cfg.max_games,
+                    }),
+                ));
+                continue;
+            }
+            if !known {
+                new_games.insert(game.clone());
+            }
+            admitted.push((user_id, game, score, reply));
+        }
+        let writes: Vec<scores::NewScore<'_>> = admitted
+            .iter()
+            .map(|(user_id, game, score, _)| scores::NewScore {
+                user_id: *user_id,
+                game,
+                score: *score,
+            })
+            .collect();
+        let results = scores::add_many_in(db, &writes, now);
+        for ((_, game, _, reply), res) in admitted.into_iter().zip(results) {
+            if res.is_ok() {
+                self.know_game(&game);
+                touched.insert(game);
+            }
+            done.push(finish(reply, res));
+        }
+        done.extend(refused);
     }
 
     /// Rebuild and publish the all-time and today's boards of `games`

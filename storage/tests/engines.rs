@@ -17,6 +17,7 @@ on_both!(
     batch_cap_of_one_means_one_transaction_per_command,
     full_queue_is_busy_at_once_and_nothing_is_lost,
     a_taken_username_does_not_undo_the_rest_of_its_round,
+    a_run_of_score_writes_answers_each_in_order,
     boards_reach_every_subscriber_after_commit,
     room_rows_save_load_delete_sweep,
     a_room_saved_by_a_newer_owner_refuses_an_older_one,
@@ -121,6 +122,76 @@ fn a_taken_username_does_not_undo_the_rest_of_its_round(db: TestDb) {
     assert_eq!(ann_again.password_hash.as_deref(), Some("h1"));
     let st = block_on(s.standing(ann.id, "g", Period::AllTime)).unwrap();
     assert_eq!(st.map(|s| s.score), Some(9));
+    assert!(s.close(Duration::from_secs(5)));
+}
+
+/// Consecutive score writes of a round go to the database together (one call on PostgreSQL):
+/// each is still answered on its own, in order, with the bests of the writes before it.
+fn a_run_of_score_writes_answers_each_in_order(db: TestDb) {
+    let (s, _rx) = db.open_with(|c| c.max_games = 2);
+    let ann = block_on(s.create_account("ann", "h".into())).unwrap();
+    let bob = block_on(s.create_guest()).unwrap();
+    block_on(s.add_score(ann.id, "g", 5)).unwrap();
+    let before = s.counters();
+    s.stall(Duration::from_millis(300)).unwrap();
+    std::thread::sleep(Duration::from_millis(80));
+    let run = start([
+        s.add_score(ann.id, "g", 8), // a new best
+        s.add_score(9_999, "g", 50), // an unknown account
+        s.add_score(ann.id, "g", 6), // below the best of the write before it
+        s.add_score(bob.id, "h", 4), // a second game: room for it
+        s.add_score(bob.id, "i", 4), // a third game: past max_games
+        s.add_score(bob.id, "h", 7), // a known game again
+        s.add_score(9_999, "h", 1),  // unknown again, last
+    ]);
+    let r = finish(run);
+    let after = s.counters();
+    assert!(after.rounds - before.rounds <= 2, "one round for the run");
+    assert_eq!(after.failed_commits, 0);
+    let ok: Vec<_> = [0, 2, 3, 5]
+        .iter()
+        .map(|&i| r[i].as_ref().unwrap())
+        .collect();
+    let pb: Vec<_> = ok
+        .iter()
+        .map(|a| (a.game.as_str(), a.score, a.personal_best))
+        .collect();
+    assert_eq!(
+        pb,
+        vec![
+            ("g", 8, true),
+            ("g", 6, false),
+            ("h", 4, true),
+            ("h", 7, true)
+        ]
+    );
+    assert!(
+        ok.windows(2).all(|w| w[0].id < w[1].id),
+        "ids follow the order"
+    );
+    assert!(
+        matches!(r[1], Err(StorageError::UnknownAccount)),
+        "{:?}",
+        r[1]
+    );
+    assert!(
+        matches!(r[6], Err(StorageError::UnknownAccount)),
+        "{:?}",
+        r[6]
+    );
+    assert!(
+        matches!(r[4], Err(StorageError::TooManyGames { limit: 2 })),
+        "{:?}",
+        r[4]
+    );
+    let st = |u, g| {
+        block_on(s.standing(u, g, Period::AllTime))
+            .unwrap()
+            .map(|s| s.score)
+    };
+    assert_eq!(st(ann.id, "g"), Some(8));
+    assert_eq!(st(bob.id, "h"), Some(7));
+    assert_eq!(st(bob.id, "i"), None);
     assert!(s.close(Duration::from_secs(5)));
 }
 

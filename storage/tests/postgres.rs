@@ -279,6 +279,50 @@ fn a_deadlock_between_processes_fails_one_command_with_retry() {
     assert!(b.close(Duration::from_secs(5)));
 }
 
+/// The same deadlock with the second writes in runs of score writes (one call of the
+/// batched write function per process): only the victim's write is undone, and the rest of
+/// its run and round commit.
+#[test]
+fn a_deadlock_inside_a_run_of_score_writes_fails_only_that_write() {
+    let db = TestDb::postgres();
+    let (a, _ra) = db.open();
+    let (b, _rb) = db.open();
+    let u1 = block_on(a.create_guest()).unwrap().id;
+    let u2 = block_on(a.create_guest()).unwrap().id;
+    let u3 = block_on(a.create_guest()).unwrap().id;
+    for u in [u1, u2, u3] {
+        block_on(a.add_score(u, "d", 1)).unwrap();
+    }
+    a.stall(Duration::from_millis(300)).unwrap();
+    b.stall(Duration::from_millis(300)).unwrap();
+    std::thread::sleep(Duration::from_millis(80));
+    let a1 = start([a.add_score(u1, "d", 10)]);
+    a.stall(Duration::from_millis(1000)).unwrap();
+    let a2 = start([a.add_score(u2, "d", 10), a.add_score(u3, "d", 10)]);
+    let b1 = start([b.add_score(u2, "d", 20)]);
+    b.stall(Duration::from_millis(1000)).unwrap();
+    let b2 = start([b.add_score(u1, "d", 20), b.add_score(u3, "d", 20)]);
+    let results: Vec<_> = [a1, a2, b1, b2].into_iter().flat_map(finish).collect();
+    let retries = results
+        .iter()
+        .filter(|r| matches!(r, Err(StorageError::Retry { .. })))
+        .count();
+    assert_eq!(retries, 1, "{results:?}");
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        5,
+        "{results:?}"
+    );
+    assert_eq!(a.counters().failed_commits + b.counters().failed_commits, 0);
+    // Both processes' writes of u3 (after the victim's write, in the same runs) were kept.
+    let st = block_on(a.standing(u3, "d", Period::AllTime))
+        .unwrap()
+        .unwrap();
+    assert_eq!(st.score, 20);
+    assert!(a.close(Duration::from_secs(5)));
+    assert!(b.close(Duration::from_secs(5)));
+}
+
 #[test]
 fn an_unreachable_server_is_a_clear_open_error() {
     let port = {
