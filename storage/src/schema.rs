@@ -189,11 +189,15 @@ const MIGRATIONS: &[Step] = &[
         sqlite: "ALTER TABLE rooms ADD COLUMN owner_epoch INTEGER NOT NULL DEFAULT 0;",
         postgres: "ALTER TABLE rooms ADD COLUMN owner_epoch BIGINT NOT NULL DEFAULT 0;",
     },
-    // 6 (PostgreSQL only): the score writes of a round in one call. Each write runs in its own
-    // EXCEPTION block, i.e. its own subtransaction: the savepoint of a command, without a round
-    // trip per write. A write that fails answers its SQLSTATE and message instead of a score id
-    // and leaves the others (and the transaction) intact; the same three statements as
-    // `scores::ADD_PG`, in the same order.
+    // 6 (PostgreSQL only): the score writes of a round in one call, `roomcore_add_scores`.
+    // First the whole run at once, set-based (one subtransaction): the common case, where no
+    // write fails. A run naming an unknown account (or failing otherwise) is undone and run
+    // again one write at a time, each in its own EXCEPTION block (a subtransaction: the
+    // command's savepoint), so only the bad writes fail. A conflict with another process
+    // (deadlock, serialization failure) undoes the whole run and answers every write of it
+    // with the conflict's state: each is safe to retry, and the rest of the round stands.
+    // Answers one row per write, in order: the score's id and whether it raised the
+    // all-time best (given the writes before it), or the SQLSTATE and message it failed with.
     Step {
         sqlite: "-- PostgreSQL only: roomcore_add_scores, the batched score write.",
         postgres: "CREATE FUNCTION roomcore_add_scores(
@@ -203,7 +207,48 @@ const MIGRATIONS: &[Step] = &[
         DECLARE
             i INT;
             changed BIGINT;
+            v_ids BIGINT[];
+            v_flags BOOLEAN[];
         BEGIN
+            BEGIN
+                WITH w AS (
+                    SELECT t.ord, t.u, t.g, t.s,
+                           nextval(pg_get_serial_sequence('scores', 'id')) AS id
+                    FROM unnest(p_users, p_games, p_points) WITH ORDINALITY AS t(u, g, s, ord)
+                ), ins AS (
+                    INSERT INTO scores (id, user_id, game, score, created_at)
+                    SELECT w.id, w.u, w.g, w.s, p_now FROM w
+                ), best AS (
+                    INSERT INTO best_alltime (game, user_id, score, at)
+                    SELECT w.g, w.u, max(w.s), p_now FROM w GROUP BY w.g, w.u
+                    ON CONFLICT (game, user_id) DO UPDATE
+                    SET score = excluded.score, at = excluded.at
+                    WHERE excluded.score > best_alltime.score
+                ), daily AS (
+                    INSERT INTO best_daily (game, day, user_id, score, at)
+                    SELECT w.g, p_day, w.u, max(w.s), p_now FROM w GROUP BY w.g, w.u
+                    ON CONFLICT (game, day, user_id) DO UPDATE
+                    SET score = excluded.score, at = excluded.at
+                    WHERE excluded.score > best_daily.score
+                ), flagged AS (
+                    SELECT w.ord, w.id, COALESCE(w.s > GREATEST(b.score, max(w.s) OVER (
+                        PARTITION BY w.g, w.u ORDER BY w.ord
+                        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)), true) AS better
+                    FROM w LEFT JOIN best_alltime b ON b.game = w.g AND b.user_id = w.u
+                )
+                SELECT array_agg(f.id ORDER BY f.ord), array_agg(f.better ORDER BY f.ord)
+                INTO v_ids, v_flags FROM flagged f;
+                RETURN QUERY SELECT x.id, x.better, NULL::TEXT, NULL::TEXT
+                    FROM unnest(v_ids, v_flags) AS x(id, better);
+                RETURN;
+            EXCEPTION
+                WHEN deadlock_detected OR serialization_failure OR lock_not_available THEN
+                    RETURN QUERY SELECT NULL::BIGINT, false, SQLSTATE, SQLERRM
+                        FROM unnest(p_users);
+                    RETURN;
+                WHEN OTHERS THEN
+                    NULL; -- one at a time, below
+            END;
             FOR i IN 1 .. COALESCE(array_length(p_users, 1), 0) LOOP
                 BEGIN
                     INSERT INTO scores (user_id, game, score, created_at)

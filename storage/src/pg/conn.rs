@@ -24,10 +24,13 @@ const MAX_PAYLOAD: usize = 7900;
 pub(crate) struct PgDb {
     client: Client,
     stmts: HashMap<&'static str, Statement>,
-    notify: Option<Statement>,
     /// Identifies this process's notifications (its listener skips them).
     origin: u64,
     broken: Option<String>,
+    /// `begin` was called: the next message opens with `BEGIN`.
+    begin_pending: bool,
+    /// The round's `NOTIFY` statements, sent with its COMMIT.
+    notify_pending: String,
     /// A command's savepoint was kept but not yet released: the next command's `SAVEPOINT`
     /// sends `RELEASE cmd; SAVEPOINT cmd` in one message, and COMMIT releases it anyway.
     release_pending: bool,
@@ -38,9 +41,10 @@ impl PgDb {
         PgDb {
             client,
             stmts: HashMap::new(),
-            notify: None,
             origin,
             broken: None,
+            begin_pending: false,
+            notify_pending: String::new(),
             release_pending: false,
         }
     }
@@ -68,6 +72,16 @@ impl PgDb {
         Ok(st)
     }
 
+    /// Send a pending `BEGIN` before a statement with parameters (which cannot share its
+    /// message).
+    fn open_pending(&mut self) -> Result<(), DbError> {
+        if std::mem::take(&mut self.begin_pending) {
+            let r = self.client.batch_execute("BEGIN");
+            self.check(r)?;
+        }
+        Ok(())
+    }
+
     /// A round trip to the server (heartbeat); the reason it failed.
     pub(crate) fn ping(&mut self, timeout: Duration) -> Result<(), String> {
         let r = self.client.is_valid(timeout);
@@ -85,12 +99,14 @@ fn params<'a>(args: &'a [Arg<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
 
 impl Db for PgDb {
     fn execute(&mut self, q: &Q, args: &[Arg<'_>]) -> Result<u64, DbError> {
+        self.open_pending()?;
         let st = self.prepared(q)?;
         let r = self.client.execute(&st, &params(args));
         self.check(r)
     }
 
     fn query(&mut self, q: &Q, args: &[Arg<'_>]) -> Result<Vec<Row>, DbError> {
+        self.open_pending()?;
         let st = self.prepared(q)?;
         let r = self.client.query(&st, &params(args));
         let rows = self.check(r)?;
@@ -105,6 +121,7 @@ impl Db for PgDb {
         args: &[Arg<'_>],
         f: &mut dyn FnMut(Row) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
+        self.open_pending().map_err(|e| e.into_storage(q.op))?;
         let st = self.prepared(q).map_err(|e| e.into_storage(q.op))?;
         let failed = match self.client.query_raw(&st, params(args)) {
             Ok(mut rows) => loop {
@@ -123,16 +140,38 @@ impl Db for PgDb {
     }
 
     fn batch(&mut self, sql: &str) -> Result<(), DbError> {
-        if sql == "COMMIT" || sql == "ROLLBACK" {
+        let ends = sql == "COMMIT" || sql == "ROLLBACK";
+        if ends {
             self.release_pending = false;
         }
-        let r = self.client.batch_execute(sql);
+        let begin = std::mem::take(&mut self.begin_pending);
+        let notify = if ends {
+            std::mem::take(&mut self.notify_pending)
+        } else {
+            String::new()
+        };
+        if begin && ends {
+            return Ok(()); // nothing ran: there is no transaction to end
+        }
+        // The transaction's first statement carries its BEGIN, and the COMMIT carries the
+        // round's NOTIFYs (dropped by a ROLLBACK): no round trip of their own.
+        let text = match (begin, sql == "COMMIT" && !notify.is_empty()) {
+            (false, false) => std::borrow::Cow::Borrowed(sql),
+            (b, n) => std::borrow::Cow::Owned(format!(
+                "{}{}{sql}",
+                if b { "BEGIN; " } else { "" },
+                if n { notify.as_str() } else { "" }
+            )),
+        };
+        let r = self.client.batch_execute(&text);
         self.check(r)
     }
 
     fn begin(&mut self) -> Result<(), DbError> {
         self.release_pending = false;
-        self.batch("BEGIN")
+        self.notify_pending.clear();
+        self.begin_pending = true;
+        Ok(())
     }
 
     fn savepoint(&mut self) -> Result<(), DbError> {
@@ -158,25 +197,12 @@ impl Db for PgDb {
     }
 
     fn announce(&mut self, games: &BTreeSet<String>) -> Result<(), DbError> {
-        if games.is_empty() {
-            return Ok(());
-        }
-        let st = match self.notify.clone() {
-            Some(st) => st,
-            None => {
-                let r = self.client.prepare("SELECT pg_notify($1, $2)");
-                let st = self.check(r)?;
-                self.notify = Some(st.clone());
-                st
-            }
-        };
         for game in games {
             let mut payload = format!("{:016x} {game}", self.origin);
             if payload.len() > MAX_PAYLOAD {
                 payload = format!("{:016x} *", self.origin);
             }
-            let r = self.client.execute(&st, &[&CHANNEL, &payload]);
-            self.check(r)?;
+            self.notify_pending.push_str(&notify_statement(&payload));
         }
         Ok(())
     }
@@ -184,6 +210,22 @@ impl Db for PgDb {
     fn lost(&self) -> Option<String> {
         self.broken.clone()
     }
+}
+
+/// `NOTIFY` of `payload` on [`CHANNEL`], as a statement of a simple-query message: the
+/// payload is an escape-string literal (`E'...'`, whatever `standard_conforming_strings` is).
+fn notify_statement(payload: &str) -> String {
+    let mut s = format!("NOTIFY {CHANNEL}, E'");
+    for c in payload.chars() {
+        match c {
+            '\\' => s.push_str("\\\\"),
+            '\'' => s.push_str("''"),
+            '\0' => {} // text cannot hold NUL; game names never do
+            c => s.push(c),
+        }
+    }
+    s.push_str("'; ");
+    s
 }
 
 /// Split a notification payload into (origin, game); `None` game = every board.
@@ -205,5 +247,13 @@ mod tests {
         );
         assert_eq!(parse_payload("0000000000000001 *"), Some((1, None)));
         assert_eq!(parse_payload("nonsense"), None);
+    }
+
+    #[test]
+    fn notify_payloads_are_escaped_literals() {
+        assert_eq!(
+            notify_statement("00000000000000ff it's a \\ game"),
+            "NOTIFY roomcore_scores, E'00000000000000ff it''s a \\\\ game'; "
+        );
     }
 }
