@@ -474,3 +474,86 @@ fn send_lag_count(j: &serde_json::Value) -> serde_json::Value {
         .unwrap_or_else(|| panic!("no send_lag series: {j}"))["summary"]["count"]
         .clone()
 }
+
+/// The whole body of a GET (Connection: close).
+fn http_body(port: u16, path: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn handoffs(port: u16) -> u64 {
+    let m = http_body(port, "/metrics");
+    let line = m
+        .lines()
+        .find(|l| l.starts_with("roomcore_socket_handoffs_total"))
+        .unwrap_or_else(|| panic!("no hand-off counter in /metrics:\n{m}"));
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// `--placement owner` lands every member on its room's shard (no socket is handed over);
+/// `--placement elsewhere` lands every one on another shard (each is handed to the owner).
+#[test]
+fn placement_puts_members_on_or_off_their_rooms_shard() {
+    let server = start_server();
+    let dir = TempDir::new("placement");
+    let target = format!("ws://127.0.0.1:{}/ws/relay/{{room}}", server.port);
+    let out = dir.0.to_str().unwrap();
+    let run = |placement: &str, prefix: &str| {
+        bench(&[
+            "relay",
+            "--target",
+            &target,
+            "--rooms",
+            "10",
+            "--members",
+            "4",
+            "--rate",
+            "200",
+            "--warmup",
+            "0s",
+            "--duration",
+            "1s",
+            "--room-prefix",
+            prefix,
+            "--placement",
+            placement,
+            "--server-shards",
+            "2",
+            "--name",
+            placement,
+            "--out",
+            out,
+        ]);
+        let j = json(&dir.0, &format!("{placement}.server"));
+        let c = &j["counts"];
+        assert_eq!(c["conn_ok"], 40, "{c}");
+        assert_eq!(c["errors"], 0, "{c}");
+        assert!(c["deliveries"].as_u64().unwrap() > 0, "{c}");
+        // 40 sockets spread by the kernel over 2 shards: some landed on the wrong one.
+        assert!(c["pool"]["misplaced"].as_u64().unwrap() > 0, "{c}");
+    };
+    let before = handoffs(server.port);
+    run("owner", "po");
+    assert_eq!(handoffs(server.port), before, "a member was handed over");
+    run("elsewhere", "pe");
+    assert_eq!(
+        handoffs(server.port),
+        before + 40,
+        "not every member was handed over"
+    );
+    // Elsewhere needs a second shard to be elsewhere from.
+    let bad = Command::new(env!("CARGO_BIN_EXE_roomcore-bench"))
+        .args(["relay", "--target", &target, "--placement", "elsewhere"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--server-shards of 2 or more"));
+}

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::clock::parse_duration_secs;
 use crate::report::slo::SloRow;
+use crate::scenario::relay::Placement;
 use crate::target::validate_room_prefix;
 
 /// Open-loop load generator and SLO report for roomcore and any relay-protocol server.
@@ -191,6 +192,15 @@ pub struct RelayShape {
     /// Give up connecting members after this long.
     #[arg(long, default_value = "30s", value_parser = secs)]
     pub connect_timeout: f64,
+    /// Which shard each member's socket must be accepted by, against its room's owner: `owner`
+    /// keeps every room local to one shard, `elsewhere` makes every member arrive through
+    /// another shard (roomcore says the shard in X-Roomcore-Shard; a socket on the wrong one
+    /// is dialled again).
+    #[arg(long, value_enum, default_value_t = Placement::Any)]
+    pub placement: Placement,
+    /// Shards of the server under test (its --shards): who owns each room, for --placement.
+    #[arg(long, default_value_t = 1)]
+    pub server_shards: usize,
 }
 
 /// `relay`.

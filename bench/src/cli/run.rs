@@ -78,6 +78,8 @@ fn relay_params(
         drain_secs: s.drain,
         connect_concurrency: s.connect_concurrency.max(1),
         connect_timeout_secs: s.connect_timeout,
+        placement: s.placement,
+        server_shards: s.server_shards.max(1),
     })
 }
 

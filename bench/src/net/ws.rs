@@ -35,6 +35,8 @@ pub enum Handshake {
     Accepted {
         /// Length of the HTTP response head.
         consumed: usize,
+        /// The shard that accepted the socket (roomcore's `X-Roomcore-Shard`), if told.
+        shard: Option<u32>,
     },
     /// Anything else (status, or why it is invalid).
     Rejected(String),
@@ -66,7 +68,12 @@ pub fn parse_handshake(buf: &[u8], expected_accept: &str) -> Handshake {
             if accept != Some(expected_accept.as_bytes()) {
                 return Handshake::Rejected("wrong Sec-WebSocket-Accept".into());
             }
-            Handshake::Accepted { consumed }
+            let shard = resp
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("x-roomcore-shard"))
+                .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok());
+            Handshake::Accepted { consumed, shard }
         }
     }
 }
@@ -448,9 +455,17 @@ mod tests {
         assert_eq!(
             parse_handshake(&ok, &accept),
             Handshake::Accepted {
-                consumed: ok.len() - 2
+                consumed: ok.len() - 2,
+                shard: None
             }
         );
+        let with_shard = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: {accept}\r\nX-Roomcore-Shard: 3\r\n\r\n"
+        );
+        assert!(matches!(
+            parse_handshake(with_shard.as_bytes(), &accept),
+            Handshake::Accepted { shard: Some(3), .. }
+        ));
         assert_eq!(parse_handshake(&ok[..20], &accept), Handshake::Incomplete);
         assert!(matches!(
             parse_handshake(&ok, "nope"),

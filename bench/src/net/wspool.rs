@@ -45,6 +45,9 @@ pub enum Failure {
     Protocol,
     /// Closed by the load generator itself.
     Local,
+    /// Accepted by a shard the scenario did not want ([`WsHandler::placed`]): closed at once
+    /// and dialled again, not a failure.
+    Misplaced,
 }
 
 /// Per-kind failure and event counters of a pool.
@@ -66,6 +69,9 @@ pub struct PoolCounters {
     pub pings: u64,
     /// Fragmented messages received (only the first fragment is looked at).
     pub fragmented: u64,
+    /// Handshakes accepted by an unwanted shard, closed to be dialled again.
+    #[serde(default)]
+    pub misplaced: u64,
 }
 
 impl PoolCounters {
@@ -87,6 +93,7 @@ impl PoolCounters {
             Failure::ClosedByServer => self.closed_by_server += 1,
             Failure::Io => self.io_errors += 1,
             Failure::Protocol => self.protocol_errors += 1,
+            Failure::Misplaced => self.misplaced += 1,
             Failure::Local => {}
         }
     }
@@ -98,6 +105,11 @@ pub trait WsHandler {
     fn on_open(&mut self, conn: usize, intended_ns: u64, now_ns: u64);
     /// A text or binary message (first fragment only when fragmented) arrived at `now_ns`.
     fn on_message(&mut self, conn: usize, room: u32, payload: &[u8], now_ns: u64);
+    /// Connection `conn` of room `room` was accepted by server shard `shard` (when the server
+    /// says, as roomcore does): false closes it as [`Failure::Misplaced`] before it opens.
+    fn placed(&mut self, _conn: usize, _room: u32, _shard: Option<u32>) -> bool {
+        true
+    }
     /// Connection `conn` ended; `was_open` when it had completed its handshake.
     fn on_close(&mut self, conn: usize, failure: Failure, was_open: bool);
 }
@@ -427,7 +439,10 @@ impl WsPool {
             match ws::parse_handshake(&self.scratch[..len], &c.accept) {
                 Handshake::Incomplete => return Ok(0),
                 Handshake::Rejected(_) => return Err(Failure::Rejected),
-                Handshake::Accepted { consumed } => {
+                Handshake::Accepted { consumed, shard } => {
+                    if !h.placed(i, c.room, shard) {
+                        return Err(Failure::Misplaced);
+                    }
                     c.state = ConnState::Open;
                     c.accept = String::new();
                     if c.out_pos >= c.out.len() {

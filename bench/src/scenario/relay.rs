@@ -43,7 +43,30 @@ pub struct RelayParams {
     pub connect_concurrency: usize,
     /// Give up connecting after this long, s.
     pub connect_timeout_secs: f64,
+    /// Which shard of the server each member should be accepted by.
+    pub placement: Placement,
+    /// Shards of the server (roomcore's `--shards`), to know each room's owner.
+    pub server_shards: usize,
 }
+
+/// Where a member's socket lands, relative to its room's owner shard (`routing::shard_for`).
+/// A socket accepted by an unwanted shard (roomcore says which in `X-Roomcore-Shard`) is
+/// closed and dialled again (the kernel spreads connections over the shards' listeners).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Placement {
+    /// Wherever the kernel puts it.
+    #[default]
+    Any,
+    /// Accepted by the room's owner: the room stays local to one shard from the start.
+    Owner,
+    /// Accepted by another shard: every member arrives through another shard and is handed
+    /// to the owner.
+    Elsewhere,
+}
+
+/// Redials allowed per member before a misplaced socket is kept as it is.
+const REDIALS_PER_MEMBER: usize = 32;
 
 /// Delivery bookkeeping (the pool's handler).
 #[derive(Default)]
@@ -62,6 +85,16 @@ struct Book {
     wrong_room: u64,
     bad_payload: u64,
     dropped: u64,
+    placement: Placement,
+    /// Owner shard of each room (placement other than `Any`).
+    owner: Vec<u32>,
+    /// (room, server) of each connection, by connection number.
+    member: Vec<(u32, usize)>,
+    /// Members to dial again (their socket landed on an unwanted shard).
+    redial: Vec<(u32, usize)>,
+    redials_left: usize,
+    /// Sockets kept on an unwanted shard once the redials ran out.
+    misplaced_kept: u64,
 }
 
 impl WsHandler for Book {
@@ -99,8 +132,28 @@ impl WsHandler for Book {
         }
     }
 
-    fn on_close(&mut self, conn: usize, _failure: Failure, was_open: bool) {
-        let _ = conn;
+    fn placed(&mut self, conn: usize, room: u32, shard: Option<u32>) -> bool {
+        let (Some(shard), Some(&owner)) = (shard, self.owner.get(room as usize)) else {
+            return true;
+        };
+        let wanted = match self.placement {
+            Placement::Any => true,
+            Placement::Owner => shard == owner,
+            Placement::Elsewhere => shard != owner,
+        };
+        if wanted {
+            return true;
+        }
+        if self.redials_left == 0 {
+            self.misplaced_kept += 1;
+            return true;
+        }
+        self.redials_left -= 1;
+        self.redial.push(self.member[conn]);
+        false
+    }
+
+    fn on_close(&mut self, _conn: usize, _failure: Failure, was_open: bool) {
         if was_open {
             self.dropped += 1;
         }
@@ -149,28 +202,50 @@ impl RelayEngine {
         let servers = 1 + meta.more_targets.len();
         let tmpl = FrameTemplate::new(params.size, params.text, pool.mask());
         let clock = Clock::new();
+        if params.placement == Placement::Elsewhere && params.server_shards < 2 {
+            return Err("relay: --placement elsewhere needs --server-shards of 2 or more".into());
+        }
+        let owner = match params.placement {
+            Placement::Any => Vec::new(),
+            _ => (0..params.rooms)
+                .map(|r| {
+                    let id = room_id(&params.room_prefix, r);
+                    shards::routing::shard_for(&id, params.server_shards) as u32
+                })
+                .collect(),
+        };
+        let total = params.rooms * params.members;
         let mut book = Book {
             text: params.text,
             open_in_room: vec![0; params.rooms],
+            placement: params.placement,
+            owner,
+            redials_left: total * REDIALS_PER_MEMBER,
             ..Book::default()
         };
-        let total = params.rooms * params.members;
         let deadline = clock.now_ns() + secs_to_ns(params.connect_timeout_secs);
-        let mut started = 0usize;
+        // Member m of every room on server m mod servers: each room spans them all.
+        let mut pending: std::collections::VecDeque<(u32, usize)> = (0..total)
+            .map(|k| ((k % params.rooms) as u32, (k / params.rooms) % servers))
+            .collect();
         loop {
             let now = clock.now_ns();
+            pending.extend(book.redial.drain(..));
             let settled = pool.open_count() + pool.counters.failures() as usize;
-            while started < total && started - settled.min(started) < params.connect_concurrency {
-                let room = started % params.rooms;
-                // Member m of every room on server m mod servers: each room spans them all.
-                let server = (started / params.rooms) % servers;
-                let path = meta
-                    .target_at(server)
-                    .path_for(&room_id(&params.room_prefix, room), started);
-                pool.start_on(server, room as u32, &path, clock.now_ns(), &mut book);
-                started += 1;
+            let ended = settled + pool.counters.misplaced as usize;
+            while let Some(&(room, server)) = pending.front() {
+                if pool.conns.len() - ended.min(pool.conns.len()) >= params.connect_concurrency {
+                    break;
+                }
+                pending.pop_front();
+                let path = meta.target_at(server).path_for(
+                    &room_id(&params.room_prefix, room as usize),
+                    book.member.len(),
+                );
+                book.member.push((room, server));
+                pool.start_on(server, room, &path, clock.now_ns(), &mut book);
             }
-            if pool.open_count() + pool.counters.failures() as usize >= total {
+            if settled >= total {
                 break;
             }
             if now > deadline {
@@ -344,7 +419,7 @@ impl RelayEngine {
     pub fn counts(&self, rate: f64) -> Counts {
         let w = &self.last;
         let p = &self.pool.counters;
-        let attempts = self.pool.conns.len() as u64;
+        let attempts = self.pool.conns.len() as u64 - p.misplaced;
         Counts {
             offered_rate: rate,
             achieved_rate: if w.secs > 0.0 {
