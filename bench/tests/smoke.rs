@@ -506,7 +506,10 @@ fn placement_puts_members_on_or_off_their_rooms_shard() {
     let dir = TempDir::new("placement");
     let target = format!("ws://127.0.0.1:{}/ws/relay/{{room}}", server.port);
     let out = dir.0.to_str().unwrap();
-    let run = |placement: &str, prefix: &str| {
+    // A socket on an unwanted shard is closed by the load generator after its 101, by which
+    // time the server may already have handed it to the owner: those hand-offs are of the
+    // redialled sockets, never of a member that stayed.
+    let run = |placement: &str, prefix: &str| -> u64 {
         bench(&[
             "relay",
             "--target",
@@ -538,15 +541,24 @@ fn placement_puts_members_on_or_off_their_rooms_shard() {
         assert_eq!(c["errors"], 0, "{c}");
         assert!(c["deliveries"].as_u64().unwrap() > 0, "{c}");
         // 40 sockets spread by the kernel over 2 shards: some landed on the wrong one.
-        assert!(c["pool"]["misplaced"].as_u64().unwrap() > 0, "{c}");
+        let misplaced = c["pool"]["misplaced"].as_u64().unwrap();
+        assert!(misplaced > 0, "{c}");
+        misplaced
     };
     let before = handoffs(server.port);
-    run("owner", "po");
-    assert_eq!(handoffs(server.port), before, "a member was handed over");
+    let redialled = run("owner", "po");
+    let owner_handoffs = handoffs(server.port) - before;
+    assert!(
+        owner_handoffs <= redialled,
+        "{owner_handoffs} hand-offs for {redialled} redialled sockets: a member was handed over"
+    );
+    let before = handoffs(server.port);
     run("elsewhere", "pe");
+    // Every member that stayed was accepted elsewhere and handed over; the redialled ones
+    // were accepted by the owner and never were.
     assert_eq!(
-        handoffs(server.port),
-        before + 40,
+        handoffs(server.port) - before,
+        40,
         "not every member was handed over"
     );
     // Elsewhere needs a second shard to be elsewhere from.
