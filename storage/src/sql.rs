@@ -369,6 +369,14 @@ pub(crate) trait Db {
     fn batch(&mut self, sql: &str) -> Result<(), DbError>;
     /// Open a write transaction.
     fn begin(&mut self) -> Result<(), DbError>;
+    /// Commit the open transaction.
+    fn commit(&mut self) -> Result<(), DbError> {
+        self.batch("COMMIT")
+    }
+    /// Abandon the open transaction (after a failure; its own failure changes nothing).
+    fn rollback(&mut self) {
+        let _ = self.batch("ROLLBACK");
+    }
     /// Tell other processes, at COMMIT, that these games' boards changed
     /// (PostgreSQL: NOTIFY inside the open transaction; SQLite: nothing).
     fn announce(&mut self, _games: &BTreeSet<String>) -> Result<(), DbError> {

@@ -345,7 +345,7 @@ fn export_from<D: Db>(
             write_line(out, &Value::Object(obj))
         })?;
     }
-    let _ = db.batch("COMMIT");
+    let _ = db.commit();
     write_line(out, &serde_json::json!({ "type": "end", "counts": counts }))?;
     Ok(counts)
 }
@@ -393,12 +393,11 @@ fn import_into<D: Db>(db: &mut D, input: impl BufRead) -> Result<TransferCounts,
     let res = import_rows(db, input);
     match res {
         Ok(counts) => {
-            db.batch("COMMIT")
-                .map_err(|e| e.into_storage("commit import"))?;
+            db.commit().map_err(|e| e.into_storage("commit import"))?;
             Ok(counts)
         }
         Err(e) => {
-            let _ = db.batch("ROLLBACK");
+            db.rollback();
             Err(e)
         }
     }

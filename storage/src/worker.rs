@@ -193,13 +193,13 @@ impl Core {
             }
         }
         let committed = match db.announce(&touched) {
-            Ok(()) => db.batch("COMMIT"),
+            Ok(()) => db.commit(),
             Err(e) => Err(e),
         };
         let failure = match committed {
             Ok(()) => None,
             Err(e) => {
-                let _ = db.batch("ROLLBACK");
+                db.rollback();
                 // The set of known games may now hold a rolled-back one: reload it.
                 let _ = self.load_games(db);
                 Some(match db.lost() {

@@ -140,31 +140,33 @@ impl Db for PgDb {
     }
 
     fn batch(&mut self, sql: &str) -> Result<(), DbError> {
-        let ends = sql == "COMMIT" || sql == "ROLLBACK";
-        if ends {
-            self.release_pending = false;
-        }
-        let begin = std::mem::take(&mut self.begin_pending);
-        let notify = if ends {
-            std::mem::take(&mut self.notify_pending)
+        // The transaction's first statement carries its BEGIN.
+        let r = if std::mem::take(&mut self.begin_pending) {
+            self.client.batch_execute(&format!("BEGIN; {sql}"))
         } else {
-            String::new()
+            self.client.batch_execute(sql)
         };
-        if begin && ends {
+        self.check(r)
+    }
+
+    fn commit(&mut self) -> Result<(), DbError> {
+        self.release_pending = false; // COMMIT releases every savepoint
+        let notify = std::mem::take(&mut self.notify_pending);
+        if std::mem::take(&mut self.begin_pending) {
             return Ok(()); // nothing ran: there is no transaction to end
         }
-        // The transaction's first statement carries its BEGIN, and the COMMIT carries the
-        // round's NOTIFYs (dropped by a ROLLBACK): no round trip of their own.
-        let text = match (begin, sql == "COMMIT" && !notify.is_empty()) {
-            (false, false) => std::borrow::Cow::Borrowed(sql),
-            (b, n) => std::borrow::Cow::Owned(format!(
-                "{}{}{sql}",
-                if b { "BEGIN; " } else { "" },
-                if n { notify.as_str() } else { "" }
-            )),
-        };
-        let r = self.client.batch_execute(&text);
+        // The round's NOTIFYs ride on its COMMIT: no round trip of their own.
+        let r = self.client.batch_execute(&format!("{notify}COMMIT"));
         self.check(r)
+    }
+
+    fn rollback(&mut self) {
+        self.release_pending = false;
+        self.notify_pending.clear();
+        if !std::mem::take(&mut self.begin_pending) {
+            let r = self.client.batch_execute("ROLLBACK");
+            let _ = self.check(r);
+        }
     }
 
     fn begin(&mut self) -> Result<(), DbError> {
