@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::player::Player;
+use crate::common::player::Player;
 use crate::support::{wait_for, Cluster};
 
 /// Read until the socket closes; the messages seen and the close.

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::player::Player;
+use crate::common::player::Player;
 use crate::support::Cluster;
 
 /// Open a chess room on `owner` with `watcher` in it as a spectator (the creator leaves its

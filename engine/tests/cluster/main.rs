@@ -10,6 +10,5 @@ mod drain;
 mod games;
 mod limits;
 mod matchmaking;
-mod player;
 mod relay;
 mod support;

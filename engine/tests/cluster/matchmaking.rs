@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::player::{guest, Player};
+use crate::common::player::{guest, Player};
 use crate::support::{wait_for, Cluster};
 
 /// The nodes whose `/health` says they serve `queue`.

@@ -1,12 +1,14 @@
 //! Shared test support: start the real `roomcore` binary on an ephemeral port
 //! with 2 shards, and talk to it over real sockets (raw TCP, HTTP/1.1,
 //! tungstenite WebSocket client). [`db`] picks the database a server stores
-//! into (SQLite file or a throwaway PostgreSQL cluster, [`pg`]).
+//! into (SQLite file or a throwaway PostgreSQL cluster, [`pg`]); [`player`] is the typed
+//! `/ws` client; [`poll`] retries a check until it holds.
 #![allow(dead_code)]
 
 pub mod db;
 #[path = "../../../storage/tests/support/pg.rs"]
 pub mod pg;
+pub mod player;
 pub mod redis;
 
 pub use db::{Backend, TestDb};
@@ -335,6 +337,21 @@ pub fn recv_close(ws: &mut Ws) -> Option<u16> {
             Ok(_) => {}
             Err(_) => return None,
         }
+    }
+}
+
+/// Call `f` every 50 ms until it returns `Some`, for at most `limit` (then panic).
+pub fn poll<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "condition not reached in {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -1,14 +1,14 @@
 //! Chess across shards: checkmate with a spectator and the leaderboard, reconnect within and
 //! after the grace period, a restart mid-game, a late spectator, and the move round-trip
-//! measurement (ignored).
+//! measurement (ignored); [`start_chess`] sets up a started game between two shards.
 
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tungstenite::Message;
 
-use super::common::{self, Server};
-use super::player::*;
+use super::common::player::Player;
+use super::common::{self, poll, Client, Server};
 
 #[test]
 fn chess_across_shards_to_checkmate_with_spectator_and_leaderboard() {
@@ -363,4 +363,30 @@ fn a_spectator_that_has_its_joined_gets_the_next_move() {
         assert_eq!(m["uci"], *mv, "spectator {ply}: {m}");
         assert_eq!(m["ply"], ply + 1, "{m}");
     }
+}
+
+/// Two players on different shards in a started chess game: (white, black,
+/// room, white's reconnect token, black's reconnect token).
+fn start_chess(s: &Server, c: &mut Client) -> (Player, Player, String, String, String) {
+    let mut a = Player::on_shard(s, c, None, None);
+    let mut b = Player::on_shard(s, c, None, Some(a.shard));
+    let j = a.req(
+        json!({"type": "create_room", "kind": "chess", "name": "<b>duel</b>",
+        "settings": {"initial_secs": 120, "increment_secs": 1}}),
+    );
+    assert_eq!(j["type"], "joined", "{j}");
+    assert_eq!(j["seat"], 0);
+    assert_eq!(
+        j["state"]["name"], "&lt;b&gt;duel&lt;&#x2F;b&gt;",
+        "names are escaped"
+    );
+    let room = j["room"].as_str().unwrap().to_string();
+    let jb = b.req(json!({"type": "join_room", "room": room}));
+    assert_eq!(jb["type"], "joined", "{jb}");
+    assert_eq!(jb["seat"], 1);
+    a.wait("game_started");
+    b.wait("game_started");
+    let ta = j["reconnect_token"].as_str().unwrap().to_string();
+    let tb = jb["reconnect_token"].as_str().unwrap().to_string();
+    (a, b, room, ta, tb)
 }

@@ -9,4 +9,3 @@ mod common;
 mod chess;
 mod matchmaking;
 mod party;
-mod player;

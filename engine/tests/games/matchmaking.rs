@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::common::{self, Server};
-use super::player::*;
+use super::common::player::Player;
+use super::common::{self, poll, Server};
 
 #[test]
 fn two_hundred_players_in_two_modes_are_matched_with_bounded_gaps() {

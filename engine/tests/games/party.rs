@@ -2,8 +2,8 @@
 
 use serde_json::json;
 
+use super::common::player::Player;
 use super::common::{self, Server};
-use super::player::*;
 
 #[test]
 fn party_actions_are_authorized_and_settings_lock_at_start() {

@@ -5,7 +5,7 @@ use serde_json::json;
 use tungstenite::Message;
 
 use crate::collector::{Collector, Mode};
-use crate::player::Player;
+use crate::common::player::Player;
 use crate::sentry::Sentry;
 use crate::traced;
 
@@ -181,7 +181,7 @@ fn a_panic_in_a_game_session_is_reported_with_its_user() {
     let dsn = sentry.dsn();
     let s = traced(&col, &[("SENTRY_DSN", &dsn)]);
     let mut c = s.client();
-    let mut p = Player::new(&s, &mut c, None, &[]);
+    let mut p = Player::on_shard(&s, &mut c, None, None);
     p.send_raw(PANIC);
     // The connection's task ends (crash isolation closes it; the 1011 may not get out first).
     assert!(matches!(
@@ -201,7 +201,7 @@ fn a_panic_in_a_game_session_is_reported_with_its_user() {
     );
     assert_eq!(ev["environment"], "production");
     // Another session on the same server still plays.
-    let mut q = Player::new(&s, &mut c, None, &[]);
+    let mut q = Player::on_shard(&s, &mut c, None, None);
     assert_eq!(q.req(json!({"type": "ping"}))["type"], "pong");
 }
 

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::collector::{Collector, Mode};
-use crate::player::Player;
+use crate::common::player::Player;
 use crate::{traced, traceparent};
 
 const UPGRADE_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
@@ -18,8 +18,8 @@ fn a_chess_move_traces_its_validation_and_save_linked_to_the_commit() {
     let s = traced(&col, &[]);
     let mut c = s.client();
     let up = traceparent(UPGRADE_TRACE, UPGRADE_PARENT);
-    let mut a = Player::new(&s, &mut c, None, &[("traceparent", &up)]);
-    let mut b = Player::new(&s, &mut c, Some(a.shard), &[]);
+    let mut a = Player::on_shard_with(&s, &mut c, None, None, &[("traceparent", &up)]);
+    let mut b = Player::on_shard(&s, &mut c, None, Some(a.shard));
     let j = a.req(
         json!({"type": "create_room", "kind": "chess", "name": "traced",
                          "settings": {"initial_secs": 120, "increment_secs": 1}}),
@@ -136,8 +136,8 @@ fn a_match_between_players_on_two_shards_has_linked_spans() {
     let col = Collector::start(Mode::Accept);
     let s = traced(&col, &[]);
     let mut c = s.client();
-    let mut p = Player::new(&s, &mut c, None, &[]);
-    let mut q = Player::new(&s, &mut c, Some(p.shard), &[]);
+    let mut p = Player::on_shard(&s, &mut c, None, None);
+    let mut q = Player::on_shard(&s, &mut c, None, Some(p.shard));
     assert_ne!(p.shard, q.shard);
     for pl in [&mut p, &mut q] {
         let r = pl.req(json!({"type": "queue", "mode": "chess", "region": "trace"}));

@@ -21,7 +21,6 @@ mod errors;
 mod game;
 mod http;
 mod outage;
-mod player;
 mod sentry;
 
 use std::io::{BufRead, BufReader};
