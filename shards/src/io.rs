@@ -232,11 +232,55 @@ pub async fn run_flusher() {
             })
         })
         .await;
-        for ob in batch.drain(..) {
-            flush_listed(&ob);
-        }
+        flush_all(&batch);
+        batch.clear();
         if batch.capacity() > 4096 {
             batch = Vec::new();
+        }
+    }
+}
+
+/// Write every listed outbox: with two or more to write, in one io_uring submission
+/// ([`crate::batch_send`]); else (or when that is off) one `sendmsg` each.
+fn flush_all(batch: &[Rc<Outbox>]) {
+    if batch.len() < 2 {
+        batch.iter().for_each(|ob| flush_listed(ob));
+        return;
+    }
+    let mut ready: Vec<(RawFd, &Outbox)> = Vec::with_capacity(batch.len());
+    for ob in batch {
+        ob.unlist();
+        let Some(fd) = ob.fd() else { continue };
+        if ob.is_blocked() || ob.state() == OutState::Dead || ob.is_empty() {
+            continue;
+        }
+        ready.push((fd, ob));
+    }
+    let batched = ready.len() >= 2
+        && crate::batch_send::send_heads(&ready, |i, sent| {
+            let (fd, ob) = ready[i];
+            match sent {
+                // More than one send's worth of frames, or a partial write: finish here.
+                Ok(Some(_)) if !ob.is_empty() => after_send(fd, ob, send_outbox(fd, ob)),
+                Ok(Some(_)) => {}
+                Ok(None) => ob.set_blocked(true),
+                Err(e) => after_send(fd, ob, Err(e)),
+            }
+        });
+    if !batched {
+        for (fd, ob) in ready {
+            after_send(fd, ob, send_outbox(fd, ob));
+        }
+    }
+}
+
+fn after_send(fd: RawFd, ob: &Outbox, sent: io::Result<bool>) {
+    match sent {
+        Ok(true) => {}
+        Ok(false) => ob.set_blocked(true),
+        Err(_) => {
+            ob.kill(None);
+            shutdown(fd);
         }
     }
 }

@@ -18,13 +18,15 @@
 //! - [`handoff`]: moving a socket to the shard that owns its work.
 //! - [`conn`]: the connection table; [`io`]: a connection's socket, reads and writes, the
 //!   shard's flusher of outboxes.
-//! - [`outbox`]: a connection's bounded queue of encoded frames.
+//! - [`outbox`]: a connection's bounded queue of encoded frames; `batch_send`: the flusher's
+//!   sends of one run in one io_uring submission.
 //! - [`mesh`]: the channels between shards; [`routing`]: which shard owns a key.
 //! - [`lifecycle`]: process-wide listening/draining flags.
 //! - [`stats`], [`metrics`]: counters, label sets, histograms and the `Send` samples a scrape
 //!   merges.
 
 pub mod app;
+mod batch_send;
 pub mod call;
 pub mod conn;
 pub mod handoff;
