@@ -68,8 +68,14 @@ impl<A: App> Shard<A> {
         to: usize,
         make: impl FnOnce(Reply<T>) -> A::Msg,
     ) -> Result<T, CallError> {
-        let (tx, rx) = oneshot::channel();
+        let (tx, mut rx) = oneshot::channel();
         self.send(to, make(tx)).await?;
+        // Handled in place: the answer is already there, no timer to arm.
+        match rx.try_recv() {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(_) => return Err(CallError::Stopped(to)),
+        }
         match glommio::timer::timeout(CALL_TIMEOUT, async { Ok(rx.await) }).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(_)) => Err(CallError::Stopped(to)),
@@ -89,7 +95,16 @@ impl<A: App> Shard<A> {
         }
         let mut answers = Vec::with_capacity(pending.len());
         let deadline = std::time::Instant::now() + CALL_TIMEOUT;
-        for rx in pending {
+        for mut rx in pending {
+            // Answered in place (this shard's own): no timer to arm.
+            match rx.try_recv() {
+                Ok(Some(v)) => {
+                    answers.push(v);
+                    continue;
+                }
+                Ok(None) => {}
+                Err(_) => continue,
+            }
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if let Ok(Ok(v)) = glommio::timer::timeout(left, async { Ok(rx.await) }).await {
                 answers.push(v);
