@@ -1,5 +1,6 @@
-//! `/health`: status, version, uptime and the counters of every shard,
-//! gathered through the mesh at request time, plus the storage check: which
+//! `/health`: status, version, uptime and the counters of every shard (this
+//! one's read directly, the others' gathered through the mesh at request
+//! time), plus the storage check: which
 //! engine (`sqlite` / `postgres`), whether the database is reachable
 //! (`Storage::health`, with the reason when not), a round trip through the
 //! persistence thread (with its latency) and the depth of its queue. A failed
@@ -113,9 +114,11 @@ pub fn snapshot(shard: &Shard) -> ShardStats {
 
 /// Build the `/health` response.
 pub async fn health(shard: &Rc<Shard>) -> Response {
-    let all = shard
-        .call_all(|reply| crate::msg::ShardMsg::Stats { reply })
+    // This shard's counters directly, the others' through the mesh.
+    let mut all = shard
+        .call_others(|reply| crate::msg::ShardMsg::Stats { reply })
         .await;
+    all.push(snapshot(shard));
     let t = ShardStats::total(&all);
     // One clock read for the whole report (it is polled hard).
     let now = Instant::now();

@@ -86,17 +86,32 @@ impl<A: App> Shard<A> {
     /// Ask every shard (this one included) at once and collect the answers that arrived
     /// within [`CALL_TIMEOUT`], in shard order; a stopped or slow shard is skipped.
     pub async fn call_all<T>(self: &Rc<Self>, make: impl Fn(Reply<T>) -> A::Msg) -> Vec<T> {
+        self.call_each(0..self.shards(), make).await
+    }
+
+    /// [`Shard::call_all`] without this shard: for a caller that reads its own shard directly.
+    pub async fn call_others<T>(self: &Rc<Self>, make: impl Fn(Reply<T>) -> A::Msg) -> Vec<T> {
+        let me = self.id;
+        self.call_each((0..self.shards()).filter(|&to| to != me), make)
+            .await
+    }
+
+    async fn call_each<T>(
+        self: &Rc<Self>,
+        targets: impl Iterator<Item = usize>,
+        make: impl Fn(Reply<T>) -> A::Msg,
+    ) -> Vec<T> {
         let mut pending = Vec::with_capacity(self.shards());
-        for to in 0..self.shards() {
+        for to in targets {
             let (tx, rx) = oneshot::channel();
             if self.send(to, make(tx)).await.is_ok() {
                 pending.push(rx);
             }
         }
         let mut answers = Vec::with_capacity(pending.len());
-        let deadline = std::time::Instant::now() + CALL_TIMEOUT;
+        let mut deadline = None;
         for mut rx in pending {
-            // Answered in place (this shard's own): no timer to arm.
+            // Answered in place (this shard's own): no clock read, no timer to arm.
             match rx.try_recv() {
                 Ok(Some(v)) => {
                     answers.push(v);
@@ -105,7 +120,10 @@ impl<A: App> Shard<A> {
                 Ok(None) => {}
                 Err(_) => continue,
             }
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let now = std::time::Instant::now();
+            let left = deadline
+                .get_or_insert(now + CALL_TIMEOUT)
+                .saturating_duration_since(now);
             if let Ok(Ok(v)) = glommio::timer::timeout(left, async { Ok(rx.await) }).await {
                 answers.push(v);
             }

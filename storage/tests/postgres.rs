@@ -318,16 +318,19 @@ fn a_deadlock_inside_a_run_of_score_writes_fails_that_run_with_retry() {
         r.iter()
             .all(|r| matches!(r, Err(StorageError::Retry { .. })))
     };
-    assert!(
-        retried(&results[1..3]) || retried(&results[4..6]),
-        "{results:?}"
-    );
+    let a_was_the_victim = retried(&results[1..3]);
+    assert!(a_was_the_victim || retried(&results[4..6]), "{results:?}");
     assert_eq!(a.counters().failed_commits + b.counters().failed_commits, 0);
-    // Both processes' writes of u3 (after the victim's write, in the same runs) were kept.
+    // u3 was written in both runs, after each run's contended write: the victim's run was
+    // undone whole, so u3's best is the other process's write (B's 20 or A's 10).
     let st = block_on(a.standing(u3, "d", Period::AllTime))
         .unwrap()
         .unwrap();
-    assert_eq!(st.score, 20);
+    assert_eq!(
+        st.score,
+        if a_was_the_victim { 20 } else { 10 },
+        "{results:?}"
+    );
     assert!(a.close(Duration::from_secs(5)));
     assert!(b.close(Duration::from_secs(5)));
 }
