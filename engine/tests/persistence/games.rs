@@ -1,88 +1,27 @@
 //! Game rooms on both engines: a finished chess game (PGN, Elo ratings, the mode's board)
 //! and a game in progress both survive kill -9 of the server (every acknowledged move was
-//! committed before its `ok`). [`Player`] is the smallest typed `/ws` client for that; the
-//! transfer test plays its game with it too.
+//! committed before its `ok`), played with the shared typed `/ws` client
+//! (`common::player`); the transfer test plays its game with it too.
 
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
-use tungstenite::Message;
-
-use super::common::{Backend, Client, Server, TestDb, Ws};
+use super::common::player::Player;
+use super::common::{Backend, Client, Server, TestDb};
 use super::env;
+use serde_json::{json, Value};
 
 crate::on_both!(finished_and_running_games_survive_kill_9);
 
-/// A signed-in `/ws` client.
-pub struct Player {
-    ws: Ws,
-    seq: u64,
-    backlog: Vec<Value>,
-}
-
-impl Player {
-    /// Connect and say hello with `token`.
-    pub fn connect(s: &Server, token: &str) -> Player {
-        let mut p = Player {
-            ws: s.ws("/ws"),
-            seq: 0,
-            backlog: Vec::new(),
-        };
-        let w = p.req(json!({"type": "hello", "token": token}));
-        assert_eq!(w["type"], "welcome", "{w}");
-        p
-    }
-
-    fn read(&mut self) -> Value {
-        loop {
-            match self.ws.read().expect("websocket read") {
-                Message::Text(t) => return serde_json::from_str(&t).unwrap(),
-                Message::Close(c) => panic!("unexpected close: {c:?}"),
-                _ => {}
-            }
-        }
-    }
-
-    /// Send `v` and return the answer carrying its seq (events on the way are kept).
-    pub fn req(&mut self, mut v: Value) -> Value {
-        self.seq += 1;
-        v["seq"] = json!(self.seq);
-        self.ws.send(Message::text(v.to_string())).unwrap();
-        loop {
-            let m = self.read();
-            if m["seq"] == json!(self.seq) {
-                return m;
-            }
-            self.backlog.push(m);
-        }
-    }
-
-    /// The next message of type `ty` (backlog first).
-    pub fn wait(&mut self, ty: &str) -> Value {
-        if let Some(i) = self.backlog.iter().position(|m| m["type"] == ty) {
-            return self.backlog.remove(i);
-        }
-        loop {
-            let m = self.read();
-            if m["type"] == ty {
-                return m;
-            }
-            self.backlog.push(m);
-        }
-    }
-
-    /// A move, answered `ok` once its snapshot committed.
-    pub fn play(&mut self, uci: &str) {
-        let r = self.req(json!({"type": "move", "move": uci}));
-        assert_eq!(r["type"], "ok", "{uci}: {r}");
-    }
+/// A move, answered `ok` once its snapshot committed.
+fn play(p: &mut Player, uci: &str) {
+    p.ok(json!({"type": "move", "move": uci}));
 }
 
 /// Two new guests in a started chess game: (white, black, room, white id, black id).
 pub fn start_chess(s: &Server, c: &mut Client) -> (Player, Player, String, i64, i64) {
     let (ta, ia) = c.guest();
     let (tb, ib) = c.guest();
-    let (mut a, mut b) = (Player::connect(s, &ta), Player::connect(s, &tb));
+    let (mut a, mut b) = (Player::connect(s, &ta, ia), Player::connect(s, &tb, ib));
     let j = a.req(
         json!({"type": "create_room", "kind": "chess", "name": "kept",
         "settings": {"initial_secs": 300, "increment_secs": 0}}),
@@ -99,10 +38,10 @@ pub fn start_chess(s: &Server, c: &mut Client) -> (Player, Player, String, i64, 
 /// Play fool's mate to the end: (room, white id, black id).
 pub fn play_fools_mate(s: &Server, c: &mut Client) -> (String, i64, i64) {
     let (mut a, mut b, room, ia, ib) = start_chess(s, c);
-    a.play("f2f3");
-    b.play("e7e5");
-    a.play("g2g4");
-    b.play("d8h4");
+    play(&mut a, "f2f3");
+    play(&mut b, "e7e5");
+    play(&mut a, "g2g4");
+    play(&mut b, "d8h4");
     let over = a.wait("game_over");
     assert_eq!(
         (over["result"].as_str(), over["reason"].as_str()),
@@ -153,8 +92,8 @@ fn finished_and_running_games_survive_kill_9(b: Backend) {
     check_finished(&game_when(&mut c, &done, "finished"), white, black);
     // A second game, two moves acknowledged.
     let (mut a, mut bl, live, _, _) = start_chess(&s, &mut c);
-    a.play("e2e4");
-    bl.play("c7c5");
+    play(&mut a, "e2e4");
+    play(&mut bl, "c7c5");
     drop((a, bl, c));
 
     s.signal(libc::SIGKILL);
