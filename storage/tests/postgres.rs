@@ -264,19 +264,28 @@ fn a_deadlock_between_processes_fails_one_command_with_retry() {
     b.stall(Duration::from_millis(1000)).unwrap();
     let b2 = start([b.add_score(u1, "d", 20)]);
     let results: Vec<_> = [a1, a2, b1, b2].into_iter().flat_map(finish).collect();
-    let retries = results
-        .iter()
-        .filter(|r| matches!(r, Err(StorageError::Retry { .. })))
-        .count();
-    assert_eq!(retries, 1, "{results:?}");
-    assert_eq!(
-        results.iter().filter(|r| r.is_ok()).count(),
-        3,
-        "{results:?}"
-    );
+    assert_retries_and_oks(&results, 1, 3);
     assert_eq!(a.counters().failed_commits + b.counters().failed_commits, 0);
     assert!(a.close(Duration::from_secs(5)));
     assert!(b.close(Duration::from_secs(5)));
+}
+
+/// Exactly `retries` of `results` were answered `Retry` and `oks` committed.
+fn assert_retries_and_oks(
+    results: &[Result<storage::ScoreAck, StorageError>],
+    retries: usize,
+    oks: usize,
+) {
+    let retried = results
+        .iter()
+        .filter(|r| matches!(r, Err(StorageError::Retry { .. })))
+        .count();
+    assert_eq!(retried, retries, "{results:?}");
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        oks,
+        "{results:?}"
+    );
 }
 
 /// The same deadlock with the second writes in runs of score writes (one call of the
@@ -303,16 +312,7 @@ fn a_deadlock_inside_a_run_of_score_writes_fails_that_run_with_retry() {
     b.stall(Duration::from_millis(1000)).unwrap();
     let b2 = start([b.add_score(u1, "d", 20), b.add_score(u3, "d", 20)]);
     let results: Vec<_> = [a1, a2, b1, b2].into_iter().flat_map(finish).collect();
-    let retries = results
-        .iter()
-        .filter(|r| matches!(r, Err(StorageError::Retry { .. })))
-        .count();
-    assert_eq!(retries, 2, "{results:?}");
-    assert_eq!(
-        results.iter().filter(|r| r.is_ok()).count(),
-        4,
-        "{results:?}"
-    );
+    assert_retries_and_oks(&results, 2, 4);
     // The two retries are one run: A's second pair or B's second pair.
     let retried = |r: &[Result<storage::ScoreAck, StorageError>]| {
         r.iter()
