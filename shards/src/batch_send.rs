@@ -12,6 +12,7 @@
 use std::cell::RefCell;
 use std::io;
 use std::mem::MaybeUninit;
+use std::ops::Deref;
 use std::os::fd::RawFd;
 
 use io_uring::{opcode, types, IoUring};
@@ -52,7 +53,10 @@ pub(crate) type Sent = io::Result<Option<usize>>;
 /// Send the head of every outbox of `batch` (its descriptor and outbox), at most [`RING`] at a
 /// time, and call `done` with each result in order. False (nothing sent) when batched sends
 /// are off: the caller sends one by one.
-pub(crate) fn send_heads(batch: &[(RawFd, &Outbox)], mut done: impl FnMut(usize, Sent)) -> bool {
+pub(crate) fn send_heads<O: Deref<Target = Outbox>>(
+    batch: &[(RawFd, O)],
+    mut done: impl FnMut(usize, Sent),
+) -> bool {
     RING_OF_SHARD.with(|cell| {
         let mut guard = cell.borrow_mut();
         let Some(r) = guard.as_mut() else {

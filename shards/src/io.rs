@@ -219,6 +219,8 @@ pub(crate) fn list_for_flush(outbox: Rc<Outbox>) {
 /// ([`Outbox::set_blocked`]), which waits for room.
 pub async fn run_flusher() {
     let mut batch: Vec<Rc<Outbox>> = Vec::new();
+    // The outboxes of a run with frames to write now (kept between runs: no allocation each).
+    let mut ready: Vec<(RawFd, Rc<Outbox>)> = Vec::new();
     loop {
         poll_fn(|cx| {
             FLUSH.with(|f| {
@@ -232,66 +234,54 @@ pub async fn run_flusher() {
             })
         })
         .await;
-        flush_all(&batch);
+        flush_all(&batch, &mut ready);
         batch.clear();
         if batch.capacity() > 4096 {
             batch = Vec::new();
+            ready = Vec::new();
         }
     }
 }
 
 /// Write every listed outbox: with two or more to write, in one io_uring submission
-/// ([`crate::batch_send`]); else (or when that is off) one `sendmsg` each.
-fn flush_all(batch: &[Rc<Outbox>]) {
-    if batch.len() < 2 {
-        batch.iter().for_each(|ob| flush_listed(ob));
-        return;
-    }
-    let mut ready: Vec<(RawFd, &Outbox)> = Vec::with_capacity(batch.len());
-    for ob in batch {
-        ob.unlist();
-        let Some(fd) = ob.fd() else { continue };
-        if ob.is_blocked() || ob.state() == OutState::Dead || ob.is_empty() {
-            continue;
-        }
-        ready.push((fd, ob));
-    }
+/// ([`crate::batch_send`]); else (or when that is off) one `sendmsg` each. `ready` is the
+/// caller's scratch list, left empty.
+fn flush_all(batch: &[Rc<Outbox>], ready: &mut Vec<(RawFd, Rc<Outbox>)>) {
+    ready.extend(
+        batch
+            .iter()
+            .filter_map(|ob| take_listed(ob).map(|fd| (fd, ob.clone()))),
+    );
     let batched = ready.len() >= 2
-        && crate::batch_send::send_heads(&ready, |i, sent| {
-            let (fd, ob) = ready[i];
+        && crate::batch_send::send_heads(ready, |i, sent| {
+            let (fd, ob) = &ready[i];
             match sent {
                 // More than one send's worth of frames, or a partial write: finish here.
-                Ok(Some(_)) if !ob.is_empty() => after_send(fd, ob, send_outbox(fd, ob)),
+                Ok(Some(_)) if !ob.is_empty() => after_send(*fd, ob, send_outbox(*fd, ob)),
                 Ok(Some(_)) => {}
                 Ok(None) => ob.set_blocked(true),
-                Err(e) => after_send(fd, ob, Err(e)),
+                Err(e) => after_send(*fd, ob, Err(e)),
             }
         });
     if !batched {
-        for (fd, ob) in ready {
-            after_send(fd, ob, send_outbox(fd, ob));
+        for (fd, ob) in ready.iter() {
+            after_send(*fd, ob, send_outbox(*fd, ob));
         }
     }
+    ready.clear();
+}
+
+/// Take `ob` off the flush list: its descriptor when it has frames to write now (not
+/// closed, not dead, not waiting for its owner to find room).
+fn take_listed(ob: &Outbox) -> Option<RawFd> {
+    ob.unlist();
+    let fd = ob.fd()?;
+    let writable = !ob.is_blocked() && ob.state() != OutState::Dead && !ob.is_empty();
+    writable.then_some(fd)
 }
 
 fn after_send(fd: RawFd, ob: &Outbox, sent: io::Result<bool>) {
     match sent {
-        Ok(true) => {}
-        Ok(false) => ob.set_blocked(true),
-        Err(_) => {
-            ob.kill(None);
-            shutdown(fd);
-        }
-    }
-}
-
-fn flush_listed(ob: &Outbox) {
-    ob.unlist();
-    let Some(fd) = ob.fd() else { return };
-    if ob.is_blocked() || ob.state() == OutState::Dead {
-        return;
-    }
-    match send_outbox(fd, ob) {
         Ok(true) => {}
         Ok(false) => ob.set_blocked(true),
         Err(_) => {

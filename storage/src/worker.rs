@@ -180,9 +180,9 @@ impl Core {
         while let Some(cmd) = cmds.next() {
             match cmd {
                 Cmd::Shutdown => stop = true,
-                // Consecutive score writes go to the database together (one round trip on
-                // PostgreSQL), still in order and each under its own savepoint.
-                cmd @ Cmd::AddScore { .. } if matches!(cmds.peek(), Some(Cmd::AddScore { .. })) => {
+                // Score writes go to the database as runs of consecutive ones (one round trip
+                // per run on PostgreSQL), still in order and each under its own savepoint.
+                cmd @ Cmd::AddScore { .. } => {
                     let mut run = vec![cmd];
                     while let Some(next) = cmds.next_if(|c| matches!(c, Cmd::AddScore { .. })) {
                         run.push(next);
@@ -263,27 +263,7 @@ impl Core {
             Cmd::FindAccount { username, reply } => {
                 finish(reply, atomically(db, |d| accounts::find_in(d, &username)))
             }
-            Cmd::AddScore {
-                user_id,
-                game,
-                score,
-                reply,
-            } => {
-                if !self.games.contains(&game) && self.games.len() >= self.cfg.max_games {
-                    return finish(
-                        reply,
-                        Err(StorageError::TooManyGames {
-                            limit: self.cfg.max_games,
-                        }),
-                    );
-                }
-                let res = atomically(db, |d| scores::add_in(d, user_id, &game, score, now));
-                if res.is_ok() {
-                    self.know_game(&game);
-                    touched.insert(game);
-                }
-                finish(reply, res)
-            }
+            Cmd::AddScore { .. } => unreachable!("score writes run through add_scores"),
             Cmd::Standing {
                 user_id,
                 game,
@@ -324,7 +304,8 @@ impl Core {
         }
     }
 
-    /// A run of `Cmd::AddScore`s ([`scores::add_many_in`]); pushes one answer per command.
+    /// A run of one or more `Cmd::AddScore`s ([`scores::add_many_in`]); pushes one answer per
+    /// command.
     fn add_scores<D: Db + ?Sized>(
         &mut self,
         db: &mut D,
@@ -333,7 +314,7 @@ impl Core {
         touched: &mut BTreeSet<String>,
         done: &mut Vec<Finish>,
     ) {
-        // Admit each write as `exec` would: a new game only while there is room for one.
+        // Admit each write: a new game only while there is room for one.
         let mut admitted = Vec::with_capacity(run.len());
         let mut refused = Vec::new();
         let mut new_games: HashSet<String> = HashSet::new();
