@@ -58,7 +58,7 @@ pub struct Engine {
     pub memory: Arc<MemoryWatch>,
     /// Last storage check of `/health`: (when, ok, rendered JSON object without its closing
     /// brace); reused for 1 s (`health`).
-    pub storage_check: RefCell<Option<(Instant, bool, String)>>,
+    pub storage_check: RefCell<Option<(Instant, bool, Rc<str>)>>,
     /// This shard's part of the cluster, when the node is a member (`cluster`).
     pub cluster: Option<ClusterShard>,
     /// Request ids (`conn`).

@@ -21,19 +21,20 @@ pub const STORAGE_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a storage check result is reused before `/health` runs a new one.
 pub const STORAGE_CHECK_MAX_AGE: Duration = Duration::from_secs(1);
 
-/// Round trip through the persistence thread: (ok, JSON report).
+/// Round trip through the persistence thread: whether storage is healthy, and its JSON
+/// report appended to `body`.
 ///
 /// Results are cached per shard for [`STORAGE_CHECK_MAX_AGE`], so a load
 /// balancer hammering `/health` does not turn into one SQLite round trip per
 /// request; the report says how old the check is.
-async fn storage_check(shard: &Rc<Shard>, now: Instant) -> (bool, Vec<u8>) {
+async fn storage_check(shard: &Rc<Shard>, now: Instant) -> (bool, StorageReport) {
     let fresh = shard
         .app
         .storage_check
         .borrow()
         .as_ref()
         .filter(|(at, _, _)| now.saturating_duration_since(*at) < STORAGE_CHECK_MAX_AGE)
-        .map(|(at, ok, v)| (*at, *ok, v.clone()));
+        .map(|(at, ok, r)| (*at, *ok, Rc::clone(r)));
     let (at, ok, rendered, now) = match fresh {
         Some((at, ok, r)) => (at, ok, r, now),
         None => {
@@ -41,22 +42,33 @@ async fn storage_check(shard: &Rc<Shard>, now: Instant) -> (bool, Vec<u8>) {
             // Rendered once per check; requests only splice in the age.
             let mut r = serde_json::to_string(&v).unwrap_or_else(|_| "{}".into());
             r.pop();
+            let r: Rc<str> = r.into();
             let now = Instant::now();
-            *shard.app.storage_check.borrow_mut() = Some((now, ok, r.clone()));
+            *shard.app.storage_check.borrow_mut() = Some((now, ok, Rc::clone(&r)));
             (now, ok, r, now)
         }
     };
-    let mut out = rendered.into_bytes();
-    if out.len() > 1 {
-        out.push(b',');
+    let age_ms = now.saturating_duration_since(at).as_millis() as u64;
+    (ok, StorageReport { rendered, age_ms })
+}
+
+/// A storage check's report: the cached JSON object without its closing brace, and its age.
+struct StorageReport {
+    rendered: Rc<str>,
+    age_ms: u64,
+}
+
+impl StorageReport {
+    /// Append the report as a JSON object.
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.rendered.as_bytes());
+        if self.rendered.len() > 1 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"checked_ms_ago\":");
+        push_decimal(out, self.age_ms);
+        out.push(b'}');
     }
-    out.extend_from_slice(b"\"checked_ms_ago\":");
-    push_decimal(
-        &mut out,
-        now.saturating_duration_since(at).as_millis() as u64,
-    );
-    out.push(b'}');
-    (ok, out)
 }
 
 async fn run_storage_check(shard: &Rc<Shard>) -> (bool, serde_json::Value) {
@@ -112,16 +124,15 @@ pub fn snapshot(shard: &Shard) -> ShardStats {
         .snapshot(shard.id, shard.app.relay.len() as u64, &shard.counters)
 }
 
-/// Build the `/health` response.
-pub async fn health(shard: &Rc<Shard>) -> Response {
+/// Build the `/health` response to a request that arrived at `now` (the connection's clock
+/// read: uptime and the storage check's age need no clock read of their own).
+pub async fn health(shard: &Rc<Shard>, now: Instant) -> Response {
     // This shard's counters directly, the others' through the mesh.
-    let mut all = shard
+    let others = shard
         .call_others(|reply| crate::msg::ShardMsg::Stats { reply })
         .await;
-    all.push(snapshot(shard));
-    let t = ShardStats::total(&all);
-    // One clock read for the whole report (it is polled hard).
-    let now = Instant::now();
+    let reporting = others.len() + 1;
+    let t = ShardStats::total(&others).plus(&snapshot(shard));
     let (storage_ok, storage) = storage_check(shard, now).await;
     let status = if shard.lifecycle.draining() {
         "draining"
@@ -131,7 +142,7 @@ pub async fn health(shard: &Rc<Shard>) -> Response {
         "ok"
     };
     // Plain byte pushes, no `fmt`: /health is polled hard by load balancers.
-    let mut body = Vec::with_capacity(400 + storage.len());
+    let mut body = Vec::with_capacity(440 + storage.rendered.len());
     body.extend_from_slice(b"{\"status\":\"");
     body.extend_from_slice(status.as_bytes());
     body.extend_from_slice(b"\",\"version\":\"");
@@ -145,7 +156,7 @@ pub async fn health(shard: &Rc<Shard>) -> Response {
     );
     field(&mut body, "shards", shard.shards() as u64);
     field(&mut body, "shard", shard.id as u64);
-    field(&mut body, "shards_reporting", all.len() as u64);
+    field(&mut body, "shards_reporting", reporting as u64);
     body.extend_from_slice(if shard.app.global.ready() {
         b",\"ready\":true".as_slice()
     } else {
@@ -163,7 +174,7 @@ pub async fn health(shard: &Rc<Shard>) -> Response {
         body.extend_from_slice(&cluster_report(c));
     }
     body.extend_from_slice(b",\"storage\":");
-    body.extend_from_slice(&storage);
+    storage.write(&mut body);
     body.push(b'}');
     let code = if storage_ok { 200 } else { 503 };
     Response::json(code, body)

@@ -7,7 +7,9 @@
 //! owner take a snapshot and send it back.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 
 use shards::labels;
 use shards::metrics::{Histogram, Sample};
@@ -77,9 +79,9 @@ pub struct Stats {
     /// Rejected input by protocol ([`Validation`]).
     pub validation_errors: Labeled<2>,
     /// HTTP requests by (route, status). Routes are a fixed set of names.
-    pub http: RefCell<HashMap<(&'static str, u16), u64>>,
+    pub http: RefCell<FxHashMap<(&'static str, u16), u64>>,
     /// HTTP request handling latency by route.
-    pub http_latency: RefCell<HashMap<&'static str, Histogram>>,
+    pub http_latency: RefCell<FxHashMap<&'static str, Histogram>>,
     /// Time to handle one batch of WebSocket frames read together.
     pub ws_handle_latency: Histogram,
     /// Game rooms live on this shard (filled by the game module).
@@ -117,8 +119,8 @@ impl Default for Stats {
             crashes: Labeled::default(),
             chaos: Labeled::default(),
             validation_errors: Labeled::default(),
-            http: RefCell::new(HashMap::new()),
-            http_latency: RefCell::new(HashMap::new()),
+            http: RefCell::new(FxHashMap::default()),
+            http_latency: RefCell::new(FxHashMap::default()),
             ws_handle_latency: Histogram::latency(),
             games_active: Cell::new(0),
             games_created_total: Cell::new(0),
@@ -352,21 +354,23 @@ impl Stats {
 impl ShardStats {
     /// Sum of several shards' snapshots (`shard` is left 0).
     pub fn total(all: &[ShardStats]) -> ShardStats {
-        let mut t = ShardStats::default();
-        for s in all {
-            t.connections += s.connections;
-            t.websockets += s.websockets;
-            t.rooms += s.rooms;
-            t.accepted_total += s.accepted_total;
-            t.http_requests_total += s.http_requests_total;
-            t.ws_messages_in_total += s.ws_messages_in_total;
-            t.ws_messages_out_total += s.ws_messages_out_total;
-            t.slow_consumers_total += s.slow_consumers_total;
-            t.ws_protocol_errors_total += s.ws_protocol_errors_total;
-            t.migrated_out_total += s.migrated_out_total;
-            t.timeouts_total += s.timeouts_total;
-        }
-        t
+        all.iter().fold(ShardStats::default(), |t, s| t.plus(s))
+    }
+
+    /// This sum plus shard `s`'s counters (`shard` is kept).
+    pub fn plus(mut self, s: &ShardStats) -> ShardStats {
+        self.connections += s.connections;
+        self.websockets += s.websockets;
+        self.rooms += s.rooms;
+        self.accepted_total += s.accepted_total;
+        self.http_requests_total += s.http_requests_total;
+        self.ws_messages_in_total += s.ws_messages_in_total;
+        self.ws_messages_out_total += s.ws_messages_out_total;
+        self.slow_consumers_total += s.slow_consumers_total;
+        self.ws_protocol_errors_total += s.ws_protocol_errors_total;
+        self.migrated_out_total += s.migrated_out_total;
+        self.timeouts_total += s.timeouts_total;
+        self
     }
 }
 

@@ -101,7 +101,8 @@ impl<A: App> Shard<A> {
         targets: impl Iterator<Item = usize>,
         make: impl Fn(Reply<T>) -> A::Msg,
     ) -> Vec<T> {
-        let mut pending = Vec::with_capacity(self.shards());
+        // Grown on the first target: `call_others` on one shard allocates nothing.
+        let mut pending = Vec::new();
         for to in targets {
             let (tx, rx) = oneshot::channel();
             if self.send(to, make(tx)).await.is_ok() {

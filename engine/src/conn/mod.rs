@@ -9,11 +9,12 @@
 //! Must not touch a room, a game or a session's frames: an upgrade ends here with the socket,
 //! the bytes read after the handshake and the session's span handed to [`crate::session`].
 
+mod request_id;
 mod task;
 
+pub use request_id::{RequestId, RequestIds};
 pub use task::{serve, Conn};
 
-use std::cell::Cell;
 use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::Instant;
@@ -57,66 +58,19 @@ enum HttpEnd {
     },
 }
 
-/// Request ids unique per process run: `<prefix hex>-<shard>-<n hex>`.
-#[derive(Debug)]
-pub struct RequestIds {
-    prefix: u32,
-    shard: usize,
-    next: Cell<u64>,
-}
-
-impl RequestIds {
-    /// The ids of shard `shard` (the prefix comes from the clock at start).
-    pub fn new(shard: usize) -> RequestIds {
-        RequestIds {
-            prefix: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.subsec_nanos() ^ (d.as_secs() as u32)),
-            shard,
-            next: Cell::new(1),
-        }
-    }
-
-    /// A new request id, written without the fmt machinery.
-    pub fn next(&self) -> String {
-        let n = self.next.get();
-        self.next.set(n + 1);
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut id = String::with_capacity(24);
-        for i in (0..8).rev() {
-            id.push(HEX[(self.prefix >> (i * 4)) as usize & 15] as char);
-        }
-        id.push('-');
-        let mut shard = Vec::with_capacity(3);
-        http::response::push_decimal(&mut shard, self.shard as u64);
-        id.push_str(std::str::from_utf8(&shard).unwrap_or("0"));
-        id.push('-');
-        let digits = (64 - n.leading_zeros()).div_ceil(4).max(1);
-        for i in (0..digits).rev() {
-            id.push(HEX[(n >> (i * 4)) as usize & 15] as char);
-        }
-        id
-    }
-}
-
-/// Request metadata copied out of the buffer before any await.
-struct Meta {
+/// What the answer to a request needs of it, borrowed from the connection's buffer (which
+/// stays put until every request of the batch is answered).
+struct Meta<'a> {
     head_only: bool,
     close: bool,
     /// An HTTP/1.0 request (keep-alive only when asked for, and then confirmed).
     http10: bool,
-    origin: Option<String>,
-    request_id: String,
+    origin: Option<&'a str>,
+    path: &'a str,
+    request_id: RequestId<'a>,
     method: Method,
     /// The request's span (`Span::none()` when telemetry is off).
     span: tracing::Span,
-}
-
-fn valid_request_id(id: &str) -> bool {
-    (1..=128).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
 /// The `error` text of a JSON error answer (the cause of a 5xx).
@@ -257,16 +211,13 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Socket, entry: &ConnEntry) -> Htt
                 }
                 Ok(Parsed::Complete { req, len }) => {
                     continued = false;
-                    let request_id = req
-                        .request_id
-                        .filter(|id| valid_request_id(id))
-                        .map_or_else(|| shard.app.requests.next(), str::to_string);
+                    let request_id = shard.app.requests.of(req.request_id);
                     let span = spans::http_request(
                         shard.id,
                         req.method,
                         req.path,
                         entry.peer.ip(),
-                        &request_id,
+                        request_id.as_str(),
                         req.traceparent,
                         req.tracestate,
                     );
@@ -274,23 +225,18 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Socket, entry: &ConnEntry) -> Htt
                         head_only: req.method == Method::Head,
                         close: req.close,
                         http10: req.http10,
-                        origin: req.origin.map(str::to_string),
+                        origin: req.origin,
+                        path: req.path,
                         request_id,
                         method: req.method,
                         span,
                     };
-                    let path = req.path.to_string();
-                    Some(Ok((
-                        router::route(shard, &req, entry.peer),
-                        meta,
-                        path,
-                        len,
-                    )))
+                    Some(Ok((router::route(shard, &req, entry.peer), meta, len)))
                 }
                 Err(e) => Some(Err(e)),
             };
             let Some(step) = step else { break };
-            let (routed, meta, path, len) = match step {
+            let (routed, meta, len) = match step {
                 Ok(s) => s,
                 Err(e) => {
                     let (status, msg) = e.status();
@@ -310,16 +256,17 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Socket, entry: &ConnEntry) -> Htt
                         Method::Other,
                         "",
                         entry.peer.ip(),
-                        &request_id,
+                        request_id.as_str(),
                         None,
                         None,
                     );
                     spans::http_routed(&span, Method::Other, "invalid", entry.peer.ip());
                     spans::http_status(&span, status);
-                    Response::error(status, msg)
-                        .closing()
-                        .with_header("X-Request-Id", request_id)
-                        .encode(&mut out, false);
+                    Response::error(status, msg).closing().encode_with(
+                        &mut out,
+                        false,
+                        &[("X-Request-Id", request_id.as_str())],
+                    );
                     close = true;
                     break;
                 }
@@ -330,7 +277,7 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Socket, entry: &ConnEntry) -> Htt
                 action,
                 client,
             } = routed;
-            let sp = &meta.span;
+            let (sp, path) = (&meta.span, meta.path);
             spans::http_routed(sp, meta.method, route, client);
             let mut rate = None;
             let resp = if !router::is_probe(route) && shard.app.chaos_error() {
@@ -363,22 +310,21 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Socket, entry: &ConnEntry) -> Htt
                 }
                 match action {
                     Action::Respond(r) => r,
-                    Action::Health => health::health(shard).instrument(sp.clone()).await,
+                    Action::Health => health::health(shard, started).instrument(sp.clone()).await,
                     Action::Metrics { json } => {
                         metrics::metrics(shard, json.then_some("application/json"))
                             .instrument(sp.clone())
                             .await
                     }
-                    Action::Api(r) => match api_limits(shard, &path, client)
-                        .instrument(sp.clone())
-                        .await
-                    {
-                        Ok(d) => {
-                            rate = d;
-                            api::handle(shard, r).instrument(sp.clone()).await
+                    Action::Api(r) => {
+                        match api_limits(shard, path, client).instrument(sp.clone()).await {
+                            Ok(d) => {
+                                rate = d;
+                                api::handle(shard, r).instrument(sp.clone()).await
+                            }
+                            Err(resp) => resp,
                         }
-                        Err(resp) => resp,
-                    },
+                    }
                     Action::UpgradeGame { key, echo } => {
                         let kind = if echo { Upgrade::Echo } else { Upgrade::Game };
                         match accept_upgrade(shard, client, &key, route, started, &mut out)
@@ -424,11 +370,7 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Socket, entry: &ConnEntry) -> Htt
                 Some(d) => rate_headers(resp, d),
                 None => resp,
             };
-            let mut resp = security::with_cors(&cfg, meta.origin.as_deref(), resp)
-                .with_header("X-Request-Id", meta.request_id.clone());
-            if let Some(tr) = context::traceparent_of(sp) {
-                resp = resp.with_header("traceresponse", tr);
-            }
+            let resp = security::with_cors(&cfg, meta.origin, resp);
             let close_now = meta.close || resp.close || shard.draining();
             let resp = if close_now && !resp.close {
                 resp.closing()
@@ -469,7 +411,13 @@ async fn http_loop(shard: &Rc<Shard>, stream: &Socket, entry: &ConnEntry) -> Htt
                     client = client
                 );
             }
-            resp.encode(&mut out, meta.head_only);
+            let trace = context::traceparent_of(sp);
+            let ids = [
+                ("X-Request-Id", meta.request_id.as_str()),
+                ("traceresponse", trace.as_deref().unwrap_or("")),
+            ];
+            let ids = if trace.is_some() { &ids[..] } else { &ids[..1] };
+            resp.encode_with(&mut out, meta.head_only, ids);
             if close_now {
                 close = true;
                 break;

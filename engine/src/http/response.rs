@@ -126,6 +126,12 @@ impl Response {
 
     /// Encode into `out`; `head_only` omits the body (HEAD requests).
     pub fn encode(&self, out: &mut Vec<u8>, head_only: bool) {
+        self.encode_with(out, head_only, &[]);
+    }
+
+    /// [`Response::encode`] with `extra` headers written after the response's own, borrowed
+    /// rather than pushed (the request id and trace context of every answer).
+    pub fn encode_with(&self, out: &mut Vec<u8>, head_only: bool, extra: &[(&str, &str)]) {
         // Plain byte pushes: this runs once per response.
         out.extend_from_slice(b"HTTP/1.1 ");
         push_decimal(out, u64::from(self.status));
@@ -145,7 +151,8 @@ impl Response {
         } else {
             SECURITY_HEADERS
         });
-        for (n, v) in &self.headers {
+        let own = self.headers.iter().map(|(n, v)| (*n, v.as_str()));
+        for (n, v) in own.chain(extra.iter().copied()) {
             out.extend_from_slice(n.as_bytes());
             out.extend_from_slice(b": ");
             out.extend_from_slice(v.as_bytes());
