@@ -4,6 +4,8 @@
 
 use std::cell::Cell;
 
+use crate::http::response::push_decimal;
+
 /// The longest id this server makes up: 8 hex digits, a shard number, 16 hex digits.
 const OWN_MAX: usize = 8 + 1 + 20 + 1 + 16;
 
@@ -44,19 +46,32 @@ pub fn valid(id: &str) -> bool {
 /// The id generator of one shard.
 #[derive(Debug)]
 pub struct RequestIds {
-    prefix: u32,
-    shard: usize,
+    /// `<prefix hex>-<shard>-`, the part every id of this shard starts with.
+    head: [u8; OWN_MAX],
+    head_len: usize,
     next: Cell<u64>,
 }
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 impl RequestIds {
     /// The ids of shard `shard` (the prefix comes from the clock at start).
     pub fn new(shard: usize) -> RequestIds {
+        let prefix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos() ^ (d.as_secs() as u32));
+        let mut text: Vec<u8> = (0..8)
+            .rev()
+            .map(|i| HEX[(prefix >> (i * 4)) as usize & 15])
+            .collect();
+        text.push(b'-');
+        push_decimal(&mut text, shard as u64);
+        text.push(b'-');
+        let mut head = [0u8; OWN_MAX];
+        head[..text.len()].copy_from_slice(&text);
         RequestIds {
-            prefix: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.subsec_nanos() ^ (d.as_secs() as u32)),
-            shard,
+            head,
+            head_len: text.len(),
             next: Cell::new(1),
         }
     }
@@ -69,37 +84,16 @@ impl RequestIds {
         }
     }
 
-    /// A new request id, written without the fmt machinery.
+    /// A new request id: the shard's head, then the count in hex.
     pub fn next(&self) -> RequestId<'static> {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         let n = self.next.get();
         self.next.set(n.wrapping_add(1));
-        let mut buf = [0u8; OWN_MAX];
-        let mut len = 0;
-        let mut push = |b: u8| {
-            buf[len] = b;
-            len += 1;
-        };
-        for i in (0..8).rev() {
-            push(HEX[(self.prefix >> (i * 4)) as usize & 15]);
-        }
-        push(b'-');
-        let mut digits = [0u8; 20];
-        let mut d = digits.len();
-        let mut s = self.shard as u64;
-        loop {
-            d -= 1;
-            digits[d] = b'0' + (s % 10) as u8;
-            s /= 10;
-            if s == 0 {
-                break;
-            }
-        }
-        digits[d..].iter().for_each(|&b| push(b));
-        push(b'-');
+        let mut buf = self.head;
+        let mut len = self.head_len;
         let hex_digits = (64 - n.leading_zeros()).div_ceil(4).max(1);
         for i in (0..hex_digits).rev() {
-            push(HEX[(n >> (i * 4)) as usize & 15]);
+            buf[len] = HEX[(n >> (i * 4)) as usize & 15];
+            len += 1;
         }
         RequestId::Own {
             buf,
