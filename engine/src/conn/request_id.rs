@@ -23,8 +23,15 @@ impl RequestId<'_> {
     pub fn as_str(&self) -> &str {
         match self {
             RequestId::Given(s) => s,
-            // Only ASCII digits, letters and `-` are written into it.
-            RequestId::Own { buf, len } => std::str::from_utf8(&buf[..*len as usize]).unwrap_or(""),
+            RequestId::Own { buf, len } => {
+                let bytes = &buf[..*len as usize];
+                debug_assert!(bytes.is_ascii());
+                // SAFETY: `RequestIds::new` and `next` write only ASCII hex digits, decimal
+                // digits and `-` into the buffer, so its first `len` bytes are UTF-8. (This
+                // is called twice per request; a checked conversion was 3 % of `/live`'s
+                // user-space instructions.)
+                unsafe { std::str::from_utf8_unchecked(bytes) }
+            }
         }
     }
 }

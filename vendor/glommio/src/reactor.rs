@@ -122,14 +122,24 @@ impl Timers {
     /// Return the duration until next event and the number of
     /// ready and woke timers.
     fn process_timers(&mut self) -> (Option<Duration>, usize) {
+        // roomcore patch: no clock read when no timer is armed.
+        if self.timers.is_empty() {
+            return (None, 0);
+        }
         let now = Instant::now();
 
-        // Split timers into ready and pending timers.
-        let pending = self.timers.split_off(&(now, 0));
-        let ready = mem::replace(&mut self.timers, pending);
-        let woke = ready.len();
-        for (_, waker) in ready {
+        // roomcore patch: take the due timers off the front of the map one by
+        // one. Upstream split the map at `now` on every call (three times per
+        // turn of the event loop), allocating a new map and tearing the old
+        // one down even when no timer was due.
+        let mut woke = 0;
+        while let Some(entry) = self.timers.first_entry() {
+            if entry.key().0 >= now {
+                break;
+            }
+            let waker = entry.remove();
             wake!(waker);
+            woke += 1;
         }
 
         // Calculate the duration until the next event.

@@ -3,6 +3,7 @@ use std::{
     marker::PhantomData,
     mem::MaybeUninit,
     ptr::{self, NonNull},
+    sync::atomic::{AtomicU32, Ordering},
 };
 
 use super::{resultify, CQEs, CQEsBlocking, IoUring, CQE};
@@ -28,8 +29,24 @@ impl<'ring> CompletionQueue<'ring> {
     }
 
     /// Returns the next CQE if any are available.
+    ///
+    /// roomcore patch: an empty completion queue is seen here, from the ring's
+    /// head and tail, without a call into liburing's generic `get_cqe` path
+    /// (the event loop peeks its three rings some twenty times per turn, and
+    /// nearly every peek finds nothing). As liburing does, a queue that
+    /// overflowed (`IORING_SQ_CQ_OVERFLOW`) still goes to the kernel to be
+    /// flushed.
     pub fn peek_for_cqe(&mut self) -> Option<CQE> {
         unsafe {
+            let raw = self.ring.as_ref();
+            let tail = (*(raw.cq.ktail as *const AtomicU32)).load(Ordering::Acquire);
+            if *raw.cq.khead == tail
+                && (*(raw.sq.kflags as *const AtomicU32)).load(Ordering::Relaxed)
+                    & uring_sys::IORING_SQ_CQ_OVERFLOW
+                    == 0
+            {
+                return None;
+            }
             let mut cqe = MaybeUninit::uninit();
             uring_sys::io_uring_peek_cqe(self.ring.as_ptr(), cqe.as_mut_ptr());
             let cqe = cqe.assume_init();

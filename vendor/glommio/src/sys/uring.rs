@@ -704,7 +704,10 @@ pub(crate) trait UringCommon {
         queue: &mut VecDeque<UringDescriptor>,
         mut dispatch: bool,
     ) -> io::Result<usize> {
-        loop {
+        // roomcore patch: an empty queue skips `submit_one_event`, which
+        // borrows the source map before it looks (this runs a dozen times per
+        // turn of the event loop, for each of the three rings).
+        while !queue.is_empty() {
             match self.submit_one_event(queue) {
                 None => {
                     dispatch = true;
