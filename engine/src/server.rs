@@ -252,7 +252,7 @@ pub fn explain_storage_error(cfg: &StorageConfig, e: &StorageError) -> String {
             }
             format!("{msg} (is PostgreSQL up, and is DATABASE_URL right?)")
         }
-        StorageError::Open { .. } => e.to_string(),
+        StorageError::Open { .. } | StorageError::NoAnswer { .. } => e.to_string(),
         _ => format!("storage {}: {e}", cfg.describe()),
     }
 }

@@ -87,6 +87,13 @@ pub enum StorageError {
         url: String,
         source: postgres::Error,
     },
+    /// A server took the connection but did not finish PostgreSQL's start-up exchange within
+    /// `after` (not a PostgreSQL server, or a hung one). `url` has its password hidden.
+    #[error("cannot connect to {url}: no answer to the start-up exchange within {} ms (is it a PostgreSQL server?)", .after.as_millis())]
+    NoAnswer {
+        url: String,
+        after: std::time::Duration,
+    },
     /// One PostgreSQL statement failed (not a lost connection). Maps to 500.
     #[error("{op} failed: {source}")]
     Postgres {

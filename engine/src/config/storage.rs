@@ -102,7 +102,9 @@ pub struct StorageArgs {
           default_value = "2000", value_parser = parse::millis)]
     pub connect_timeout: Duration,
     /// PostgreSQL: data unacknowledged this long (ms) drops the connection (TCP_USER_TIMEOUT,
-    /// keepalives), so a vanished server is noticed instead of waited on.
+    /// keepalives), so a vanished server is noticed instead of waited on; a server that takes
+    /// the connection but has not finished the start-up exchange after the connect timeout plus
+    /// this is given up on (not PostgreSQL, or hung).
     #[arg(long = "database-io-timeout-ms", env = "DATABASE_IO_TIMEOUT_MS",
           default_value = "10000", value_parser = parse::millis)]
     pub io_timeout: Duration,

@@ -137,12 +137,17 @@ fn a_bad_or_unreachable_database_url_stops_start_up_without_showing_its_password
     let (code, err) = start(&[], "postgres://ann:s3cret@127.0.0.1:notaport/rc");
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("invalid storage settings"), "{err}");
-    // Nothing listens there: exit 1 at once with the redacted URL and the cause.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // Nothing listens there: exit 1 at once with the redacted URL and the cause. The port is
+    // held by a socket that is bound but not listening, so no other test can take it meanwhile.
+    let held = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    held.bind(
+        &"127.0.0.1:0"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    let port = held.local_addr().unwrap().as_socket().unwrap().port();
     let url = format!("postgres://ann:s3cret@127.0.0.1:{port}/rc");
     let t0 = Instant::now();
     let (code, err) = start(&[], &url);
@@ -156,6 +161,34 @@ fn a_bad_or_unreachable_database_url_stops_start_up_without_showing_its_password
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains(&redacted), "{err}");
     assert!(err.contains("process list"), "{err}");
+    // Something that takes the connection and never answers (not PostgreSQL, or hung): given
+    // up on after the connect timeout plus the I/O timeout, with exit 1 and the reason.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let t0 = Instant::now();
+    let (code, err) = start(
+        &[
+            "--database-connect-timeout-ms",
+            "500",
+            "--database-io-timeout-ms",
+            "1000",
+        ],
+        &format!("postgres://ann:s3cret@127.0.0.1:{silent_port}/rc"),
+    );
+    let took = t0.elapsed();
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_secs(15),
+        "{took:?}"
+    );
+    assert!(
+        err.contains(&format!(
+            "cannot connect to postgres://ann:***@127.0.0.1:{silent_port}/rc: no answer to the \
+             start-up exchange within 1500 ms"
+        )),
+        "{err}"
+    );
+    drop(silent);
     for err in &outputs {
         assert!(!err.contains("s3cret"), "the password was printed: {err}");
     }

@@ -23,9 +23,10 @@ mod listener;
 mod worker;
 
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use postgres::{Client, NoTls};
 
 use crate::boards::BoardFeed;
@@ -38,11 +39,32 @@ use crate::schema;
 use crate::worker::Core;
 
 /// How to reach the server (parsed once, reused for every reconnection).
-#[derive(Clone)]
+///
+/// The driver bounds only the TCP connect (`connect_timeout`); a server that accepts the
+/// connection and then says nothing (not PostgreSQL, or a hung one) would hold its start-up
+/// exchange forever. So each attempt runs on a short-lived thread and is given up after
+/// [`Connector::deadline`]; an attempt given up on is waited for again by the next one instead
+/// of a new thread being started, so a silent server ties up at most one thread per connector.
 pub(crate) struct Connector {
     config: postgres::Config,
     /// The URL without its password.
     url: String,
+    /// Longest wait for one attempt: the TCP connect plus the start-up exchange.
+    deadline: Duration,
+    /// An attempt that outlived its deadline and may still finish.
+    late: Mutex<Option<Receiver<Result<Client, postgres::Error>>>>,
+}
+
+impl Clone for Connector {
+    /// The same settings; an attempt still pending stays with the original.
+    fn clone(&self) -> Connector {
+        Connector {
+            config: self.config.clone(),
+            url: self.url.clone(),
+            deadline: self.deadline,
+            late: Mutex::new(None),
+        }
+    }
 }
 
 impl Connector {
@@ -59,21 +81,57 @@ impl Connector {
             config.tcp_user_timeout(pg.io_timeout);
         }
         config.keepalives(true);
-        config.keepalives_idle(pg.io_timeout);
+        // The kernel counts keep-alive idle time in whole seconds (0 is refused).
+        config.keepalives_idle(pg.io_timeout.max(Duration::from_secs(1)));
         if config.get_application_name().is_none() {
             config.application_name("roomcore");
         }
-        Ok(Connector { config, url })
+        let tcp = config
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(pg.connect_timeout);
+        Ok(Connector {
+            config,
+            url,
+            deadline: tcp + pg.io_timeout,
+            late: Mutex::new(None),
+        })
     }
 
-    /// One connection attempt.
+    /// One connection attempt, given up after [`Connector::deadline`].
     pub(crate) fn connect(&self) -> Result<Client, StorageError> {
-        self.config
-            .connect(NoTls)
-            .map_err(|source| StorageError::Connect {
+        let pending = self.late.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let rx = match pending {
+            Some(rx) => rx,
+            None => {
+                let (tx, rx) = crossbeam_channel::bounded(1);
+                let config = self.config.clone();
+                std::thread::Builder::new()
+                    .name("storage-connect".into())
+                    .spawn(move || {
+                        let _ = tx.send(config.connect(NoTls));
+                    })
+                    .map_err(StorageError::Spawn)?;
+                rx
+            }
+        };
+        match rx.recv_timeout(self.deadline) {
+            Ok(r) => r.map_err(|source| StorageError::Connect {
                 url: self.url.clone(),
                 source,
-            })
+            }),
+            Err(RecvTimeoutError::Timeout) => {
+                *self.late.lock().unwrap_or_else(|p| p.into_inner()) = Some(rx);
+                Err(StorageError::NoAnswer {
+                    url: self.url.clone(),
+                    after: self.deadline,
+                })
+            }
+            // The attempt's thread panicked inside the driver.
+            Err(RecvTimeoutError::Disconnected) => Err(StorageError::Unavailable {
+                reason: format!("cannot connect to {}: the driver failed", self.url),
+            }),
+        }
     }
 }
 
@@ -154,4 +212,43 @@ pub(crate) fn spawn(
     // is heard (bounded by the connect timeout).
     let _ = listening.recv();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Threads of this process named `storage-connect`.
+    fn connect_threads() -> usize {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|c| c.trim() == "storage-connect")
+            .count()
+    }
+
+    #[test]
+    fn a_silent_server_is_given_up_on_and_ties_up_one_thread() {
+        // Takes connections into its backlog and never answers.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = silent.local_addr().unwrap().port();
+        let mut cfg = StorageConfig::postgres(&format!("postgres://ann:pw@127.0.0.1:{port}/rc"));
+        cfg.postgres.connect_timeout = Duration::from_millis(200);
+        cfg.postgres.io_timeout = Duration::from_millis(300);
+        let c = Connector::new(&cfg).unwrap();
+        for _ in 0..3 {
+            let t0 = std::time::Instant::now();
+            let e = c.connect().err().expect("a silent server cannot connect");
+            assert!(t0.elapsed() >= Duration::from_millis(500), "{e}");
+            assert!(matches!(e, StorageError::NoAnswer { .. }), "{e}");
+            assert!(e.to_string().contains("within 500 ms"), "{e}");
+            assert!(!e.to_string().contains(":pw@"), "{e}");
+        }
+        // The three attempts waited on one thread, still blocked in the driver.
+        assert_eq!(connect_threads(), 1);
+        // Once the server hangs up, that attempt ends with the driver's error.
+        drop(silent);
+        let e = c.connect().err().expect("nothing listens any more");
+        assert!(matches!(e, StorageError::Connect { .. }), "{e}");
+    }
 }
