@@ -165,3 +165,64 @@ fn redis_killed_local_rooms_go_on_and_cross_node_traffic_resumes_once_it_is_back
     assert_eq!(h["redis"], true, "{h}");
     assert!(h["cluster"]["dropped_total"].as_u64().unwrap() >= 1, "{h}");
 }
+
+#[test]
+fn redis_hung_local_rooms_go_on_a_node_starts_without_it_and_all_heal_when_it_answers_again() {
+    let mut c = Cluster::start(2, false);
+    let mut a = c.nodes[0].ws("/ws/relay/hung");
+    let mut b = c.nodes[0].ws("/ws/relay/hung");
+    let mut far = c.nodes[1].ws("/ws/relay/hung");
+    for ws in [&a, &b, &far] {
+        read_timeout(ws, Duration::from_secs(5));
+    }
+    a.send(Message::text("before")).unwrap();
+    assert_eq!(next_text(&mut b).as_deref(), Some("before"));
+    assert_eq!(next_text(&mut far).as_deref(), Some("before"));
+
+    // Hung, not gone: its kernel takes connections and commands, nothing answers.
+    c.redis.pause();
+    for n in &c.nodes {
+        crate::support::wait_for(Duration::from_secs(15), || {
+            (n.health()["redis"] == false).then_some(())
+        })
+        .unwrap_or_else(|| panic!("{} still says redis is up", n.addr));
+    }
+    a.send(Message::text("during")).unwrap();
+    assert_eq!(next_text(&mut b).as_deref(), Some("during"));
+    assert_eq!(c.nodes[1].get("/live").0, 200);
+    let (_, m) = c.nodes[0].get("/metrics");
+    assert!(m.contains("roomcore_cluster_redis_up 0"), "{m}");
+
+    // A node started meanwhile comes up, serves its local rooms and says Redis is down.
+    let late = c.node("late", &[]);
+    assert_eq!(late.health()["redis"], false, "{}", late.health());
+    let mut x = late.ws("/ws/relay/alone");
+    let mut y = late.ws("/ws/relay/alone");
+    read_timeout(&y, Duration::from_secs(5));
+    x.send(Message::text("local")).unwrap();
+    assert_eq!(next_text(&mut y).as_deref(), Some("local"));
+
+    // Redis answers again: the three nodes find each other and traffic crosses again.
+    c.redis.resume();
+    c.nodes.push(late);
+    c.wait_members(3);
+    read_timeout(&far, Duration::from_secs(5));
+    let mut seen = false;
+    for k in 0..50 {
+        a.send(Message::text(format!("after {k}"))).unwrap();
+        assert!(next_text(&mut b).is_some());
+        read_timeout(&far, Duration::from_millis(100));
+        if let Some(t) = next_text(&mut far) {
+            if t.starts_with("after") {
+                seen = true;
+                break;
+            }
+            assert_eq!(
+                t, "during",
+                "only what was sent while Redis hung may arrive late"
+            );
+        }
+    }
+    assert!(seen, "cross-node traffic did not resume");
+    assert_eq!(c.nodes[0].health()["redis"], true);
+}

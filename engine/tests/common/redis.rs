@@ -74,6 +74,23 @@ impl TestRedis {
         }
     }
 
+    /// Stop the server without closing anything (SIGSTOP): a hung Redis, whose kernel still
+    /// takes connections and data but never answers.
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// Let a paused server run again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, sig: i32) {
+        let pid = self.child.as_ref().expect("redis-server is running").id();
+        // SAFETY: a signal to our own child process.
+        assert_eq!(unsafe { libc::kill(pid as i32, sig) }, 0);
+    }
+
     /// Start it again on the same port, empty.
     pub fn restart(&mut self) {
         self.kill();
@@ -83,6 +100,9 @@ impl TestRedis {
 
 impl Drop for TestRedis {
     fn drop(&mut self) {
+        if self.child.is_some() {
+            self.resume();
+        }
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
