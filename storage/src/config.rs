@@ -107,7 +107,8 @@ pub struct StorageConfig {
     /// database older than this build fails with `TooOld` (run
     /// [`crate::migrate`] first).
     pub auto_migrate: bool,
-    /// A round running longer than this reads as unhealthy in `health()`.
+    /// A round running longer than this reads as unhealthy in `health()`, and new commands
+    /// fail at once with `Unavailable` while it lasts.
     pub stuck_after: Duration,
     /// PostgreSQL connection and reconnection settings.
     pub postgres: PostgresConfig,

@@ -166,6 +166,14 @@ impl Storage {
                 reason: self.health.writer.reason(),
             });
         }
+        if let Some(ms) = self.health.stuck_for(crate::now_ms()) {
+            // Fail fast too: the round in progress has waited past `stuck_after` (a hung
+            // database answers nothing, and its kernel keeps the connection alive), so this
+            // command would only queue behind it. Commands already queued stay queued.
+            return Err(StorageError::Unavailable {
+                reason: crate::health::stuck_reason(ms),
+            });
+        }
         let (tx, rx) = oneshot::channel();
         let cmd = make(Reply::new(tx, crate::trace::command(self.db_system)));
         crate::trace::named(&cmd);

@@ -81,6 +81,13 @@ impl HealthState {
         self.round_since_ms.store(0, Ordering::Relaxed);
     }
 
+    /// How long the running round has waited for the database, once that is longer than
+    /// `stuck_after` (as of `now_ms`).
+    pub(crate) fn stuck_for(&self, now_ms: i64) -> Option<i64> {
+        let since = self.round_since_ms.load(Ordering::Relaxed);
+        (since > 0 && now_ms - since > self.stuck_after_ms).then_some(now_ms - since)
+    }
+
     /// The current state as of `now_ms`.
     pub(crate) fn snapshot(&self, now_ms: i64) -> StorageHealth {
         let down = |reason: String| StorageHealth {
@@ -93,18 +100,19 @@ impl HealthState {
         if self.listener.is_down() {
             return down(format!("board change listener: {}", self.listener.reason()));
         }
-        let since = self.round_since_ms.load(Ordering::Relaxed);
-        if since > 0 && now_ms - since > self.stuck_after_ms {
-            return down(format!(
-                "the database has not answered for {} ms",
-                now_ms - since
-            ));
+        if let Some(ms) = self.stuck_for(now_ms) {
+            return down(stuck_reason(ms));
         }
         StorageHealth {
             ok: true,
             reason: None,
         }
     }
+}
+
+/// What a round stuck for `ms` reads as.
+pub(crate) fn stuck_reason(ms: i64) -> String {
+    format!("the database has not answered for {ms} ms")
 }
 
 #[cfg(test)]

@@ -92,7 +92,7 @@ pub struct StorageArgs {
           action = ArgAction::Set)]
     pub auto_migrate: bool,
     /// A persistence round running longer than this (ms) makes storage unhealthy
-    /// (`/ready` 503, `roomcore_storage_up` 0).
+    /// (`/ready` 503, `roomcore_storage_up` 0), and new writes answer 503 at once meanwhile.
     #[arg(long = "storage-stuck-after-ms", env = "STORAGE_STUCK_AFTER_MS", default_value = "5000",
           value_parser = parse::millis)]
     pub stuck_after: Duration,

@@ -1,4 +1,5 @@
-//! PostgreSQL stopped and started again under write load, through the real binary
+//! PostgreSQL stopped and started again under write load, and hung (SIGSTOP) with a write in
+//! flight, through the real binary
 //! (PostgreSQL only): while it is down every write answers 503 with `Retry-After` (never a
 //! 500, never a hang), `/ready` is 503 with the reason, `/health` shows the storage check
 //! false, `roomcore_storage_up` is 0, cached boards are still served; once it is back the
@@ -186,5 +187,83 @@ fn postgres_restarted_under_write_load_fails_cleanly_then_resumes_losing_nothing
         acked.len(),
         resumed,
         unavailable
+    );
+}
+
+#[test]
+fn postgres_hung_mid_write_new_writes_fail_fast_and_everything_resumes_when_it_answers() {
+    let mut db = TestDb::new(Backend::Postgres, "hung");
+    // No heartbeat in the test's time: the hang is found by the stuck round alone.
+    let s = db.start(
+        &[],
+        &env(&[
+            ("STORAGE_STUCK_AFTER_MS", "1000"),
+            ("DATABASE_HEARTBEAT_MS", "600000"),
+            ("DATABASE_CONNECT_TIMEOUT_MS", "500"),
+            ("DATABASE_IO_TIMEOUT_MS", "1000"),
+        ]),
+    );
+    let mut c = s.client();
+    let (t, _) = c.guest();
+    for n in 1..=3 {
+        assert_eq!(post_score(&mut c, &t, "hung", n).unwrap().status, 201);
+    }
+
+    // Hung, not gone: SIGSTOP, so its kernel keeps the connection and takes the data.
+    db.pg_mut().pause();
+    let addr = s.addr;
+    let token = t.clone();
+    let in_flight = thread::spawn(move || {
+        let mut c = Client::connect(addr).unwrap();
+        let r = post_score(&mut c, &token, "hung", 4).unwrap();
+        (r.status, Instant::now())
+    });
+    poll_until(Duration::from_secs(10), "/ready 503", || {
+        s.get("/ready").0 == 503
+    });
+    let (_, body) = s.get("/ready");
+    assert!(body.contains("has not answered for"), "{body}");
+    let (status, body) = s.get("/health");
+    assert_eq!(status, 503, "{body}");
+    let h: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(h["status"], "degraded", "{h}");
+    assert_eq!(h["storage"]["ok"], false, "{h}");
+
+    // A new write is refused at once instead of queueing behind the stuck one.
+    let t0 = Instant::now();
+    let r = post_score(&mut c, &t, "hung", 5).unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.header("Retry-After").is_some());
+    // The rest keeps serving: probes, the cached board.
+    assert_eq!(s.get("/live").0, 200);
+    let t0 = Instant::now();
+    let r = c
+        .send("GET", "/api/leaderboard?game=hung&limit=3", &[], b"")
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(t0.elapsed() < Duration::from_millis(500));
+    assert!(
+        !in_flight.is_finished(),
+        "the write in flight waits for the database"
+    );
+
+    // It answers again: the write in flight commits, new writes go through.
+    let resumed_at = Instant::now();
+    db.pg_mut().resume();
+    let (status, answered_at) = in_flight.join().unwrap();
+    assert_eq!(
+        status, 201,
+        "the write in flight after the database answered again"
+    );
+    assert!(answered_at >= resumed_at);
+    poll_until(Duration::from_secs(15), "/ready 200 again", || {
+        s.get("/ready").0 == 200
+    });
+    assert_eq!(post_score(&mut c, &t, "hung", 6).unwrap().status, 201);
+    let stored = stored_score_ids(&s, "hung").len();
+    assert_eq!(
+        stored, 5,
+        "scores 1-4 and 6 are stored, the refused 5 is not"
     );
 }

@@ -35,6 +35,8 @@ pub struct TestPg {
     /// Run server commands as the `postgres` user (we are root).
     as_postgres: bool,
     running: bool,
+    /// Stopped with SIGSTOP ([`TestPg::pause`]).
+    paused: bool,
 }
 
 fn is_root() -> bool {
@@ -118,6 +120,7 @@ impl TestPg {
             port: 0,
             as_postgres,
             running: false,
+            paused: false,
         };
         let data = pg.data_dir();
         let out = pg.server_cmd(
@@ -193,6 +196,40 @@ impl TestPg {
             self.check(&out, "pg_ctl stop");
             self.running = false;
         }
+    }
+
+    /// Hang the server without closing anything: SIGSTOP to the postmaster and every backend.
+    /// Its kernel still takes connections and data; nothing answers.
+    pub fn pause(&mut self) {
+        self.signal("-STOP");
+        self.paused = true;
+    }
+
+    /// Let a paused server run again (SIGCONT).
+    pub fn resume(&mut self) {
+        self.signal("-CONT");
+        self.paused = false;
+    }
+
+    /// Send `sig` (`kill` syntax) to the postmaster and its children.
+    fn signal(&self, sig: &str) {
+        let pidfile = std::fs::read_to_string(self.data_dir().join("postmaster.pid"))
+            .expect("postmaster.pid of a running server");
+        let master = pidfile.lines().next().unwrap().trim().to_string();
+        let mut pids = vec![master.clone()];
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+            // pid (comm) state ppid ...: the fields after the last ')'.
+            let ppid = stat
+                .rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().nth(1));
+            if ppid == Some(master.as_str()) {
+                pids.push(e.file_name().to_string_lossy().into_owned());
+            }
+        }
+        let out = Command::new("kill").arg(sig).args(&pids).output().unwrap();
+        self.check(&out, "kill");
     }
 
     /// Start the stopped server again on the same port and data.
@@ -291,6 +328,9 @@ fn path_str(p: &Path) -> &str {
 
 impl Drop for TestPg {
     fn drop(&mut self) {
+        if self.paused {
+            self.resume();
+        }
         if self.running {
             let _ = self.pg_ctl(&["-m", "immediate", "-w", "stop"]);
         }
