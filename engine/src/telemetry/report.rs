@@ -256,7 +256,8 @@ impl Reporter {
         opts.dsn = Some(dsn);
         opts.release = Some(cfg.sentry_release.clone().into());
         opts.environment = Some(cfg.sentry_environment.clone().into());
-        let opts = sentry::apply_defaults(opts);
+        let mut opts = sentry::apply_defaults(opts);
+        opts.transport = Some(Arc::new(transport));
         let client = Arc::new(sentry::Client::from(opts));
         let (tx, rx) = crossbeam_channel::bounded(cfg.error_report_queue_size);
         let c = client.clone();
@@ -286,7 +287,46 @@ impl Reporter {
             let _ = wait.recv_timeout(left());
         }
         self.client.flush(Some(left()));
+        // Dropping the last handle of the client joins its transport thread, which works off
+        // its whole queue first (up to SEND_TIMEOUT per envelope against an endpoint that does
+        // not answer). The process is exiting: leave the client to it instead of waiting.
+        std::mem::forget(self.client);
     }
+}
+
+/// Longest one envelope may take to reach Sentry (connect, send, answer). Without it a Sentry
+/// endpoint that takes the connection and never answers would hold the transport thread for
+/// good: every later report would be dropped, and shutdown would wait on it.
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Sentry's ureq transport with [`SEND_TIMEOUT`] on every exchange (rustls for https, the
+/// proxy settings the options carry), in place of its default agent, which has none.
+fn transport(opts: &sentry::ClientOptions) -> Arc<dyn sentry::Transport> {
+    let https = opts
+        .dsn
+        .as_ref()
+        .is_some_and(|d| d.scheme() == sentry::types::Scheme::Https);
+    let proxy = match (https, &opts.https_proxy, &opts.http_proxy) {
+        (true, Some(p), _) | (_, _, Some(p)) => ureq::Proxy::new(p.as_ref()).ok(),
+        _ => None,
+    };
+    let agent = ureq::Agent::config_builder()
+        .timeout_global(Some(SEND_TIMEOUT))
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .provider(ureq::tls::TlsProvider::Rustls)
+                .build(),
+        )
+        .proxy(proxy)
+        .build()
+        .new_agent();
+    let general = sentry::TransportOptions::try_from_client_options(opts)
+        .expect("the reporter is only started with a DSN");
+    Arc::new(
+        sentry::transports::UreqHttpTransportOptions::from(general)
+            .with_agent(agent)
+            .build(),
+    )
 }
 
 fn run(rx: Receiver<Msg>, client: Arc<sentry::Client>, counters: Arc<Counters>, service: String) {

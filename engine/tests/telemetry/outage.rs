@@ -91,3 +91,55 @@ fn a_collector_down_refusing_or_hanging_costs_only_dropped_spans() {
     }
     assert!(refusing.requests() > 0, "the refusing collector was asked");
 }
+
+#[test]
+fn a_sentry_endpoint_down_or_hanging_costs_nothing_but_the_reports() {
+    // Down: the port is held by a bound socket that does not listen, so connections are refused.
+    let held = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    held.bind(
+        &"127.0.0.1:0"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    let down = held.local_addr().unwrap().as_socket().unwrap();
+    // Hanging: it listens and never accepts, so connections sit in its backlog unanswered.
+    let hanging = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hung = hanging.local_addr().unwrap();
+    for (what, addr) in [("down", down), ("hanging", hung)] {
+        let dsn = format!("http://publickey@{addr}/42");
+        let mut s = crate::common::Server::start_in(
+            &crate::common::temp_dir("sentry-out"),
+            &[],
+            &[("SENTRY_DSN", &dsn), ("CHAOS_ERROR_RATE", "1")],
+        );
+        let mut c = s.client();
+        let mut slowest = Duration::ZERO;
+        // Every request is a 5xx and so an error report nobody receives.
+        for i in 0..300 {
+            let t = Instant::now();
+            let r = c
+                .send("POST", "/api/scores", &[], b"{}")
+                .unwrap_or_else(|e| panic!("{what}: request {i}: {e}"));
+            assert_eq!(r.status, 500, "{what}: {}", r.body);
+            slowest = slowest.max(t.elapsed());
+        }
+        assert!(
+            slowest < Duration::from_secs(1),
+            "{what}: a request took {slowest:?}"
+        );
+        assert_eq!(s.get("/live").0, 200, "{what}");
+        assert_eq!(s.get("/health").0, 200, "{what}");
+        // A drain does not wait on the endpoint past its bounded flush.
+        let t0 = Instant::now();
+        s.signal(libc::SIGTERM);
+        assert_eq!(s.wait_exit(Duration::from_secs(15)), Some(0), "{what}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "{what}: {:?}",
+            t0.elapsed()
+        );
+    }
+    drop(hanging);
+}
