@@ -137,10 +137,18 @@ impl ServicesSeed {
     }
 
     /// Commit what is queued and stop the persistence thread (after every
-    /// shard stopped).
+    /// shard stopped). Up to 10 s; 1 s when storage is unhealthy (a stuck round would hold
+    /// the queue for the whole wait, and what is queued behind it was acknowledged to nobody).
     pub fn close(self) {
-        if !self.storage.close(Duration::from_secs(10)) {
-            log!(Warn, "storage did not close in time");
+        let health = self.storage.health();
+        let limit = Duration::from_secs(if health.ok { 10 } else { 1 });
+        if !self.storage.close(limit) {
+            log!(
+                Warn,
+                "storage did not close in time",
+                waited_ms = limit.as_millis() as u64,
+                reason = health.reason.unwrap_or_default()
+            );
         }
     }
 }

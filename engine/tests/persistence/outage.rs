@@ -194,13 +194,14 @@ fn postgres_restarted_under_write_load_fails_cleanly_then_resumes_losing_nothing
 fn postgres_hung_mid_write_new_writes_fail_fast_and_everything_resumes_when_it_answers() {
     let mut db = TestDb::new(Backend::Postgres, "hung");
     // No heartbeat in the test's time: the hang is found by the stuck round alone.
-    let s = db.start(
+    let mut s = db.start(
         &[],
         &env(&[
             ("STORAGE_STUCK_AFTER_MS", "1000"),
             ("DATABASE_HEARTBEAT_MS", "600000"),
             ("DATABASE_CONNECT_TIMEOUT_MS", "500"),
             ("DATABASE_IO_TIMEOUT_MS", "1000"),
+            ("SHUTDOWN_DRAIN_SECS", "3"),
         ]),
     );
     let mut c = s.client();
@@ -265,5 +266,25 @@ fn postgres_hung_mid_write_new_writes_fail_fast_and_everything_resumes_when_it_a
     assert_eq!(
         stored, 5,
         "scores 1-4 and 6 are stored, the refused 5 is not"
+    );
+
+    // Hung again with a write in flight, then SIGTERM: the drain waits its 3 s for that request,
+    // storage gets 1 s more (it is stuck), and the process exits.
+    db.pg_mut().pause();
+    let token = t.clone();
+    let stuck = thread::spawn(move || {
+        Client::connect(addr).and_then(|mut c| post_score(&mut c, &token, "hung", 7))
+    });
+    thread::sleep(Duration::from_millis(300));
+    let t0 = Instant::now();
+    s.signal(libc::SIGTERM);
+    let code = s.wait_exit(Duration::from_secs(30));
+    let took = t0.elapsed();
+    assert_eq!(code, Some(0), "exit after {took:?}");
+    assert!(took < Duration::from_secs(8), "{took:?}");
+    let refused = stuck.join().unwrap().map(|r| r.status);
+    assert!(
+        !matches!(refused, Ok(201)),
+        "a write cut off by the exit was acknowledged: {refused:?}"
     );
 }
