@@ -61,7 +61,15 @@ pub(crate) struct HealthState {
     /// When the running round began (ms since the epoch), 0 when idle.
     round_since_ms: AtomicI64,
     stuck_after_ms: i64,
+    /// When a round last failed for lack of space (ms since the epoch), 0 never; with why.
+    full_at_ms: AtomicI64,
+    full_reason: Mutex<String>,
 }
+
+/// How long a round that failed for lack of space keeps storage unhealthy: writes keep being
+/// tried (the first one after space is freed succeeds), so the mark only has to outlive the
+/// gap between failing writes.
+const FULL_FOR_MS: i64 = 10_000;
 
 impl HealthState {
     pub(crate) fn new(stuck_after_ms: i64) -> HealthState {
@@ -70,7 +78,17 @@ impl HealthState {
             listener: Part::default(),
             round_since_ms: AtomicI64::new(0),
             stuck_after_ms: stuck_after_ms.max(1),
+            full_at_ms: AtomicI64::new(0),
+            full_reason: Mutex::new(String::new()),
         }
+    }
+
+    /// A round failed because the database cannot grow (disk full).
+    pub(crate) fn out_of_space(&self, reason: &str, now_ms: i64) {
+        if let Ok(mut r) = self.full_reason.lock() {
+            reason.clone_into(&mut r);
+        }
+        self.full_at_ms.store(now_ms.max(1), Ordering::Release);
     }
 
     pub(crate) fn round_started(&self, now_ms: i64) {
@@ -102,6 +120,17 @@ impl HealthState {
         }
         if let Some(ms) = self.stuck_for(now_ms) {
             return down(stuck_reason(ms));
+        }
+        let full_at = self.full_at_ms.load(Ordering::Acquire);
+        if full_at > 0 && now_ms - full_at < FULL_FOR_MS {
+            let why = match self.full_reason.try_lock() {
+                Ok(r) => r.clone(),
+                Err(_) => "database or disk is full".into(),
+            };
+            return down(format!(
+                "no space for the database ({} ms ago): {why}",
+                now_ms - full_at
+            ));
         }
         StorageHealth {
             ok: true,

@@ -261,6 +261,19 @@ impl DbError {
         }
     }
 
+    /// The database has no room to grow: SQLite's `SQLITE_FULL` (the disk, or the file-size
+    /// limit), PostgreSQL's `disk_full` (53100). Transient for the caller: nothing was kept,
+    /// and the same write succeeds once space is freed.
+    pub(crate) fn is_out_of_space(&self) -> bool {
+        match self {
+            DbError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => {
+                f.code == rusqlite::ErrorCode::DiskFull
+            }
+            DbError::Pg(e) => e.code() == Some(&postgres::error::SqlState::DISK_FULL),
+            _ => false,
+        }
+    }
+
     /// A FOREIGN KEY constraint was violated.
     pub(crate) fn is_foreign_key_violation(&self) -> bool {
         match self {
@@ -314,6 +327,11 @@ impl DbError {
         }
         if self.is_transient() {
             return StorageError::Retry {
+                reason: format!("{op}: {}", self.message()),
+            };
+        }
+        if self.is_out_of_space() {
+            return StorageError::Unavailable {
                 reason: format!("{op}: {}", self.message()),
             };
         }

@@ -204,6 +204,12 @@ impl Core {
                 let _ = self.load_games(db);
                 Some(match db.lost() {
                     Some(reason) => Failure::Unavailable(reason),
+                    // No room to grow: a 503 with Retry-After, and `health()` says why.
+                    None if e.is_out_of_space() => {
+                        let reason = format!("commit: {}", e.message());
+                        self.health.out_of_space(&reason, now_ms());
+                        Failure::Unavailable(reason)
+                    }
                     None => Failure::Commit(e.message()),
                 })
             }

@@ -10,6 +10,7 @@
 mod common;
 
 mod auth;
+mod disk;
 mod durability;
 mod games;
 mod outage;

@@ -211,12 +211,15 @@ impl TestPg {
         self.paused = false;
     }
 
-    /// Send `sig` (`kill` syntax) to the postmaster and its children.
+    /// Send `sig` (`kill` syntax) to the postmaster, then to its children (listed after the
+    /// postmaster got it, so a stopped postmaster forks no new one; a child that exits
+    /// meanwhile is skipped).
     fn signal(&self, sig: &str) {
         let pidfile = std::fs::read_to_string(self.data_dir().join("postmaster.pid"))
             .expect("postmaster.pid of a running server");
         let master = pidfile.lines().next().unwrap().trim().to_string();
-        let mut pids = vec![master.clone()];
+        let out = Command::new("kill").arg(sig).arg(&master).output().unwrap();
+        self.check(&out, "kill the postmaster");
         for e in std::fs::read_dir("/proc").unwrap().flatten() {
             let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
             // pid (comm) state ppid ...: the fields after the last ')'.
@@ -225,11 +228,9 @@ impl TestPg {
                 .next()
                 .and_then(|r| r.split_whitespace().nth(1));
             if ppid == Some(master.as_str()) {
-                pids.push(e.file_name().to_string_lossy().into_owned());
+                let _ = Command::new("kill").arg(sig).arg(e.file_name()).output();
             }
         }
-        let out = Command::new("kill").arg(sig).args(&pids).output().unwrap();
-        self.check(&out, "kill");
     }
 
     /// Start the stopped server again on the same port and data.
