@@ -201,8 +201,9 @@ impl TestPg {
     /// Hang the server without closing anything: SIGSTOP to the postmaster and every backend.
     /// Its kernel still takes connections and data; nothing answers.
     pub fn pause(&mut self) {
-        self.signal("-STOP");
+        // Marked first: a drop after a failure half-way still sends SIGCONT before stopping.
         self.paused = true;
+        self.signal("-STOP");
     }
 
     /// Let a paused server run again (SIGCONT).
