@@ -131,6 +131,9 @@ fn decide(shard: &Rc<Shard>, req: &Request<'_>, peer: std::net::SocketAddr) -> A
             if shard.app.global.ready() && storage.ok {
                 Action::Respond(Response::json(200, br#"{"status":"ready"}"#.to_vec()))
             } else {
+                // Read again: a drain that began after `draining` was read is why `ready()`
+                // is false now (a drain never ends, so the fresh read is the true cause).
+                let draining = draining || shard.draining() || shard.lifecycle.draining();
                 let why = if draining {
                     "draining".to_string()
                 } else if !shard.app.global.ready() {
