@@ -112,26 +112,60 @@ fn next_text(ws: &mut Ws) -> Option<String> {
     }
 }
 
-#[test]
-fn redis_killed_local_rooms_go_on_and_cross_node_traffic_resumes_once_it_is_back() {
-    let mut c = Cluster::start(3, false);
-    let mut a = c.nodes[0].ws("/ws/relay/outage");
-    let mut b = c.nodes[0].ws("/ws/relay/outage");
-    let mut far = c.nodes[1].ws("/ws/relay/outage");
+/// Two members of `room` on node 0 and one on node 1, with one message seen by both sides.
+fn members_on_two_nodes(c: &Cluster, room: &str) -> (Ws, Ws, Ws) {
+    let path = format!("/ws/relay/{room}");
+    let (mut a, mut b, mut far) = (
+        c.nodes[0].ws(&path),
+        c.nodes[0].ws(&path),
+        c.nodes[1].ws(&path),
+    );
     for ws in [&a, &b, &far] {
         read_timeout(ws, Duration::from_secs(5));
     }
     a.send(Message::text("before")).unwrap();
     assert_eq!(next_text(&mut b).as_deref(), Some("before"));
     assert_eq!(next_text(&mut far).as_deref(), Some("before"));
+    (a, b, far)
+}
+
+/// Wait until every node says Redis is down.
+fn wait_redis_down(c: &Cluster, limit: Duration) {
+    for n in &c.nodes {
+        crate::support::wait_for(limit, || (n.health()["redis"] == false).then_some(()))
+            .unwrap_or_else(|| panic!("{} still says redis is up", n.addr));
+    }
+}
+
+/// Send from `a` until a message reaches `far` on the other node again; `late` is a message
+/// from the outage that may still arrive first.
+fn crossing_resumes(a: &mut Ws, b: &mut Ws, far: &mut Ws, late: Option<&str>) {
+    read_timeout(far, Duration::from_secs(5));
+    for k in 0..50 {
+        a.send(Message::text(format!("after {k}"))).unwrap();
+        assert!(next_text(b).is_some());
+        read_timeout(far, Duration::from_millis(100));
+        if let Some(t) = next_text(far) {
+            if t.starts_with("after") {
+                return;
+            }
+            assert_eq!(
+                Some(t.as_str()),
+                late,
+                "only what was sent during the outage may arrive late"
+            );
+        }
+    }
+    panic!("cross-node traffic did not resume");
+}
+
+#[test]
+fn redis_killed_local_rooms_go_on_and_cross_node_traffic_resumes_once_it_is_back() {
+    let mut c = Cluster::start(3, false);
+    let (mut a, mut b, mut far) = members_on_two_nodes(&c, "outage");
 
     c.redis.kill();
-    for n in &c.nodes {
-        crate::support::wait_for(Duration::from_secs(10), || {
-            (n.health()["redis"] == false).then_some(())
-        })
-        .unwrap_or_else(|| panic!("{} still says redis is up", n.addr));
-    }
+    wait_redis_down(&c, Duration::from_secs(10));
     // Local members keep talking; the HTTP API keeps answering.
     a.send(Message::text("during")).unwrap();
     assert_eq!(next_text(&mut b).as_deref(), Some("during"));
@@ -148,19 +182,7 @@ fn redis_killed_local_rooms_go_on_and_cross_node_traffic_resumes_once_it_is_back
     // Redis back (empty): the nodes register again, resubscribe, and traffic crosses again.
     c.redis.restart();
     c.wait_members(3);
-    read_timeout(&far, Duration::from_secs(5));
-    let mut seen = false;
-    for k in 0..50 {
-        a.send(Message::text(format!("after {k}"))).unwrap();
-        assert!(next_text(&mut b).is_some());
-        read_timeout(&far, Duration::from_millis(100));
-        if let Some(t) = next_text(&mut far) {
-            assert!(t.starts_with("after"), "{t}");
-            seen = true;
-            break;
-        }
-    }
-    assert!(seen, "cross-node traffic did not resume");
+    crossing_resumes(&mut a, &mut b, &mut far, None);
     let h = c.nodes[0].health();
     assert_eq!(h["redis"], true, "{h}");
     assert!(h["cluster"]["dropped_total"].as_u64().unwrap() >= 1, "{h}");
@@ -169,24 +191,11 @@ fn redis_killed_local_rooms_go_on_and_cross_node_traffic_resumes_once_it_is_back
 #[test]
 fn redis_hung_local_rooms_go_on_a_node_starts_without_it_and_all_heal_when_it_answers_again() {
     let mut c = Cluster::start(2, false);
-    let mut a = c.nodes[0].ws("/ws/relay/hung");
-    let mut b = c.nodes[0].ws("/ws/relay/hung");
-    let mut far = c.nodes[1].ws("/ws/relay/hung");
-    for ws in [&a, &b, &far] {
-        read_timeout(ws, Duration::from_secs(5));
-    }
-    a.send(Message::text("before")).unwrap();
-    assert_eq!(next_text(&mut b).as_deref(), Some("before"));
-    assert_eq!(next_text(&mut far).as_deref(), Some("before"));
+    let (mut a, mut b, mut far) = members_on_two_nodes(&c, "hung");
 
     // Hung, not gone: its kernel takes connections and commands, nothing answers.
     c.redis.pause();
-    for n in &c.nodes {
-        crate::support::wait_for(Duration::from_secs(15), || {
-            (n.health()["redis"] == false).then_some(())
-        })
-        .unwrap_or_else(|| panic!("{} still says redis is up", n.addr));
-    }
+    wait_redis_down(&c, Duration::from_secs(15));
     a.send(Message::text("during")).unwrap();
     assert_eq!(next_text(&mut b).as_deref(), Some("during"));
     assert_eq!(c.nodes[1].get("/live").0, 200);
@@ -206,23 +215,6 @@ fn redis_hung_local_rooms_go_on_a_node_starts_without_it_and_all_heal_when_it_an
     c.redis.resume();
     c.nodes.push(late);
     c.wait_members(3);
-    read_timeout(&far, Duration::from_secs(5));
-    let mut seen = false;
-    for k in 0..50 {
-        a.send(Message::text(format!("after {k}"))).unwrap();
-        assert!(next_text(&mut b).is_some());
-        read_timeout(&far, Duration::from_millis(100));
-        if let Some(t) = next_text(&mut far) {
-            if t.starts_with("after") {
-                seen = true;
-                break;
-            }
-            assert_eq!(
-                t, "during",
-                "only what was sent while Redis hung may arrive late"
-            );
-        }
-    }
-    assert!(seen, "cross-node traffic did not resume");
+    crossing_resumes(&mut a, &mut b, &mut far, Some("during"));
     assert_eq!(c.nodes[0].health()["redis"], true);
 }

@@ -27,6 +27,17 @@ pub type Ws = WebSocket<MaybeTlsStream<TcpStream>>;
 
 static NEXT_DIR: AtomicUsize = AtomicUsize::new(0);
 
+/// A loopback address where connections are refused for as long as the returned socket lives:
+/// it is bound but does not listen, so no other test can take its port meanwhile (a port freed
+/// after a probe bind may be reused by anyone).
+pub fn refused_addr() -> (socket2::Socket, std::net::SocketAddr) {
+    let held = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    held.bind(&any.into()).unwrap();
+    let addr = held.local_addr().unwrap().as_socket().unwrap();
+    (held, addr)
+}
+
 /// A fresh data directory under the target dir, unique per test.
 pub fn temp_dir(tag: &str) -> PathBuf {
     let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);

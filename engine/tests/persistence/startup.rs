@@ -137,17 +137,9 @@ fn a_bad_or_unreachable_database_url_stops_start_up_without_showing_its_password
     let (code, err) = start(&[], "postgres://ann:s3cret@127.0.0.1:notaport/rc");
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("invalid storage settings"), "{err}");
-    // Nothing listens there: exit 1 at once with the redacted URL and the cause. The port is
-    // held by a socket that is bound but not listening, so no other test can take it meanwhile.
-    let held = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    held.bind(
-        &"127.0.0.1:0"
-            .parse::<std::net::SocketAddr>()
-            .unwrap()
-            .into(),
-    )
-    .unwrap();
-    let port = held.local_addr().unwrap().as_socket().unwrap().port();
+    // Nothing listens there: exit 1 at once with the redacted URL and the cause.
+    let (_held, refused) = common::refused_addr();
+    let port = refused.port();
     let url = format!("postgres://ann:s3cret@127.0.0.1:{port}/rc");
     let t0 = Instant::now();
     let (code, err) = start(&[], &url);

@@ -94,16 +94,8 @@ fn a_collector_down_refusing_or_hanging_costs_only_dropped_spans() {
 
 #[test]
 fn a_sentry_endpoint_down_or_hanging_costs_nothing_but_the_reports() {
-    // Down: the port is held by a bound socket that does not listen, so connections are refused.
-    let held = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    held.bind(
-        &"127.0.0.1:0"
-            .parse::<std::net::SocketAddr>()
-            .unwrap()
-            .into(),
-    )
-    .unwrap();
-    let down = held.local_addr().unwrap().as_socket().unwrap();
+    // Down: connections are refused.
+    let (_held, down) = crate::common::refused_addr();
     // Hanging: it listens and never accepts, so connections sit in its backlog unanswered.
     let hanging = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let hung = hanging.local_addr().unwrap();
