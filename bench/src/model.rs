@@ -189,6 +189,11 @@ pub struct ServerUsage {
     pub pid: u32,
     /// CPU time used (user+system), µs.
     pub cpu_us: u64,
+    /// The system (kernel) part of `cpu_us`, µs: system calls, the network stack below them,
+    /// and interrupts that hit while the server ran (tick-sampled by the kernel, so a run of a
+    /// few seconds reads it to ~1 %).
+    #[serde(default)]
+    pub sys_us: u64,
     /// CPU as % of one core.
     pub cpu_pct: f64,
     /// RSS before the run, KiB.

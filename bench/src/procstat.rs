@@ -9,6 +9,8 @@ use std::io;
 pub struct ProcSample {
     /// user + system CPU time, microseconds.
     pub cpu_us: u64,
+    /// The system (kernel) part of `cpu_us`, microseconds.
+    pub sys_us: u64,
     /// Resident set size, KiB.
     pub rss_kb: u64,
     /// Peak resident set size (high-water mark), KiB.
@@ -19,25 +21,33 @@ pub struct ProcSample {
 pub fn sample(pid: u32) -> io::Result<ProcSample> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let ticks = parse_stat_ticks(&stat)
+    let (user, sys) = parse_stat_user_sys(&stat)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unparsable /proc stat"))?;
     let (rss_kb, hwm_kb) = parse_status_mem(&status);
+    let us = |ticks: u64| ticks.saturating_mul(1_000_000) / clock_ticks_per_sec();
     Ok(ProcSample {
-        cpu_us: ticks.saturating_mul(1_000_000) / clock_ticks_per_sec(),
+        cpu_us: us(user + sys),
+        sys_us: us(sys),
         rss_kb,
         hwm_kb,
     })
 }
 
-/// utime + stime in clock ticks from the text of /proc/PID/stat. The command name may hold
-/// spaces and parentheses, so fields are counted after the last `)`.
+/// utime + stime in clock ticks from the text of /proc/PID/stat.
 pub fn parse_stat_ticks(stat: &str) -> Option<u64> {
+    parse_stat_user_sys(stat).map(|(u, s)| u + s)
+}
+
+/// (utime, stime) in clock ticks from the text of /proc/PID/stat (the whole thread group's
+/// when PID is a process). The command name may hold spaces and parentheses, so fields are
+/// counted after the last `)`.
+pub fn parse_stat_user_sys(stat: &str) -> Option<(u64, u64)> {
     let rest = &stat[stat.rfind(')')? + 1..];
     let mut it = rest.split_ascii_whitespace();
     // after ')' come: state(3) ppid(4) ... utime is field 14, stime 15 (1-based, whole line)
     let utime: u64 = it.nth(11)?.parse().ok()?;
     let stime: u64 = it.next()?.parse().ok()?;
-    Some(utime + stime)
+    Some((utime, stime))
 }
 
 /// (VmRSS, VmHWM) in KiB from the text of /proc/PID/status; missing fields read as 0.
@@ -108,6 +118,7 @@ mod tests {
     fn stat_with_odd_command_name() {
         let s = "1234 (my (weird) srv) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0";
         assert_eq!(parse_stat_ticks(s), Some(300));
+        assert_eq!(parse_stat_user_sys(s), Some((250, 50)));
         assert_eq!(parse_stat_ticks("garbage"), None);
     }
 

@@ -77,6 +77,7 @@ impl Probe {
                 ServerUsage {
                     pid,
                     cpu_us: cpu,
+                    sys_us: s1.sys_us.saturating_sub(s0.sys_us).min(cpu),
                     cpu_pct: 100.0 * cpu as f64 / wall_us,
                     rss_before_kb: s0.rss_kb,
                     rss_held_kb: s1.rss_kb,
@@ -126,6 +127,7 @@ fn sample_all(pids: &[u32]) -> Option<ProcSample> {
             None => s,
             Some(a) => ProcSample {
                 cpu_us: a.cpu_us + s.cpu_us,
+                sys_us: a.sys_us + s.sys_us,
                 rss_kb: a.rss_kb + s.rss_kb,
                 hwm_kb: a.hwm_kb + s.hwm_kb,
             },
