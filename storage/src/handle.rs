@@ -167,7 +167,7 @@ impl Storage {
             });
         }
         if let Some(ms) = self.health.stuck_for(crate::now_ms()) {
-            // Fail fast too: the round in progress has waited past `stuck_after` (a hung
+            // Fail fast too: the writer has waited past `stuck_after` (a hung
             // database answers nothing, and its kernel keeps the connection alive), so this
             // command would only queue behind it. Commands already queued stay queued.
             return Err(StorageError::Unavailable {
@@ -302,12 +302,20 @@ impl Storage {
     /// Commit what is queued and stop the thread; waits up to `limit` for it.
     /// Call from a non-shard thread (it blocks).
     pub fn close(&self, limit: Duration) -> bool {
-        if self.tx.send_timeout(Cmd::Shutdown, limit).is_err() {
+        let deadline = std::time::Instant::now() + limit;
+        if self.tx.send_deadline(Cmd::Shutdown, deadline).is_err() {
             return false;
         }
         matches!(
-            self.done.recv_timeout(limit),
+            self.done.recv_deadline(deadline),
             Err(crossbeam_channel::RecvTimeoutError::Disconnected)
         )
+    }
+
+    /// The writer cannot make progress now: the database is known to be down, or it has not
+    /// answered for longer than `stuck_after`. (Other unhealthy states, such as a down board
+    /// listener or a recent lack of space, leave the writer working.)
+    pub fn stalled(&self) -> bool {
+        self.health.writer.is_down() || self.health.stuck_for(crate::now_ms()).is_some()
     }
 }

@@ -58,7 +58,8 @@ impl Part {
 pub(crate) struct HealthState {
     pub writer: Part,
     pub listener: Part,
-    /// When the running round began (ms since the epoch), 0 when idle.
+    /// When the writer began waiting on the database (a round, a reload of boards, a
+    /// heartbeat; ms since the epoch), 0 when it is not waiting.
     round_since_ms: AtomicI64,
     stuck_after_ms: i64,
     /// When a round last failed for lack of space (ms since the epoch), 0 never; with why.
@@ -91,15 +92,22 @@ impl HealthState {
         self.full_at_ms.store(now_ms.max(1), Ordering::Release);
     }
 
+    /// The writer starts waiting on the database (a round or any other query). A mark already
+    /// set is kept, so a round's own queries nested in a marked duty do not restart the clock.
     pub(crate) fn round_started(&self, now_ms: i64) {
-        self.round_since_ms.store(now_ms.max(1), Ordering::Relaxed);
+        let _ = self.round_since_ms.compare_exchange(
+            0,
+            now_ms.max(1),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
     }
 
     pub(crate) fn round_finished(&self) {
         self.round_since_ms.store(0, Ordering::Relaxed);
     }
 
-    /// How long the running round has waited for the database, once that is longer than
+    /// How long the writer has waited for the database, once that is longer than
     /// `stuck_after` (as of `now_ms`).
     pub(crate) fn stuck_for(&self, now_ms: i64) -> Option<i64> {
         let since = self.round_since_ms.load(Ordering::Relaxed);

@@ -331,9 +331,9 @@ impl DbError {
             };
         }
         if self.is_out_of_space() {
-            return StorageError::Unavailable {
-                reason: format!("{op}: {}", self.message()),
-            };
+            let reason = format!("{op}: {}", self.message());
+            OUT_OF_SPACE.with(|r| *r.borrow_mut() = Some(reason.clone()));
+            return StorageError::Unavailable { reason };
         }
         match self {
             DbError::Sqlite(source) => StorageError::Sql { op, source },
@@ -426,6 +426,18 @@ pub(crate) trait Db {
     fn query_opt(&mut self, q: &Q, args: &[Arg<'_>]) -> Result<Option<Row>, DbError> {
         Ok(self.query(q, args)?.into_iter().next())
     }
+}
+
+thread_local! {
+    /// The last statement of this thread that failed for lack of space, until the writer takes
+    /// it ([`take_out_of_space`]). A statement's error becomes its command's answer deep in the
+    /// query modules; this is how the round learns of it and marks storage unhealthy.
+    static OUT_OF_SPACE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Why a statement of this thread last failed for lack of space since the previous call.
+pub(crate) fn take_out_of_space() -> Option<String> {
+    OUT_OF_SPACE.with(|r| r.borrow_mut().take())
 }
 
 /// Run `f` under a savepoint: all of it or none of it. On PostgreSQL this

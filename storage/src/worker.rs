@@ -158,7 +158,13 @@ impl Core {
     pub(crate) fn round<D: Db + ?Sized>(&mut self, db: &mut D, batch: Vec<Cmd>) -> bool {
         let now = now_ms();
         self.health.round_started(now);
+        let _ = crate::sql::take_out_of_space();
         let stop = self.round_at(db, batch, now);
+        // A statement that could not grow the database (PostgreSQL reports `disk_full` when a
+        // table cannot be extended, before any COMMIT): unhealthy, as for a failed COMMIT.
+        if let Some(reason) = crate::sql::take_out_of_space() {
+            self.health.out_of_space(&reason, now_ms());
+        }
         self.health.round_finished();
         stop
     }

@@ -137,11 +137,12 @@ impl ServicesSeed {
     }
 
     /// Commit what is queued and stop the persistence thread (after every
-    /// shard stopped). Up to 10 s; 1 s when storage is unhealthy (a stuck round would hold
-    /// the queue for the whole wait, and what is queued behind it was acknowledged to nobody).
+    /// shard stopped). Up to 10 s; 1 s when the writer is stalled (a database that is down or
+    /// does not answer would hold the queue for the whole wait, and what is queued behind it
+    /// was acknowledged to nobody).
     pub fn close(self) {
         let health = self.storage.health();
-        let limit = Duration::from_secs(if health.ok { 10 } else { 1 });
+        let limit = Duration::from_secs(if self.storage.stalled() { 1 } else { 10 });
         if !self.storage.close(limit) {
             log!(
                 Warn,

@@ -281,15 +281,29 @@ impl Reporter {
     /// Send what is queued, waiting at most `limit`.
     pub fn close(self, limit: Duration) {
         let deadline = std::time::Instant::now() + limit;
-        let left = || deadline.saturating_duration_since(std::time::Instant::now());
+        let left = move || deadline.saturating_duration_since(std::time::Instant::now());
         let (done, wait) = crossbeam_channel::bounded(1);
         if self.tx.send_timeout(Msg::Flush(done), limit).is_ok() {
             let _ = wait.recv_timeout(left());
         }
-        self.client.flush(Some(left()));
-        // Dropping the last handle of the client joins its transport thread, which works off
-        // its whole queue first (up to SEND_TIMEOUT per envelope against an endpoint that does
-        // not answer). The process is exiting: leave the client to it instead of waiting.
+        // The client's flush first hands its transport a flush request through a bounded
+        // queue, blocking while that queue is full, which against an endpoint that does not
+        // answer lasts up to SEND_TIMEOUT whatever the flush's own limit. So it runs on a
+        // thread of its own, awaited for what is left of `limit`.
+        let (flushed, wait) = crossbeam_channel::bounded(1);
+        let client = self.client.clone();
+        let spawned = std::thread::Builder::new()
+            .name("sentry-flush".into())
+            .spawn(move || {
+                client.flush(Some(left()));
+                let _ = flushed.send(());
+            });
+        if spawned.is_ok() {
+            let _ = wait.recv_timeout(left());
+        }
+        // Dropping the last handle of the client stops its transport thread and joins it,
+        // which waits for the envelope in flight (up to SEND_TIMEOUT against an endpoint that
+        // does not answer). The process is exiting: leave the client to it instead.
         std::mem::forget(self.client);
     }
 }

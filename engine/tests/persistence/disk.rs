@@ -1,8 +1,10 @@
-//! The disk under the SQLite file fills up, through the real binary: the data directory is a
-//! 4 MiB tmpfs mounted by the test (root: the test machines run as root), then filled. Writes
-//! answer 503 with `Retry-After` (never a 500), `/health` and `/ready` say there is no space,
-//! reads and probes keep answering; once space is freed writes go through again and the health
-//! mark clears by itself.
+//! The disk under the database fills up, through the real binary: a small tmpfs mounted by the
+//! test (root: the test machines run as root), then filled. For SQLite the data directory is on
+//! it (the COMMIT fails); for PostgreSQL a tablespace holding every table and index (the
+//! statement extending a table fails with `disk_full`, before any COMMIT). Writes answer 503
+//! with `Retry-After` (never a 500), `/health` and `/ready` say there is no space, reads and
+//! probes keep answering; once space is freed writes go through again and the health mark
+//! clears by itself.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -11,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::common::{temp_dir, Server};
+use super::common::{temp_dir, Backend, Server, TestDb};
 use super::{env, post_score};
 
 /// A small tmpfs, unmounted (and its mount point removed) on drop.
@@ -69,6 +71,50 @@ fn a_full_disk_answers_503_says_why_and_heals_when_space_is_freed() {
     let fs = SmallFs::mount(4 << 20);
     let data: &Path = &fs.0.join("data");
     let s = Server::start_in(data, &[], &env(&[]));
+    fills_refuses_and_heals(&s, &fs, "disk is full");
+}
+
+#[test]
+fn postgres_out_of_space_mid_statement_answers_503_says_why_and_heals() {
+    let db = TestDb::new(Backend::Postgres, "pgdisk");
+    let s = db.start(&[], &env(&[]));
+    // Every table and index of the server's database moves to a tablespace on the small file
+    // system (the server holds no lock between requests); the WAL stays where it was, so a
+    // COMMIT still works and only growing a table fails.
+    let fs = SmallFs::mount(8 << 20);
+    let ts = fs.0.join("ts");
+    std::fs::create_dir(&ts).unwrap();
+    let owner = Command::new("chown")
+        .arg("postgres:postgres")
+        .arg(&ts)
+        .status()
+        .expect("run chown");
+    assert!(owner.success(), "chown postgres {ts:?}");
+    let pg = db.pg.as_ref().expect("a PostgreSQL cluster");
+    pg.psql(
+        "postgres",
+        &format!("CREATE TABLESPACE small LOCATION '{}'", ts.display()),
+    );
+    pg.psql(
+        "postgres",
+        "ALTER TABLE ALL IN TABLESPACE pg_default SET TABLESPACE small",
+    );
+    pg.psql(
+        "postgres",
+        "ALTER INDEX ALL IN TABLESPACE pg_default SET TABLESPACE small",
+    );
+    let moved = pg.psql(
+        "postgres",
+        "SELECT count(*) FROM pg_tables WHERE tablename = 'scores' AND tablespace = 'small'",
+    );
+    assert_eq!(moved, "1", "the scores table is on the small file system");
+    fills_refuses_and_heals(&s, &fs, "could not extend");
+}
+
+/// Three writes, the file system filled, writes until one is refused (503 + Retry-After, the
+/// health saying why, naming `detail`), reads and probes still served; then the space freed,
+/// a write through again and the health mark gone by itself.
+fn fills_refuses_and_heals(s: &Server, fs: &SmallFs, detail: &str) {
     let mut c = s.client();
     let (t, _) = c.guest();
     for n in 1..=3 {
@@ -78,7 +124,7 @@ fn a_full_disk_answers_503_says_why_and_heals_when_space_is_freed() {
     let filler = fs.fill();
     // The first writes may still fit in pages the database already has.
     let mut refused = None;
-    for n in 4..200 {
+    for n in 4..2000 {
         let r = post_score(&mut c, &t, "disk", n).unwrap();
         match r.status {
             201 => continue,
@@ -91,7 +137,7 @@ fn a_full_disk_answers_503_says_why_and_heals_when_space_is_freed() {
     }
     let r = refused.expect("no write was refused on a full disk");
     assert!(r.header("Retry-After").is_some(), "{:?}", r.body);
-    let (status, h) = health(&s);
+    let (status, h) = health(s);
     assert_eq!(status, 503, "{h}");
     assert_eq!(h["status"], "degraded", "{h}");
     let reason = h["storage"]["reason"]
@@ -99,7 +145,7 @@ fn a_full_disk_answers_503_says_why_and_heals_when_space_is_freed() {
         .unwrap_or_default()
         .to_string();
     assert!(reason.contains("no space for the database"), "{h}");
-    assert!(reason.contains("full"), "{h}");
+    assert!(reason.contains(detail), "{h}");
     assert_eq!(s.get("/ready").0, 503);
     assert_eq!(s.get("/live").0, 200);
     let r = c
@@ -112,7 +158,7 @@ fn a_full_disk_answers_503_says_why_and_heals_when_space_is_freed() {
     // Space again: the next write goes through, and the mark clears by itself.
     std::fs::remove_file(filler).unwrap();
     let mut stored = false;
-    for n in 1000..1050 {
+    for n in 10_000..10_050 {
         let r = post_score(&mut c, &t, "disk", n).unwrap();
         assert!(matches!(r.status, 201 | 503), "{} {}", r.status, r.body);
         if r.status == 201 {
@@ -123,8 +169,7 @@ fn a_full_disk_answers_503_says_why_and_heals_when_space_is_freed() {
     }
     assert!(stored, "no write went through after space was freed");
     wait(Duration::from_secs(15), "/health 200 again", || {
-        health(&s).0 == 200
+        health(s).0 == 200
     });
     assert_eq!(s.get("/ready").0, 200);
-    drop(s);
 }

@@ -288,3 +288,42 @@ fn postgres_hung_mid_write_new_writes_fail_fast_and_everything_resumes_when_it_a
         "a write cut off by the exit was acknowledged: {refused:?}"
     );
 }
+
+#[test]
+fn postgres_hung_while_idle_is_seen_by_the_heartbeat_and_new_writes_fail_fast() {
+    let mut db = TestDb::new(Backend::Postgres, "idlehang");
+    // The heartbeat's own wait is bounded by the connect timeout (8 s here); the hang must show
+    // once it has waited past `STORAGE_STUCK_AFTER_MS`, as a round's wait does.
+    let s = db.start(
+        &[],
+        &env(&[
+            ("STORAGE_STUCK_AFTER_MS", "1000"),
+            ("DATABASE_HEARTBEAT_MS", "200"),
+            ("DATABASE_CONNECT_TIMEOUT_MS", "8000"),
+            ("DATABASE_IO_TIMEOUT_MS", "8000"),
+        ]),
+    );
+    let mut c = s.client();
+    let (t, _) = c.guest();
+    assert_eq!(post_score(&mut c, &t, "idle", 1).unwrap().status, 201);
+
+    db.pg_mut().pause();
+    poll_until(Duration::from_secs(5), "/ready 503", || {
+        s.get("/ready").0 == 503
+    });
+    let (_, body) = s.get("/ready");
+    assert!(body.contains("has not answered for"), "{body}");
+    let t0 = Instant::now();
+    let r = post_score(&mut c, &t, "idle", 2).unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.header("Retry-After").is_some());
+    assert_eq!(s.get("/live").0, 200);
+
+    db.pg_mut().resume();
+    poll_until(Duration::from_secs(15), "/ready 200 again", || {
+        s.get("/ready").0 == 200
+    });
+    assert_eq!(post_score(&mut c, &t, "idle", 3).unwrap().status, 201);
+    assert_eq!(stored_score_ids(&s, "idle").len(), 2, "scores 1 and 3");
+}

@@ -123,12 +123,13 @@ fn a_sentry_endpoint_down_or_hanging_costs_nothing_but_the_reports() {
         );
         assert_eq!(s.get("/live").0, 200, "{what}");
         assert_eq!(s.get("/health").0, 200, "{what}");
-        // A drain does not wait on the endpoint past its bounded flush.
+        // A drain does not wait on the endpoint past its bounded flush (1 s), not even with
+        // the client's queue full of reports and the endpoint holding one (up to 5 s).
         let t0 = Instant::now();
         s.signal(libc::SIGTERM);
         assert_eq!(s.wait_exit(Duration::from_secs(15)), Some(0), "{what}");
         assert!(
-            t0.elapsed() < Duration::from_secs(10),
+            t0.elapsed() < Duration::from_secs(5),
             "{what}: {:?}",
             t0.elapsed()
         );

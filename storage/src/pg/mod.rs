@@ -101,6 +101,10 @@ impl Connector {
     /// One connection attempt, given up after [`Connector::deadline`].
     pub(crate) fn connect(&self) -> Result<Client, StorageError> {
         let pending = self.late.lock().unwrap_or_else(|p| p.into_inner()).take();
+        // An attempt given up earlier is awaited again only while it is still pending: one
+        // that has finished since holds an out-of-date answer (an error from a server since
+        // restarted, or a connection idle since then), so it is dropped for a fresh attempt.
+        let pending = pending.filter(still_pending);
         let rx = match pending {
             Some(rx) => rx,
             None => {
@@ -133,6 +137,13 @@ impl Connector {
             }),
         }
     }
+}
+
+/// The attempt behind `rx` has not answered yet. An answer that came meanwhile is taken and
+/// dropped (a connection it holds is closed); a thread gone without answering (a panic in the
+/// driver) is not pending either.
+fn still_pending<T>(rx: &Receiver<T>) -> bool {
+    matches!(rx.try_recv(), Err(crossbeam_channel::TryRecvError::Empty))
 }
 
 /// Connect and bring the schema up to date (`migrate`), or check it is
@@ -246,7 +257,21 @@ mod tests {
         }
         // The three attempts waited on one thread, still blocked in the driver.
         assert_eq!(connect_threads(), 1);
-        // Once the server hangs up, that attempt ends with the driver's error.
+        // Once the server hangs up, that attempt ends with the driver's error...
+        drop(silent);
+        let t0 = std::time::Instant::now();
+        while connect_threads() > 0 {
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "the attempt never ended"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // ...which is out of date by the next attempt: a server silent again on the same port
+        // is tried afresh (given up on again), not answered with the old error.
+        let silent = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let e = c.connect().err().expect("a silent server cannot connect");
+        assert!(matches!(e, StorageError::NoAnswer { .. }), "{e}");
         drop(silent);
         let e = c.connect().err().expect("nothing listens any more");
         assert!(matches!(e, StorageError::Connect { .. }), "{e}");

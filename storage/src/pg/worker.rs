@@ -62,10 +62,10 @@ impl PgWorker {
         mut refresh: Receiver<Refresh>,
         _stop: Sender<()>,
     ) {
-        self.publish_all();
+        self.waiting(|w| w.publish_all());
         loop {
             if self.db.is_none() && Instant::now() >= self.next_attempt {
-                self.reconnect();
+                self.waiting(|w| w.reconnect());
             }
             let timeout = self.wait();
             crossbeam_channel::select! {
@@ -79,12 +79,22 @@ impl PgWorker {
                     Err(_) => break,
                 },
                 recv(refresh) -> m => match m {
-                    Ok(r) => self.refresh(r, &refresh),
+                    Ok(r) => self.waiting(|w| w.refresh(r, &refresh)),
                     Err(_) => refresh = crossbeam_channel::never(),
                 },
-                default(timeout) => self.tick(),
+                default(timeout) => self.waiting(|w| w.tick()),
             }
         }
+    }
+
+    /// Runs a duty that queries the database outside a round (a reload of boards, a
+    /// heartbeat, a reconnection) under the health's waiting mark, so that a database that
+    /// hangs during it is seen as stuck (`HealthState::stuck_for`) exactly as in a round:
+    /// new commands then fail fast instead of queueing behind the hang.
+    fn waiting(&mut self, duty: impl FnOnce(&mut Self)) {
+        self.health.round_started(crate::now_ms());
+        duty(self);
+        self.health.round_finished();
     }
 
     /// How long to wait for work before the next timed duty.
