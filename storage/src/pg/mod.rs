@@ -49,7 +49,9 @@ pub(crate) struct Connector {
     config: postgres::Config,
     /// The URL without its password.
     url: String,
-    /// Longest wait for one attempt: the TCP connect plus the start-up exchange.
+    /// Longest wait for one attempt: the TCP connect to each of the URL's hosts in turn, plus
+    /// the start-up exchange. (A host name resolving to several addresses gets one connect
+    /// timeout in this sum while the driver may spend one per address.)
     deadline: Duration,
     /// An attempt that outlived its deadline and may still finish.
     late: Mutex<Option<Receiver<Result<Client, postgres::Error>>>>,
@@ -90,10 +92,12 @@ impl Connector {
             .get_connect_timeout()
             .copied()
             .unwrap_or(pg.connect_timeout);
+        // The driver tries the URL's hosts in turn, each within the connect timeout.
+        let hosts = u32::try_from(config.get_hosts().len().max(1)).unwrap_or(u32::MAX);
         Ok(Connector {
             config,
             url,
-            deadline: tcp + pg.io_timeout,
+            deadline: tcp.saturating_mul(hosts) + pg.io_timeout,
             late: Mutex::new(None),
         })
     }
@@ -236,6 +240,23 @@ mod tests {
             .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
             .filter(|c| c.trim() == "storage-connect")
             .count()
+    }
+
+    #[test]
+    fn the_deadline_allows_each_host_its_connect_timeout() {
+        let mut cfg = StorageConfig::postgres("postgres://ann@h1,h2,h3/rc");
+        cfg.postgres.connect_timeout = Duration::from_millis(200);
+        cfg.postgres.io_timeout = Duration::from_millis(300);
+        assert_eq!(
+            Connector::new(&cfg).unwrap().deadline,
+            Duration::from_millis(900)
+        );
+        let cfg = StorageConfig::postgres("postgres://ann@h1/rc?connect_timeout=2");
+        let io = cfg.postgres.io_timeout;
+        assert_eq!(
+            Connector::new(&cfg).unwrap().deadline,
+            Duration::from_secs(2) + io
+        );
     }
 
     #[test]
