@@ -180,7 +180,11 @@ async fn enqueue(shard: &Rc<Shard>, req: &ApiRequest) -> Response {
             201,
             &json!({"ticket": id, "status": "queued", "mode": spec.name, "region": region, "queue": key}),
         ),
-        Err(e) => Response::error(proto_status(e.code), &e.message),
+        Err(e) => match proto_status(e.code) {
+            // A full queue, the matchmaker or storage unavailable: worth retrying shortly.
+            503 => Response::error(503, &e.message).with_header("Retry-After", "1"),
+            status => Response::error(status, &e.message),
+        },
     }
 }
 
