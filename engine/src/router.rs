@@ -92,7 +92,9 @@ fn upgrade_key(shard: &Rc<Shard>, req: &Request<'_>, draining: bool) -> Result<S
     }
     if draining {
         shard.app.stats.rejected.inc(Reject::Draining as usize);
-        return Err(Response::error(503, "server is shutting down").closing());
+        return Err(Response::error(503, "server is shutting down")
+            .with_header("Retry-After", "1")
+            .closing());
     }
     Ok(req.ws_key.unwrap_or_default().to_string())
 }
@@ -145,7 +147,10 @@ fn decide(shard: &Rc<Shard>, req: &Request<'_>, peer: std::net::SocketAddr) -> A
                     )
                 };
                 let body = serde_json::json!({"status": "not_ready", "error": why});
-                Action::Respond(Response::json(503, body.to_string().into_bytes()))
+                Action::Respond(
+                    Response::json(503, body.to_string().into_bytes())
+                        .with_header("Retry-After", "1"),
+                )
             }
         }
         "/health" | "/healthz" => {
@@ -194,7 +199,12 @@ fn decide(shard: &Rc<Shard>, req: &Request<'_>, peer: std::net::SocketAddr) -> A
         p if p.starts_with("/api/") && !draining => {
             Action::Api(ApiRequest::from_request(req, peer))
         }
-        _ if draining => Action::Respond(Response::error(503, "server is shutting down").closing()),
+        // Retry soon: through the load balancer the retry reaches another node.
+        _ if draining => Action::Respond(
+            Response::error(503, "server is shutting down")
+                .with_header("Retry-After", "1")
+                .closing(),
+        ),
         _ => Action::Respond(Response::error(404, "no such endpoint")),
     }
 }
