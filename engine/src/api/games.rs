@@ -20,7 +20,7 @@ use super::ApiRequest;
 use crate::app::Shard;
 use crate::game::matchmaking::{self, Notify};
 use crate::game::rooms::User;
-use crate::game::views::LiveGame;
+use crate::game::views::{GameView, LiveGame, RoomState};
 use crate::game::{self, protocol, service};
 use crate::http::{Method, Response};
 
@@ -101,7 +101,20 @@ async fn get_game(shard: &Rc<Shard>, id: &str) -> Response {
             );
         }
         Ok(None) => {}
-        Err(e) => return json::storage_error(&e, shard.app.config.storage.retry_after_secs),
+        // The database is down: a game still running here is served from memory (a finished
+        // one only from its stored record).
+        Err(e) => {
+            return match service::live(shard, id).await {
+                Some(Some(state)) if !is_over(&state) => reply(
+                    200,
+                    &LiveGame {
+                        status: "live",
+                        state,
+                    },
+                ),
+                _ => json::storage_error(&e, shard.app.config.storage.retry_after_secs),
+            }
+        }
     }
     match service::live(shard, id).await {
         Some(Some(state)) => reply(
@@ -120,6 +133,11 @@ async fn get_game(shard: &Rc<Shard>, id: &str) -> Response {
         None => Response::error(503, "game owner is unavailable, retry later")
             .with_header("Retry-After", "1"),
     }
+}
+
+/// The room's chess game has ended (its result is set).
+fn is_over(state: &RoomState) -> bool {
+    matches!(&state.game, GameView::Chess(c) if c.result.is_some())
 }
 
 fn proto_status(code: &str) -> u16 {

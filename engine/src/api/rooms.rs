@@ -53,14 +53,24 @@ pub enum RoomCmd {
         state: Box<[u8]>,
         reply: Reply<Option<DocView>>,
     },
+    /// Answers the document taken out of memory, to be put back with `Restore` when the
+    /// database refuses the delete.
     Delete {
         id: String,
-        reply: Reply<bool>,
+        reply: Reply<Option<Doc>>,
+    },
+    /// A document whose delete failed in the database, back into memory (unless a `PUT`
+    /// created the room again meanwhile: that newer one stays).
+    Restore {
+        id: String,
+        doc: Box<Doc>,
+        reply: Reply<()>,
     },
 }
 
+/// One room's document in its owner shard's memory.
 #[derive(Debug)]
-struct Doc {
+pub struct Doc {
     view: DocView,
     /// Version last written to SQLite.
     saved: u64,
@@ -145,7 +155,11 @@ impl RoomDocs {
                 let _ = reply.send(Some(doc.view.clone()));
             }
             RoomCmd::Delete { id, reply } => {
-                let _ = reply.send(self.docs.borrow_mut().remove(&id).is_some());
+                let _ = reply.send(self.docs.borrow_mut().remove(&id));
+            }
+            RoomCmd::Restore { id, doc, reply } => {
+                self.docs.borrow_mut().entry(id).or_insert(*doc);
+                let _ = reply.send(());
             }
         }
     }
@@ -315,11 +329,21 @@ pub async fn handle(shard: &Rc<Shard>, req: &ApiRequest, raw_id: &str) -> Respon
         })
         .await
         {
-            Ok(true) => match shard.app.services.storage.delete_room(&id).await {
+            Ok(Some(doc)) => match shard.app.services.storage.delete_room(&id).await {
                 Ok(_) => reply(200, &serde_json::json!({"id": id, "deleted": true})),
-                Err(e) => json::storage_error(&e, shard.app.config.storage.retry_after_secs),
+                Err(e) => {
+                    // A refused DELETE leaves the room as it was, so that the client's retry
+                    // finds it (and the row the database still holds is not orphaned).
+                    let _ = ask(shard, &id, |reply| RoomCmd::Restore {
+                        id: id.clone(),
+                        doc: Box::new(doc),
+                        reply,
+                    })
+                    .await;
+                    json::storage_error(&e, shard.app.config.storage.retry_after_secs)
+                }
             },
-            Ok(false) => Response::error(404, "no such room"),
+            Ok(None) => Response::error(404, "no such room"),
             Err(r) => r,
         },
         _ => Response::error(405, "method not allowed")

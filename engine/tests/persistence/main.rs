@@ -12,6 +12,7 @@ mod common;
 mod auth;
 mod disk;
 mod durability;
+mod game_outage;
 mod games;
 mod outage;
 mod rooms;
