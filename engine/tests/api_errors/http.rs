@@ -1,5 +1,6 @@
 //! Game ids (engine/src/api/games.rs), demo pages (engine/src/web.rs), the room state cap
-//! (engine/src/api/rooms.rs) and over-long logins (engine/src/api/auth.rs).
+//! (engine/src/api/rooms.rs), over-long logins and sign-ins past the hashing bound
+//! (engine/src/api/auth.rs).
 
 use serde_json::json;
 
@@ -124,4 +125,71 @@ fn over_long_credentials_at_login_are_401_like_a_wrong_password() {
         400,
         "username and password are required",
     );
+}
+
+#[test]
+fn sign_ins_past_the_hashing_bound_are_503_with_retry_after() {
+    // One password hash in flight per shard, each slow enough (8 MiB, 2 passes, unoptimised
+    // build) that twelve simultaneous registrations overlap on both shards.
+    let s = start(
+        "rc-apie-hashes",
+        &[],
+        &[
+            ("AUTH_MAX_INFLIGHT_HASHES", "1"),
+            ("PASSWORD_HASH_MEMORY_KIB", "8192"),
+            ("PASSWORD_HASH_ITERATIONS", "2"),
+            ("HTTP_AUTH_RATE_PER_MIN", "1000"),
+        ],
+    );
+    let mut clients: Vec<_> = (0..12).map(|_| s.client()).collect();
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(clients.len()));
+    let answers: Vec<_> = std::thread::scope(|scope| {
+        let threads: Vec<_> = clients
+            .iter_mut()
+            .enumerate()
+            .map(|(i, c)| {
+                let barrier = barrier.clone();
+                scope.spawn(move || {
+                    barrier.wait();
+                    c.post_json(
+                        "/api/auth/register",
+                        None,
+                        &json!({"username": format!("hasher{i}"), "password": "password123"}),
+                    )
+                    .unwrap()
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let refused: Vec<_> = answers.iter().filter(|r| r.status == 503).collect();
+    let created = answers.iter().filter(|r| r.status == 201).count();
+    assert_eq!(
+        refused.len() + created,
+        answers.len(),
+        "only 201 or 503: {:?}",
+        answers
+            .iter()
+            .map(|r| (r.status, &r.body))
+            .collect::<Vec<_>>()
+    );
+    assert!(created >= 1, "some registration went through");
+    assert!(
+        !refused.is_empty(),
+        "no registration was refused past the bound"
+    );
+    for r in refused {
+        assert_error(r, 503, "too many sign-ins in progress, retry later");
+        assert_eq!(r.header("Retry-After"), Some("1"), "{}", r.body);
+    }
+    // The bound frees as hashes finish: a sign-in on its own goes through.
+    let mut c = s.client();
+    let r = c
+        .post_json(
+            "/api/auth/register",
+            None,
+            &json!({"username": "hasher_after", "password": "password123"}),
+        )
+        .unwrap();
+    assert_eq!(r.status, 201, "{}", r.body);
 }
