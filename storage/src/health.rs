@@ -92,15 +92,9 @@ impl HealthState {
         self.full_at_ms.store(now_ms.max(1), Ordering::Release);
     }
 
-    /// The writer starts waiting on the database (a round or any other query). A mark already
-    /// set is kept, so a round's own queries nested in a marked duty do not restart the clock.
+    /// The writer starts waiting on the database (a round, or another duty's queries).
     pub(crate) fn round_started(&self, now_ms: i64) {
-        let _ = self.round_since_ms.compare_exchange(
-            0,
-            now_ms.max(1),
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        );
+        self.round_since_ms.store(now_ms.max(1), Ordering::Relaxed);
     }
 
     pub(crate) fn round_finished(&self) {

@@ -84,7 +84,7 @@ async fn get_game(shard: &Rc<Shard>, id: &str) -> Response {
     if RoomId::parse(id).is_err() {
         return Response::error(400, "invalid game id");
     }
-    match shard.app.services.storage.game(id).await {
+    let stored = match shard.app.services.storage.game(id).await {
         Ok(Some(g)) => {
             let r = &g.record;
             return reply(
@@ -100,37 +100,27 @@ async fn get_game(shard: &Rc<Shard>, id: &str) -> Response {
                 }),
             );
         }
-        Ok(None) => {}
-        // The database is down: a game still running here is served from memory (a finished
-        // one only from its stored record).
-        Err(e) => {
-            return match service::live(shard, id).await {
-                Some(Some(state)) if !is_over(&state) => reply(
-                    200,
-                    &LiveGame {
-                        status: "live",
-                        state,
-                    },
-                ),
-                _ => json::storage_error(&e, shard.app.config.storage.retry_after_secs),
-            }
-        }
-    }
-    match service::live(shard, id).await {
-        Some(Some(state)) => reply(
+        Ok(None) => None,
+        Err(e) => Some(e),
+    };
+    match (service::live(shard, id).await, stored) {
+        // With the database down a game still running here is served from memory; a finished
+        // one only ever from its stored record.
+        (Some(Some(state)), ref failed) if failed.is_none() || !is_over(&state) => reply(
             200,
             &LiveGame {
                 status: "live",
                 state,
             },
         ),
-        Some(None) => match owner_elsewhere(shard, id).await {
+        (_, Some(e)) => json::storage_error(&e, shard.app.config.storage.retry_after_secs),
+        (Some(_), None) => match owner_elsewhere(shard, id).await {
             // In a cluster the game may run on another node: that node answers.
             Some(url) => Response::error(307, "the game runs on another node")
                 .with_header("Location", format!("{url}/api/games/{id}")),
             None => Response::error(404, "no such game"),
         },
-        None => Response::error(503, "game owner is unavailable, retry later")
+        (None, None) => Response::error(503, "game owner is unavailable, retry later")
             .with_header("Retry-After", "1"),
     }
 }

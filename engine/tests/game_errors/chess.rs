@@ -6,14 +6,7 @@ use serde_json::{json, Value};
 
 use super::common::player::Player;
 use super::common::Server;
-use super::{alive, create_chess, refused};
-
-/// The chess `game` of `p`'s room state.
-fn game(p: &mut Player) -> Value {
-    let st = p.req(json!({"type": "state"}));
-    assert_eq!(st["type"], "room_state", "{st}");
-    st["game"].clone()
-}
+use super::{alive, create_chess, game, refused};
 
 #[test]
 fn a_declined_offer_clears_and_an_accepted_one_ends_the_game_as_a_draw() {

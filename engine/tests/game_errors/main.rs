@@ -48,6 +48,13 @@ pub fn assert_error(r: &Value, code: &str, seq: u64) {
     assert!(r["message"].as_str().is_some_and(|m| !m.is_empty()), "{r}");
 }
 
+/// The `game` part of `p`'s room state (`state`).
+pub fn game(p: &mut Player) -> Value {
+    let st = p.req(json!({"type": "state"}));
+    assert_eq!(st["type"], "room_state", "{st}");
+    st["game"].clone()
+}
+
 /// Create a chess room as `p` (white): (room, reconnect token).
 pub fn create_chess(p: &mut Player) -> (String, String) {
     let j = p.req(json!({"type": "create_room", "kind": "chess", "name": "duel"}));

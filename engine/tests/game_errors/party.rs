@@ -6,14 +6,7 @@ use serde_json::{json, Value};
 
 use super::common::player::Player;
 use super::common::Server;
-use super::{alive, refused};
-
-/// The party `game` of `p`'s room state.
-fn game(p: &mut Player) -> Value {
-    let st = p.req(json!({"type": "state"}));
-    assert_eq!(st["type"], "room_state", "{st}");
-    st["game"].clone()
-}
+use super::{alive, game, refused};
 
 #[test]
 fn party_slot_phase_and_settings_refusals() {
